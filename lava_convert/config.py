@@ -1,0 +1,87 @@
+"""``ConversionConfig``: every conversion knob in one validated, serialisable object."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError
+
+BALANCING = ("auto", "clip", "max", "percentile")
+SHIFTS = ("bias", "none")
+RESETS = ("soft", "hard")
+READOUTS = ("potential",)
+
+
+@dataclass(frozen=True)
+class ConversionConfig:
+    """Settings of one conversion; saved with every export.
+
+    Attributes:
+        timesteps: T, time steps per sample the network is converted for (> 0).
+            The V_th/(2T) shift depends on it.
+        balancing: Per-layer threshold source. ``"clip"``: the ThresholdReLU clip
+            value; ``"max"``: the largest activation on calibration data;
+            ``"percentile"``: that percentile of the activations; ``"auto"``:
+            ``"clip"`` where a layer has a clip, otherwise ``"max"``.
+        percentile: Percentile (0, 100] used by ``balancing="percentile"``.
+        reset: ``"soft"`` (subtract the threshold) or ``"hard"`` (to zero).
+        shift: ``"bias"`` adds V_th/(2T) to each spiking layer's bias
+            (Deng & Gu); ``"none"`` disables it.
+        readout: ``"potential"``: the output layer integrates its input
+            (never clipped, signed) and the class is the argmax of the
+            accumulated potential.
+        input_bits: Width of the graded input payload (2..24 bits).
+        headroom: Safety factor on the first layer's largest current seen on
+            calibration data when choosing its fixed-point scale (>= 1). Later
+            layers get spikes and use the exact worst-case bound instead.
+    """
+
+    timesteps: int = 32
+    balancing: str = "auto"
+    percentile: float = 99.9
+    reset: str = "soft"
+    shift: str = "bias"
+    readout: str = "potential"
+    input_bits: int = 8
+    headroom: float = 2.0
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, field: str, fix: str) -> None:
+            if not ok:
+                raise ConfigError(
+                    f"ConversionConfig.{field}={getattr(self, field)!r} is invalid: {fix}"
+                )
+
+        check(isinstance(self.timesteps, int) and self.timesteps > 0, "timesteps",
+              "use a positive whole number of time steps, e.g. 32")
+        check(self.balancing in BALANCING, "balancing", f"use one of {BALANCING}")
+        check(0 < float(self.percentile) <= 100, "percentile", "use a value in (0, 100]")
+        check(self.reset in RESETS, "reset", f"use one of {RESETS}")
+        check(self.shift in SHIFTS, "shift", f"use one of {SHIFTS}")
+        check(self.readout in READOUTS, "readout", f"use one of {READOUTS}")
+        check(isinstance(self.input_bits, int) and 2 <= self.input_bits <= 24, "input_bits",
+              "use 2..24 bits (Lava graded spikes carry at most 24)")
+        check(float(self.headroom) >= 1.0, "headroom", "use a factor >= 1")
+
+    def replace(self, **changes: Any) -> ConversionConfig:
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConversionConfig:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(
+                f"unknown ConversionConfig keys {sorted(unknown)}; known: "
+                f"{[f.name for f in dataclasses.fields(cls)]}"
+            )
+        return cls(**data)
+
+    def __str__(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)

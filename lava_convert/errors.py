@@ -1,0 +1,47 @@
+"""Typed exceptions. Every error names the problem, where it is, and the fix.
+
+All derive from :class:`LavaConvertError`; most also derive from the matching
+builtin (``ValueError``, ``TypeError``, ``OSError``) so generic handlers work.
+"""
+
+from __future__ import annotations
+
+
+class LavaConvertError(Exception):
+    """Base class of every error lava-convert raises on purpose."""
+
+
+class ConfigError(LavaConvertError, ValueError):
+    """A conversion or run setting is out of range (e.g. ``timesteps <= 0``)."""
+
+
+class UnsupportedModuleError(LavaConvertError, TypeError):
+    """The model contains a module or operation the converter cannot express."""
+
+
+class CalibrationError(LavaConvertError, ValueError):
+    """Calibration data is empty, non-finite, or does not fit the model."""
+
+
+class QuantizationError(LavaConvertError, ValueError):
+    """A layer cannot be represented in Loihi's fixed-point ranges."""
+
+
+class NetXFormatError(LavaConvertError, ValueError):
+    """A NetX HDF5 file is missing, truncated, corrupt, foreign or too new."""
+
+
+class InputError(LavaConvertError, ValueError):
+    """Input samples have the wrong shape, dtype or values for a network."""
+
+
+class DatasetError(LavaConvertError, OSError):
+    """A dataset file is missing or corrupt."""
+
+
+class LavaUnavailableError(LavaConvertError, ImportError):
+    """Lava (lava-nc, lava-dl) is not installed or cannot be imported."""
+
+
+class LavaRunError(LavaConvertError, RuntimeError):
+    """A Lava run failed; the runtime was stopped."""

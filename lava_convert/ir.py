@@ -1,0 +1,153 @@
+"""Intermediate representation: the typed objects passed between pipeline stages.
+
+trace -> :class:`AnnGraph` -> passes -> :class:`SnnNetwork` (float)
+-> quantize -> :class:`FixedNetwork` (Loihi integers) -> NetX writer / runtimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AnnDense:
+    """A fully connected ANN layer ``z = W x + b`` followed by an activation.
+
+    Attributes:
+        name: Module path in the source model (e.g. ``"net.2"``).
+        weight: ``(out, in)`` float weights.
+        bias: ``(out,)`` float bias.
+        activation: ``"relu"``, ``"clip"`` (ThresholdReLU, ``clip(z, 0, theta)``),
+            or ``None`` for the output layer (raw logits).
+        clip: ``theta`` of a ``"clip"`` activation, else ``None``.
+        activation_name: Module path of the activation (for messages).
+    """
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    activation: str | None
+    clip: float | None = None
+    activation_name: str | None = None
+
+    @property
+    def out_features(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def in_features(self) -> int:
+        return int(self.weight.shape[1])
+
+
+@dataclass(frozen=True)
+class AnnGraph:
+    """A traced feed-forward ANN: per-sample ``input_shape`` and layers in order."""
+
+    input_shape: tuple[int, ...]
+    layers: tuple[AnnDense, ...]
+
+    def forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """Activations of every layer for ``x`` of shape ``(batch, *input_shape)`` (float64)."""
+        h = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        outs = []
+        for layer in self.layers:
+            h = h @ layer.weight.T + layer.bias
+            if layer.activation == "relu":
+                h = np.maximum(h, 0.0)
+            elif layer.activation == "clip":
+                h = np.clip(h, 0.0, layer.clip)
+            outs.append(h)
+        return outs
+
+
+@dataclass(frozen=True)
+class SpikingDense:
+    """A dense layer of IF neurons in real-valued units.
+
+    Per time step the layer receives ``I = weight @ s + bias`` where ``s`` is
+    the analog input (first layer) or the previous layer's binary spikes.
+    Spiking layers fire on ``v > threshold`` and reset by ``reset``; a readout
+    layer (``spiking=False``) only integrates ``v``.
+
+    Attributes:
+        weight: ``(out, in)``; the previous layer's threshold is folded in, so a
+            spike counts 1.
+        bias: ``(out,)`` current per step, including the V_th/(2T) shift.
+        threshold: V_th (same units as ``weight``); 0 for a readout layer.
+        shift: The part of ``bias`` that is the V_th/(2T) shift.
+        ann_threshold_source: How the threshold was chosen (for reports).
+    """
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    threshold: float
+    spiking: bool
+    reset: str = "soft"
+    shift: float = 0.0
+    ann_threshold_source: str = ""
+
+
+@dataclass(frozen=True)
+class SnnNetwork:
+    """A converted network in real-valued units, ready to quantize or simulate."""
+
+    input_shape: tuple[int, ...]
+    layers: tuple[SpikingDense, ...]
+    timesteps: int
+    input_range: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class FixedDense:
+    """A dense layer in Loihi integers, as written to NetX.
+
+    ``weight`` are the synaptic integers NetX delivers per input unit,
+    ``bias`` the bias mantissa (exponent ``bias_exp``), ``vth`` the threshold
+    mantissa (compared as ``vth << 6``). ``scale`` is integer current units
+    per real-valued unit of the :class:`SpikingDense` it came from.
+    """
+
+    name: str
+    weight: np.ndarray
+    bias: np.ndarray
+    vth: int
+    spiking: bool
+    reset: str = "soft"
+    bias_exp: int = 6
+    scale: float = 1.0
+    v0: int = 0
+
+    @property
+    def size(self) -> int:
+        return int(self.weight.shape[0])
+
+
+@dataclass(frozen=True)
+class FixedNetwork:
+    """A network in Loihi fixed point: the content of a NetX file.
+
+    The input is sent as graded spikes ``x_int = round(x * input_scale)``,
+    clipped to ``input_bits`` (signed if ``input_signed``).
+    """
+
+    input_shape: tuple[int, ...]
+    input_scale: float
+    input_bits: int
+    input_signed: bool
+    layers: tuple[FixedDense, ...]
+    timesteps: int
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """Graded input payloads (int64) for samples ``x`` of shape ``(batch, *input_shape)``."""
+        x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        hi = 2 ** (self.input_bits - (1 if self.input_signed else 0)) - 1
+        lo = -hi if self.input_signed else 0
+        return np.clip(np.rint(x * self.input_scale), lo, hi).astype(np.int64)

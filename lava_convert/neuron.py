@@ -1,0 +1,125 @@
+"""The one definition of the neuron step, shared by every simulator.
+
+Two arithmetic flavours of the same integrate-and-fire (IF/LIF) neuron:
+
+* :func:`float_step`: real-valued, in the units of the converted network
+  (threshold ``vth``, input current per step ``I``)::
+
+      u = u * (1 - du) + I
+      v = v * (1 - dv) + u + bias
+      s = v > vth                      (strict, binary)
+      v = v - vth * s   (soft reset)   or   v = v * (1 - s)   (hard reset)
+
+* :func:`fixed_step`: bit-accurate to Lava's ``fixed_pt`` LIF models
+  (``lava/proc/lif/models.py``, ``AbstractPyLifModelFixed``), with integer
+  state in "Lava units" (the integer current unit shifted left by 6 bits)::
+
+      u = wrap24( trunc0(u * (4096 - du - 1) / 4096) + (a_in << 6) )
+      v = sat24 ( trunc0(v * (4096 - dv) / 4096) + u + (bias_mant << bias_exp) )
+      s = v > (vth << 6)
+      v = v - (vth << 6) * s   (soft)   or   v = 0 where s   (hard, Lava's LIF)
+
+  ``trunc0`` truncates toward zero; ``wrap24`` is Lava's two's complement wrap
+  (values above 2**23 lose 2**24, values at or below -2**23 gain 2**24);
+  ``sat24`` clips to ``[-(2**23 - 1), 2**23 - 1]``. ``du = 4095, dv = 0`` is a
+  non-leaky IF neuron whose ``u`` is this step's input only.
+
+The Lava process model (:mod:`lava_convert.lava_procs.models`) runs Lava's own
+code for the sub-threshold part; the tests check it against these functions.
+Both functions work on torch tensors (any device) and return new tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+#: Lava left-shifts the synaptic input, the threshold and (NetX) the bias by 6 bits.
+STATE_SHIFT = 6
+#: NetX always loads the bias exponent as 6: one bias unit is one current unit.
+BIAS_EXP = 6
+#: 24-bit state: ``v`` saturates at +-V_MAX, ``u`` wraps at 2**23.
+V_MAX = 2**23 - 1
+U_WRAP = 2**23
+#: Largest threshold mantissa (unsigned 17 bit).
+VTH_MAX = 2**17 - 1
+#: Largest bias mantissa magnitude (signed 13 bit).
+BIAS_MANT_MAX = 2**12 - 1
+#: Decay constants of a non-leaky IF neuron: u holds this step's input only, v never leaks.
+IF_DU, IF_DV = 4095, 0
+DECAY_UNITY = 4096
+RESET_MODES = ("soft", "hard")
+
+
+@dataclass(frozen=True)
+class NeuronState:
+    """Membrane state of a layer: current ``u`` and voltage ``v`` (same shape)."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+
+    @classmethod
+    def zeros(cls, shape, *, dtype, device=None, v0: float | int = 0) -> NeuronState:
+        u = torch.zeros(shape, dtype=dtype, device=device)
+        return cls(u=u, v=torch.full_like(u, v0))
+
+
+def _trunc_decay(x: torch.Tensor, keep: int) -> torch.Tensor:
+    """``trunc0(x * keep / 4096)`` on integers (sign * (|x*keep| >> 12))."""
+    if keep == DECAY_UNITY:
+        return x
+    if keep == 0:
+        return torch.zeros_like(x)
+    y = x * keep
+    return torch.sign(y) * (torch.abs(y) >> 12)
+
+
+def _wrap24(x: torch.Tensor) -> torch.Tensor:
+    """Lava's wrap of ``u``: ``x > 2**23 -> x - 2**24``; ``x <= -2**23 -> x + 2**24``."""
+    y = torch.where(x > U_WRAP, x - 2 * U_WRAP, x)
+    return torch.where(y <= -U_WRAP, x + 2 * U_WRAP, y)
+
+
+def fixed_step(
+    state: NeuronState,
+    a_in: torch.Tensor,
+    *,
+    vth: int,
+    bias: torch.Tensor | int = 0,
+    bias_exp: int = BIAS_EXP,
+    du: int = IF_DU,
+    dv: int = IF_DV,
+    reset: str = "soft",
+) -> tuple[NeuronState, torch.Tensor]:
+    """One Lava fixed-point LIF step on int64 tensors; returns (new state, spikes as bool).
+
+    ``a_in`` is the integer synaptic input of this step (sum of weights times
+    payloads), ``bias`` the bias mantissa, ``vth`` the threshold mantissa.
+    """
+    u = _wrap24(_trunc_decay(state.u, DECAY_UNITY - (du + 1)) + (a_in << STATE_SHIFT))
+    bias_eff = bias << bias_exp if bias_exp >= 0 else bias >> -bias_exp
+    v = _trunc_decay(state.v, DECAY_UNITY - dv) + u + bias_eff
+    v = torch.clamp(v, -V_MAX, V_MAX)
+    vth_eff = vth << STATE_SHIFT
+    spikes = v > vth_eff
+    v = v - spikes * vth_eff if reset == "soft" else torch.where(spikes, torch.zeros_like(v), v)
+    return NeuronState(u=u, v=v), spikes
+
+
+def float_step(
+    state: NeuronState,
+    current: torch.Tensor,
+    *,
+    vth: float,
+    bias: torch.Tensor | float = 0.0,
+    du: float = 1.0,
+    dv: float = 0.0,
+    reset: str = "soft",
+) -> tuple[NeuronState, torch.Tensor]:
+    """One real-valued LIF step; ``du = 1, dv = 0`` is the IF neuron of conversion."""
+    u = state.u * (1.0 - du) + current
+    v = state.v * (1.0 - dv) + u + bias
+    spikes = v > vth
+    v = v - spikes * vth if reset == "soft" else torch.where(spikes, torch.zeros_like(v), v)
+    return NeuronState(u=u, v=v), spikes

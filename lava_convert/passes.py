@@ -1,0 +1,100 @@
+"""Conversion passes: calibration checks and threshold balancing (ANN -> float SNN).
+
+For hidden layer ``l`` with ANN activation ``a_l = clip(W_l a_{l-1} + b_l, 0, theta_l)``
+the SNN layer gets threshold ``V_th^l = theta_l``, weights ``W_l * V_th^{l-1}``
+(a spike of layer ``l-1`` carries amplitude ``V_th^{l-1}``; the analog input
+has amplitude 1) and, with ``shift="bias"``, bias ``b_l + V_th^l / (2T)``:
+Deng & Gu's shift that centres the rate staircase ``floor(T z / V_th) / T`` on
+the ReLU. The output layer is a non-spiking integrator (``readout="potential"``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .config import ConversionConfig
+from .errors import CalibrationError, ConfigError
+from .ir import AnnGraph, SnnNetwork, SpikingDense
+
+log = logging.getLogger(__name__)
+
+
+def check_calibration(x: np.ndarray, input_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Validate calibration samples; return them as float64 ``(batch, *shape)``."""
+    try:
+        x = np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise CalibrationError(f"calibration data is not numeric: {exc}") from exc
+    if x.ndim < 2 or len(x) == 0:
+        raise CalibrationError(
+            f"calibration data must be a non-empty batch (samples, ...), got shape {x.shape}: "
+            "pass a few hundred training samples"
+        )
+    if not np.all(np.isfinite(x)):
+        bad = int(np.sum(~np.isfinite(x)))
+        raise CalibrationError(f"calibration data contains {bad} NaN/inf values: clean the data")
+    if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
+        raise CalibrationError(
+            f"calibration samples have shape {tuple(x.shape[1:])}, the network expects "
+            f"{tuple(input_shape)}"
+        )
+    return x
+
+
+def layer_thresholds(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> list[tuple[float, str]]:
+    """``(V_th, source)`` for every hidden layer, from clips or calibration activations."""
+    acts = graph.forward(x)
+    result = []
+    for layer, a in zip(graph.layers[:-1], acts[:-1]):
+        mode = config.balancing
+        if mode == "auto":
+            mode = "clip" if layer.activation == "clip" else "max"
+        if mode == "clip":
+            if layer.activation != "clip":
+                raise ConfigError(
+                    f"balancing='clip' but layer '{layer.name}' has a plain ReLU: use "
+                    "ThresholdReLU there, or balancing='max' / 'percentile'"
+                )
+            theta, source = float(layer.clip), "clip"
+        elif mode == "max":
+            theta, source = float(a.max()), "max"
+        else:
+            theta = float(np.percentile(a, config.percentile))
+            source = f"p{config.percentile:g}"
+            if theta <= 0:  # mostly silent layer: the percentile lands on zero
+                theta, source = float(a.max()), "max (percentile was 0)"
+        if not theta > 0:
+            raise CalibrationError(
+                f"layer '{layer.name}' never activates on the calibration data (max activation "
+                f"{float(a.max()):.3g}): its threshold cannot be set; use more or more varied "
+                "calibration samples, or a ThresholdReLU"
+            )
+        result.append((theta, source))
+    return result
+
+
+def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetwork:
+    """Threshold balancing, soft/hard reset and the V_th/(2T) shift: AnnGraph -> SnnNetwork."""
+    x = check_calibration(x, graph.input_shape)
+    thresholds = layer_thresholds(graph, x, config)
+    T = config.timesteps
+    layers, previous = [], 1.0
+    for i, layer in enumerate(graph.layers):
+        weight = layer.weight * previous
+        if i < len(thresholds):
+            theta, source = thresholds[i]
+            shift = theta / (2 * T) if config.shift == "bias" else 0.0
+            layers.append(SpikingDense(
+                name=layer.name, weight=weight, bias=layer.bias + shift, threshold=theta,
+                spiking=True, reset=config.reset, shift=shift, ann_threshold_source=source,
+            ))
+            log.info("layer %s: V_th=%.4g (%s), shift %.4g", layer.name, theta, source, shift)
+            previous = theta
+        else:
+            layers.append(SpikingDense(name=layer.name, weight=weight, bias=layer.bias.copy(),
+                                       threshold=0.0, spiking=False, reset="soft",
+                                       ann_threshold_source="readout"))
+    return SnnNetwork(input_shape=graph.input_shape, layers=tuple(layers), timesteps=T,
+                      input_range=(float(x.min()), float(x.max())))

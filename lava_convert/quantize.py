@@ -1,0 +1,115 @@
+"""Quantize a float SNN to Loihi's fixed-point ranges (what NetX can carry).
+
+Ranges (Lava 0.10 / NetX):
+
+* dense weights: integers in [-254, 254] per input unit. NetX re-expresses
+  them as an 8-bit mantissa with a shared exponent (``optimize_weight_bits``)
+  and the synapse delivers exactly ``sum(w * payload)``;
+* threshold ``vth``: unsigned 17 bit, compared as ``vth << 6``;
+* bias: 13-bit signed mantissa with NetX's fixed exponent 6 (one bias unit
+  equals one unit of synaptic current);
+* state: ``u`` wraps and ``v`` saturates at 24 bits, i.e. 2**17 current units.
+
+Per layer one scale ``s`` (integer current units per real unit) maps weights,
+bias and threshold together, so the neuron's decisions are unchanged up to
+rounding. ``s`` is the largest value that keeps every quantity in range::
+
+    s = min( 254 / max|w|,                      weights
+             4095 / max|b|,                     bias mantissa
+             (2**17 - 1) / (V_th + I_max) )     v and u never leave 24 bits
+
+``I_max`` is the largest current magnitude the layer can receive in one step:
+exact for spike inputs (sum of positive or negative weights plus bias); for
+the analog first layer, the largest current on calibration data times
+``config.headroom`` (capped by the exact bound for inputs in the calibrated
+range). The readout layer gets the largest threshold that still cannot be
+reached, so it integrates without ever spiking or saturating in a step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from .config import ConversionConfig
+from .errors import QuantizationError
+from .ir import FixedDense, FixedNetwork, SnnNetwork, SpikingDense
+from .neuron import BIAS_EXP, BIAS_MANT_MAX, VTH_MAX
+
+log = logging.getLogger(__name__)
+
+WEIGHT_MAX = 254
+STATE_LIMIT = VTH_MAX  # current units that v can hold: (2**23 - 1) >> 6
+
+
+def _current_bound(weight: np.ndarray, bias: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    """Largest |W s + b| over inputs s with lo <= s <= hi elementwise (exact for a box)."""
+    top = np.maximum(weight * hi, weight * lo).sum(axis=1) + bias
+    bottom = np.minimum(weight * hi, weight * lo).sum(axis=1) + bias
+    return float(max(np.abs(top).max(), np.abs(bottom).max()))
+
+
+def _scale(layer: SpikingDense, w_unit: np.ndarray, i_max: float) -> tuple[float, str]:
+    candidates = {"weights": WEIGHT_MAX / float(np.abs(w_unit).max())}
+    if np.any(layer.bias != 0):
+        candidates["bias"] = BIAS_MANT_MAX / float(np.abs(layer.bias).max())
+    if layer.spiking:
+        candidates["state headroom"] = STATE_LIMIT / (layer.threshold + i_max)
+    elif i_max > 0:
+        candidates["state headroom"] = (STATE_LIMIT // 2) / i_max
+    limit = min(candidates, key=candidates.get)
+    return candidates[limit], limit
+
+
+def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> FixedNetwork:
+    """Map every layer of ``snn`` to Loihi integers (see module docstring for the rule)."""
+    lo_x, hi_x = snn.input_range
+    signed = lo_x < 0
+    amplitude = max(abs(lo_x), abs(hi_x)) or 1.0
+    input_scale = (2 ** (config.input_bits - int(signed)) - 1) / amplitude
+    x = np.asarray(x_calib, dtype=np.float64).reshape(len(x_calib), -1)
+
+    layers, report = [], []
+    for i, layer in enumerate(snn.layers):
+        if i == 0:
+            w_unit = layer.weight / input_scale
+            observed = float(np.abs(x @ layer.weight.T + layer.bias).max())
+            bound = _current_bound(layer.weight, layer.bias, x.min(axis=0), x.max(axis=0))
+            i_max = min(bound, observed * config.headroom)
+        else:
+            w_unit = layer.weight
+            n = layer.weight.shape[1]
+            i_max = _current_bound(layer.weight, layer.bias, np.zeros(n), np.ones(n))
+        if not np.any(w_unit != 0):
+            raise QuantizationError(
+                f"layer '{layer.name}' has only zero weights and cannot be written to NetX: "
+                "remove the layer or retrain"
+            )
+        s, limit = _scale(layer, w_unit, i_max)
+        weight = np.rint(w_unit * s).astype(np.int64)
+        bias = np.rint(layer.bias * s).astype(np.int64)
+        if layer.spiking:
+            vth = int(np.clip(round(layer.threshold * s), 1, VTH_MAX))
+        else:
+            vth = int(VTH_MAX - math.ceil(i_max * s))
+        if vth < 1:
+            raise QuantizationError(
+                f"layer '{layer.name}': no threshold fits Loihi's 17 bits next to a current of "
+                f"{i_max:.3g}; lower the layer's weights or input range"
+            )
+        used_bits = int(np.ceil(np.log2(np.abs(weight).max() + 1))) + 1
+        if used_bits < 5:
+            log.warning("layer %s: weights use only %d bits (scale limited by %s)", layer.name,
+                        used_bits, limit)
+        report.append(dict(name=layer.name, scale=s, scale_limited_by=limit, vth=vth,
+                           weight_bits=used_bits, max_current=i_max * s,
+                           threshold=layer.threshold, shift=layer.shift,
+                           threshold_source=layer.ann_threshold_source, bias_exp=BIAS_EXP))
+        layers.append(FixedDense(name=layer.name, weight=weight, bias=bias, vth=vth,
+                                 spiking=layer.spiking, reset=layer.reset, bias_exp=BIAS_EXP,
+                                 scale=s))
+    return FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
+                        input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
+                        timesteps=snn.timesteps, meta={"layers": report})
