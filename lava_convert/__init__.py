@@ -1,1 +1,41 @@
-"""lava-convert."""
+"""lava-convert: PyTorch ANNs to spiking networks on Intel Lava (NetX HDF5), verified.
+
+Pipeline: :func:`convert` (trace -> balance -> quantize) -> ``export`` (NetX)
+-> :func:`simulate` (reference) / :func:`run_lava` (Lava CPU simulator).
+Importing this package does not import Lava; :func:`run_lava` does.
+"""
+
+__version__ = "0.1.0"
+
+from .config import ConversionConfig  # noqa: E402
+from .convert import ConvertedNetwork, convert, simulate  # noqa: E402
+from .errors import (  # noqa: E402
+    CalibrationError,
+    ConfigError,
+    DatasetError,
+    InputError,
+    LavaConvertError,
+    LavaRunError,
+    LavaUnavailableError,
+    NetXFormatError,
+    QuantizationError,
+    UnsupportedModuleError,
+)
+from .layers import ThresholdReLU  # noqa: E402
+from .netx_io import read_netx  # noqa: E402
+from .results import RunResult  # noqa: E402
+
+
+def run_lava(net, x, timesteps=None, **kwargs):
+    """Run a NetX network on Lava's CPU simulator; see :func:`lava_convert.lava_runtime.run_lava`."""
+    from .lava_runtime import run_lava as _run_lava
+
+    return _run_lava(net, x, timesteps, **kwargs)
+
+
+__all__ = [
+    "CalibrationError", "ConfigError", "ConversionConfig", "ConvertedNetwork", "DatasetError",
+    "InputError", "LavaConvertError", "LavaRunError", "LavaUnavailableError", "NetXFormatError",
+    "QuantizationError", "RunResult", "ThresholdReLU", "UnsupportedModuleError", "convert",
+    "read_netx", "run_lava", "simulate",
+]

@@ -17,6 +17,14 @@ narrowly, without touching installed files:
    module under that one name that raises a clear ``ImportError`` as soon as
    anything in it is used.
 
+3. ``lava.magma.runtime.message_infrastructure.multiprocessing`` calls
+   ``multiprocessing.set_start_method('fork')`` when imported, which raises
+   ``RuntimeError: context has already been set`` once anything (tqdm's lock,
+   joblib, user code) has fixed the default start method, even to 'fork'. If
+   the method is already 'fork', the import is retried with that one
+   redundant call accepted; any other method gets a clear error, because
+   Lava's runtime needs fork.
+
 Each fix first lets the real import run and only steps in on the specific
 failure it knows, so it is a no-op wherever upstream already works (Python
 3.10, an installed working torchvision, a future fixed release).
@@ -26,12 +34,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import multiprocessing
 import sys
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 VAR_MODEL = "lava.magma.compiler.var_model"
+MP_INFRA = "lava.magma.runtime.message_infrastructure.multiprocessing"
 OBJECT_DETECTION = "lava.lib.dl.slayer.object_detection"
 SLAYER = "lava.lib.dl.slayer"
 
@@ -128,6 +138,49 @@ def import_without_optional(package: str, optional: str) -> bool:
     return True
 
 
+@contextmanager
+def _accept_same_start_method() -> Iterator[None]:
+    """While active, ``multiprocessing.set_start_method(m)`` is a no-op if ``m`` is current."""
+    original = multiprocessing.set_start_method
+
+    def patched(method, force=False):
+        if not force and method == multiprocessing.get_start_method(allow_none=True):
+            return
+        original(method, force=force)
+
+    multiprocessing.set_start_method = patched
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method = original
+
+
+def import_with_start_method_set(module: str) -> bool:
+    """Import ``module``; if it fails only because 'fork' is already set, retry accepting that.
+
+    Returns:
+        True if the retry was needed, False if the plain import worked.
+    """
+    from .errors import LavaUnavailableError
+
+    try:
+        importlib.import_module(module)
+        return False
+    except RuntimeError as exc:
+        if "context has already been set" not in str(exc):
+            raise
+    current = multiprocessing.get_start_method(allow_none=True)
+    if current != "fork":
+        raise LavaUnavailableError(
+            f"Lava needs the 'fork' multiprocessing start method, but this program already set "
+            f"{current!r}: call multiprocessing.set_start_method('fork') before using Lava, or "
+            "run Lava in a separate program"
+        )
+    with _accept_same_start_method():
+        importlib.import_module(module)
+    return True
+
+
 def ensure_lava() -> list[str]:
     """Make ``lava`` and ``lava.lib.dl.netx`` importable; return the fixes applied so far.
 
@@ -149,5 +202,7 @@ def ensure_lava() -> list[str]:
         applied.append("var_model")
     if "object_detection" not in applied and import_without_optional(SLAYER, OBJECT_DETECTION):
         applied.append("object_detection")
+    if "start_method" not in applied and import_with_start_method_set(MP_INFRA):
+        applied.append("start_method")
     importlib.import_module("lava.lib.dl.netx")
     return list(applied)

@@ -103,7 +103,7 @@ def fixed_step(
     v = torch.clamp(v, -V_MAX, V_MAX)
     vth_eff = vth << STATE_SHIFT
     spikes = v > vth_eff
-    v = v - spikes * vth_eff if reset == "soft" else torch.where(spikes, torch.zeros_like(v), v)
+    v = torch.where(spikes, v - vth_eff if reset == "soft" else torch.zeros_like(v), v)
     return NeuronState(u=u, v=v), spikes
 
 
@@ -121,5 +121,5 @@ def float_step(
     u = state.u * (1.0 - du) + current
     v = state.v * (1.0 - dv) + u + bias
     spikes = v > vth
-    v = v - spikes * vth if reset == "soft" else torch.where(spikes, torch.zeros_like(v), v)
+    v = torch.where(spikes, v - vth if reset == "soft" else torch.zeros_like(v), v)
     return NeuronState(u=u, v=v), spikes

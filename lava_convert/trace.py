@@ -58,9 +58,17 @@ def _as_array(t: torch.Tensor | None, shape: tuple[int, ...], where: str) -> np.
     return a
 
 
+class _Tracer(fx.Tracer):
+    """Keeps lava-convert's own layers as leaves (torch's are leaves already)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, ThresholdReLU) or super().is_leaf_module(m, qualname)
+
+
 def _trace(model: nn.Module) -> fx.GraphModule:
     try:
-        return fx.symbolic_trace(model)
+        graph = _Tracer().trace(model)
+        return fx.GraphModule(model, graph)
     except Exception as exc:  # fx raises many types for untraceable code
         raise UnsupportedModuleError(
             f"torch.fx could not trace {type(model).__name__}: {exc}. Write forward() as a "

@@ -1,0 +1,159 @@
+"""Reference simulator: batched over samples in torch, on CPU or GPU.
+
+``mode="fixed"`` reproduces Lava's fixed-point run of a NetX file step by
+step (:func:`lava_convert.neuron.fixed_step`), including the graded input
+quantization, the wrap of ``u`` and saturation of ``v``. ``mode="float"``
+runs the same network in real arithmetic (:func:`~lava_convert.neuron.float_step`).
+
+Timing. In Lava every synaptic layer delays its input by one step, and each
+layer's reset follows the data (see :mod:`lava_convert.lava_runtime`), so every
+layer sees exactly the ``T`` steps of the previous layer's output for the same
+sample. Simulating all layers in the same step index is therefore exact.
+Only the current state is kept: memory does not grow with ``T``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, InputError
+from .ir import FixedNetwork, SnnNetwork
+from .neuron import STATE_SHIFT, NeuronState, fixed_step, float_step
+from .results import RunResult
+
+
+def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
+    """Validate samples for a network; return float64 ``(batch, *input_shape)``."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise InputError(f"{where}: input dtype {x.dtype} is not numeric")
+    if x.shape[1:] != tuple(input_shape):
+        if x.shape == tuple(input_shape):
+            raise InputError(f"{where}: got one sample of shape {x.shape}; pass a batch "
+                             f"(x[None]) of shape (samples, {', '.join(map(str, input_shape))})")
+        raise InputError(f"{where}: input shape {x.shape} does not match the network's "
+                         f"(samples, {', '.join(map(str, input_shape))})")
+    if len(x) == 0:
+        raise InputError(f"{where}: no samples")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise InputError(f"{where}: input contains NaN or inf")
+    return x
+
+
+def check_timesteps(timesteps) -> int:
+    if not isinstance(timesteps, (int, np.integer)) or isinstance(timesteps, bool) \
+            or timesteps <= 0:
+        raise ConfigError(f"timesteps={timesteps!r} is invalid: use a positive whole number")
+    return int(timesteps)
+
+
+def _device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
+                   batch_size: int = 4096) -> RunResult:
+    """Run ``net`` in Lava's fixed-point arithmetic on samples ``x``."""
+    T = check_timesteps(timesteps)
+    x = check_input(x, net.input_shape, "simulate")
+    dev = _device(device)
+    start = time.perf_counter()
+    # float64 matmuls are exact for these integers (< 2**53) and run on any device.
+    weights = [torch.as_tensor(l.weight, dtype=torch.float64, device=dev) for l in net.layers]
+    biases = [torch.as_tensor(l.bias, dtype=torch.int64, device=dev) for l in net.layers]
+    outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
+    for lo in range(0, len(x), batch_size):
+        xb = torch.as_tensor(net.quantize_input(x[lo:lo + batch_size]), dtype=torch.float64,
+                             device=dev)
+        B = len(xb)
+        states = [NeuronState.zeros((B, l.size), dtype=torch.int64, device=dev, v0=l.v0)
+                  for l in net.layers]
+        n_spikes = [torch.zeros((B, l.size), dtype=torch.int64, device=dev) for l in net.layers]
+        readout, per_step = net.layers[-1], []
+        for _ in range(T):
+            inp = xb
+            for i, layer in enumerate(net.layers):
+                a_in = torch.round(inp @ weights[i].T).to(torch.int64)
+                states[i], s = fixed_step(states[i], a_in, vth=layer.vth, bias=biases[i],
+                                          bias_exp=layer.bias_exp, reset=layer.reset)
+                n_spikes[i] += s
+                inp = s.to(torch.float64)
+            potential = n_spikes[-1] * (readout.vth << STATE_SHIFT) + states[-1].v
+            per_step.append(torch.argmax(potential, dim=1))
+        outputs.append((potential.to(torch.float64) / ((1 << STATE_SHIFT) * readout.scale * T))
+                       .cpu().numpy())
+        steps.append(torch.stack(per_step).cpu().numpy())
+        for layer, c in zip(net.layers, n_spikes):
+            counts[layer.name].append(c.cpu().numpy())
+    return RunResult(
+        backend="reference-fixed", timesteps=T, output=np.concatenate(outputs),
+        spike_counts={k: np.concatenate(v) for k, v in counts.items()},
+        predictions_per_step=np.concatenate(steps, axis=1),
+        wall_time_s=time.perf_counter() - start, info={"device": str(dev)},
+    )
+
+
+def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
+                   batch_size: int = 4096) -> RunResult:
+    """Run ``snn`` in real-valued arithmetic (no quantization) on samples ``x``."""
+    T = check_timesteps(timesteps)
+    x = check_input(x, snn.input_shape, "simulate")
+    dev = _device(device)
+    start = time.perf_counter()
+    weights = [torch.as_tensor(l.weight, dtype=torch.float64, device=dev) for l in snn.layers]
+    biases = [torch.as_tensor(l.bias, dtype=torch.float64, device=dev) for l in snn.layers]
+    outputs, steps, counts = [], [], {l.name: [] for l in snn.layers}
+    for lo in range(0, len(x), batch_size):
+        xb = torch.as_tensor(x[lo:lo + batch_size].reshape(len(x[lo:lo + batch_size]), -1),
+                             dtype=torch.float64, device=dev)
+        B = len(xb)
+        states = [NeuronState.zeros((B, l.weight.shape[0]), dtype=torch.float64, device=dev)
+                  for l in snn.layers]
+        n_spikes = [torch.zeros_like(s.v, dtype=torch.int64) for s in states]
+        per_step = []
+        for _ in range(T):
+            inp = xb
+            for i, layer in enumerate(snn.layers):
+                vth = layer.threshold if layer.spiking else float("inf")
+                states[i], s = float_step(states[i], inp @ weights[i].T, vth=vth, bias=biases[i],
+                                          reset=layer.reset)
+                n_spikes[i] += s
+                inp = s.to(torch.float64)
+            per_step.append(torch.argmax(states[-1].v, dim=1))
+        outputs.append((states[-1].v / T).cpu().numpy())
+        steps.append(torch.stack(per_step).cpu().numpy())
+        for layer, c in zip(snn.layers, n_spikes):
+            counts[layer.name].append(c.cpu().numpy())
+    return RunResult(
+        backend="reference-float", timesteps=T, output=np.concatenate(outputs),
+        spike_counts={k: np.concatenate(v) for k, v in counts.items()},
+        predictions_per_step=np.concatenate(steps, axis=1),
+        wall_time_s=time.perf_counter() - start, info={"device": str(dev)},
+    )
+
+
+def dequantize(net: FixedNetwork) -> SnnNetwork:
+    """The real-valued network a FixedNetwork approximates (weights divided by scales)."""
+    from .ir import SpikingDense
+
+    layers, previous = [], 1.0 / net.input_scale
+    for layer in net.layers:
+        s = layer.scale
+        layers.append(SpikingDense(
+            name=layer.name, weight=layer.weight / s / previous, bias=layer.bias / s,
+            threshold=layer.vth / s if layer.spiking else 0.0, spiking=layer.spiking,
+            reset=layer.reset,
+        ))
+        previous = 1.0  # later layers receive spikes of amplitude 1
+    amplitude = (2 ** (net.input_bits - int(net.input_signed)) - 1) / net.input_scale
+    return SnnNetwork(input_shape=net.input_shape, layers=tuple(layers), timesteps=net.timesteps,
+                      input_range=(-amplitude if net.input_signed else 0.0, amplitude))
+
