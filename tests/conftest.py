@@ -1,0 +1,42 @@
+"""Shared fixtures: the digits data, a trained MLP and its conversion (built once)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import lava_convert as lc
+from lava_convert.data import load_digits
+from lava_convert.train import digits_mlp, train_classifier
+
+SLOW = os.environ.get("LAVA_CONVERT_SLOW") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    if SLOW:
+        return
+    skip = pytest.mark.skip(reason="slow: set LAVA_CONVERT_SLOW=1 (make test-all)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_digits()
+
+
+@pytest.fixture(scope="session")
+def digits_model(digits):
+    return train_classifier(digits_mlp(), digits.x_train, digits.y_train)
+
+
+@pytest.fixture(scope="session")
+def digits_snn(digits, digits_model):
+    return lc.convert(digits_model, calibration=digits.x_train, timesteps=32)
+
+
+@pytest.fixture(scope="session")
+def digits_net(digits_snn, tmp_path_factory):
+    return digits_snn.export(tmp_path_factory.mktemp("export") / "digits.net")

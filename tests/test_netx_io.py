@@ -1,0 +1,96 @@
+"""NetX files: round trip, stock NetX loading, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+import lava_convert as lc
+from lava_convert.netx_io import read_netx, write_netx
+
+
+def test_round_trip_is_exact(digits_snn, tmp_path):
+    path = write_netx(digits_snn.fixed, tmp_path / "n.net")
+    back = read_netx(path)
+    assert back.input_shape == digits_snn.fixed.input_shape
+    assert back.input_scale == digits_snn.fixed.input_scale
+    for a, b in zip(back.layers, digits_snn.fixed.layers):
+        assert a.name == b.name and a.vth == b.vth and a.reset == b.reset
+        assert a.spiking == b.spiking and a.scale == pytest.approx(b.scale)
+        np.testing.assert_array_equal(a.weight, b.weight)
+        np.testing.assert_array_equal(a.bias, b.bias)
+
+
+def test_sidecar_records_the_export(digits_net, digits_snn):
+    side = json.loads(digits_net.with_suffix(".json").read_text())
+    assert side["version"] == lc.__version__
+    assert side["config"]["timesteps"] == 32
+    assert side["source_weights_sha256"] == digits_snn.source_hash
+    assert [l["vth"] for l in side["layers"]] == [l.vth for l in digits_snn.fixed.layers]
+
+
+@pytest.mark.lava
+def test_stock_netx_loads_the_file(digits_net, digits_snn):
+    from lava_convert.lava_compat import ensure_lava
+
+    ensure_lava()
+    from lava.lib.dl.netx import hdf5
+
+    net = hdf5.Network(net_config=str(digits_net), input_message_bits=8)
+    assert len(net) == len(digits_snn.fixed.layers)
+    for block, layer in zip(net.layers, digits_snn.fixed.layers):
+        assert block.neuron.vth.init == layer.vth
+        assert block.neuron.du.init == 4095 and block.neuron.dv.init == 0
+        np.testing.assert_array_equal(block.neuron.bias_mant.init, layer.bias)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(lc.NetXFormatError, match="no such file"):
+        read_netx(tmp_path / "nope.net")
+
+
+def test_truncated_file(digits_net, tmp_path):
+    bad = tmp_path / "cut.net"
+    bad.write_bytes(digits_net.read_bytes()[:1000])
+    with pytest.raises(lc.NetXFormatError, match="cut.net.*(truncated|corrupt|unreadable)"):
+        read_netx(bad)
+
+
+def test_foreign_and_newer_files(digits_net, tmp_path):
+    foreign = tmp_path / "foreign.net"
+    with h5py.File(foreign, "w") as f:
+        f.create_group("layer")
+    with pytest.raises(lc.NetXFormatError, match="not a lava-convert export"):
+        read_netx(foreign)
+    newer = tmp_path / "newer.net"
+    newer.write_bytes(digits_net.read_bytes())
+    with h5py.File(newer, "r+") as f:
+        f["lava_convert"].attrs["format_version"] = 99
+    with pytest.raises(lc.NetXFormatError, match="newer.*upgrade"):
+        read_netx(newer)
+
+
+def test_missing_key_is_named(digits_net, tmp_path):
+    broken = tmp_path / "broken.net"
+    broken.write_bytes(digits_net.read_bytes())
+    with h5py.File(broken, "r+") as f:
+        del f["layer/2/weight"]
+    with pytest.raises(lc.NetXFormatError, match="/layer/2/weight: missing"):
+        read_netx(broken)
+
+
+def test_failed_export_keeps_the_previous_file(digits_snn, tmp_path, monkeypatch):
+    path = digits_snn.export(tmp_path / "keep.net")
+    before = path.read_bytes()
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        digits_snn.export(path)
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob(".*tmp"))
