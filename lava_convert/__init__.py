@@ -27,7 +27,7 @@ from .results import RunResult  # noqa: E402
 
 
 def run_lava(net, x, timesteps=None, **kwargs):
-    """Run a NetX network on Lava's CPU simulator; see :func:`lava_convert.lava_runtime.run_lava`."""
+    """Run a NetX network on Lava's CPU simulator (see ``lava_runtime.run_lava``)."""
     from .lava_runtime import run_lava as _run_lava
 
     return _run_lava(net, x, timesteps, **kwargs)

@@ -108,7 +108,8 @@ class _Reader:
         try:
             return group[key][()]
         except Exception as exc:  # h5py raises OSError/KeyError/... on corrupt data
-            raise self.fail(full, f"unreadable ({exc})", "the file is corrupt; re-export it") from exc
+            raise self.fail(full, f"unreadable ({exc})",
+                            "the file is corrupt; re-export it") from exc
 
     def string(self, group: h5py.Group, key: str) -> str:
         value = self.get(group, key)

@@ -43,7 +43,9 @@ def check_calibration(x: np.ndarray, input_shape: tuple[int, ...] | None = None)
     return x
 
 
-def layer_thresholds(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> list[tuple[float, str]]:
+def layer_thresholds(
+    graph: AnnGraph, x: np.ndarray, config: ConversionConfig
+) -> list[tuple[float, str]]:
     """``(V_th, source)`` for every hidden layer, from clips or calibration activations."""
     acts = graph.forward(x)
     result = []

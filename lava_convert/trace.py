@@ -141,7 +141,8 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> AnnGraph:
             elif node.target is operator.getitem:
                 raise _unsupported(node.name, "indexing in forward()")
             else:
-                raise _unsupported(node.name, f"function {getattr(node.target, '__name__', node.target)}")
+                fname = getattr(node.target, "__name__", node.target)
+                raise _unsupported(node.name, f"function {fname}")
         elif node.op == "call_method":
             if node.target == "relu":
                 add_activation("relu", None, f"{node.name} (Tensor.relu)")

@@ -1,14 +1,13 @@
-"""Each Python 3.11 fix for Lava: needed (the plain import fails), applied, and a no-op elsewhere."""
+"""Each Python 3.11 fix for Lava: needed (plain import fails), applied, a no-op elsewhere."""
 
 from __future__ import annotations
 
 import sys
 
 import pytest
+from helpers import run_python
 
 from lava_convert import lava_compat
-
-from helpers import run_python
 
 needs_311 = pytest.mark.skipif(sys.version_info < (3, 11),
                                reason="the dataclass problem only exists on Python >= 3.11")

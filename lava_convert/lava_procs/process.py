@@ -1,4 +1,4 @@
-"""Lava processes: a LIF with soft or hard reset and per-sample recording, and a graded source."""
+"""Lava processes: a LIF with soft or hard reset and per-sample recording; a graded source."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ class SoftResetLIF(LIF):
 
     Dynamics per time step (fixed point, units of Lava's LIF, see
     :mod:`lava_convert.neuron` for the equations):
-    ``u = u*(4096-du-1)/4096 + (a_in << 6)``, ``v = v*(4096-dv)/4096 + u + (bias_mant << bias_exp)``,
+    ``u = u*(4096-du-1)/4096 + (a_in << 6)``,
+    ``v = v*(4096-dv)/4096 + u + (bias_mant << bias_exp)``,
     spike when ``v > vth << 6``; then ``v -= vth << 6`` (``reset_mode="soft"``)
     or ``v = 0`` (``"hard"``, Lava's LIF).
 
