@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: venv demo test test-all bench lint clean
+.PHONY: venv demo test test-all lint clean
 
 venv: $(STAMP)
 
@@ -27,11 +27,8 @@ test: $(STAMP)
 test-all: $(STAMP)
 	LAVA_CONVERT_SLOW=1 $(PY) -m pytest -q
 
-bench: $(STAMP)
-	$(PY) -m benchmarks.run
-
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lava_convert tests benchmarks
+	$(VENV)/bin/ruff check lava_convert tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
