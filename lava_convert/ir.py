@@ -100,29 +100,62 @@ class SnnNetwork:
     input_range: tuple[float, float]
 
 
-@dataclass(frozen=True)
-class FixedDense:
-    """A dense layer in Loihi integers, as written to NetX.
+LAYER_KINDS = ("input", "dense", "conv")
 
-    ``weight`` are the synaptic integers NetX delivers per input unit,
-    ``bias`` the bias mantissa (exponent ``bias_exp``), ``vth`` the threshold
-    mantissa (compared as ``vth << 6``). ``scale`` is integer current units
-    per real-valued unit of the :class:`SpikingDense` it came from.
+
+@dataclass(frozen=True)
+class FixedLayer:
+    """One NetX layer in Loihi integers: an optional synapse and a group of LIF neurons.
+
+    Kinds: ``"input"`` (neurons fed directly, no synapse, no delay),
+    ``"dense"`` (``weight`` of shape ``(n, m)``; a flattening input is read in
+    C,H,W order) and ``"conv"`` (``weight`` ``(C_out, C_in/groups, kH, kW)``
+    in PyTorch orientation, output wraps at 24 bits as in Lava).
+
+    ``shape`` is the output shape in C,H,W order (``(n,)`` for dense),
+    ``bias`` the bias mantissa per neuron or per channel (exponent
+    ``bias_exp``), ``vth`` the threshold mantissa (compared as ``vth << 6``),
+    ``du``/``dv`` Lava's 12-bit decays. ``scale`` is integer current units per
+    real-valued unit of the layer it was quantized from (1 for foreign files).
     """
 
     name: str
-    weight: np.ndarray
+    kind: str
+    shape: tuple[int, ...]
+    weight: np.ndarray | None
     bias: np.ndarray
     vth: int
-    spiking: bool
+    spiking: bool = True
     reset: str = "soft"
+    du: int = 4095
+    dv: int = 0
     bias_exp: int = 6
     scale: float = 1.0
     v0: int = 0
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
 
     @property
     def size(self) -> int:
-        return int(self.weight.shape[0])
+        return int(np.prod(self.shape))
+
+    @property
+    def has_synapse(self) -> bool:
+        """Input layers have none; every synapse delays its input by one time step."""
+        return self.kind != "input"
+
+    def full_bias(self) -> np.ndarray:
+        """Bias mantissa broadcast to ``shape`` (channel-wise biases expanded)."""
+        b = np.asarray(self.bias, dtype=np.int64)
+        if b.shape == tuple(self.shape):
+            return b
+        if b.size == 1:
+            return np.full(self.shape, int(b.reshape(-1)[0]), dtype=np.int64)
+        if len(self.shape) == 3 and b.shape == (self.shape[0],):
+            return np.broadcast_to(b[:, None, None], self.shape).copy()
+        raise ValueError(f"layer {self.name}: bias of shape {b.shape} does not fit {self.shape}")
 
 
 @dataclass(frozen=True)
@@ -137,7 +170,7 @@ class FixedNetwork:
     input_scale: float
     input_bits: int
     input_signed: bool
-    layers: tuple[FixedDense, ...]
+    layers: tuple[FixedLayer, ...]
     timesteps: int
     meta: dict = field(default_factory=dict)
 

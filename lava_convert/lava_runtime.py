@@ -30,7 +30,7 @@ from .errors import LavaRunError
 from .ir import FixedNetwork
 from .lava_compat import ensure_lava
 from .netx_io import read_netx
-from .neuron import IF_DU, IF_DV, STATE_SHIFT
+from .neuron import STATE_SHIFT
 from .reference import check_input, check_timesteps
 from .results import RunResult
 
@@ -47,32 +47,62 @@ class LavaNetwork:
 
     def __init__(self, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int) -> None:
         ensure_lava()
-        from lava.lib.dl.netx.blocks.process import Dense
-        from lava.lib.dl.netx.utils import optimize_weight_bits
-
-        from .lava_procs.process import GradedSource, SoftResetLIF
+        from .lava_procs.process import GradedSource
 
         self.net, self.T, self.chunk = net, timesteps, chunk
         self.ring = chunk + 1  # one spare slot: earlier layers run ahead into the next window
-        self.source = GradedSource(data=x_int, window=timesteps,
-                                   num_message_bits=net.input_bits)
+        data = x_int.reshape(len(x_int), *net.input_shape)
+        if len(net.input_shape) == 3 and net.layers[0].kind != "dense":
+            data = data.transpose(0, 3, 2, 1)  # C,H,W -> Lava's W,H,C
+        else:
+            data = data.reshape(len(data), -1)  # NetX flattens in C,H,W order
+        self.source = GradedSource(data=data, window=timesteps, num_message_bits=net.input_bits)
         self.blocks = []
-        upstream, message_bits = self.source.s_out, net.input_bits
-        for depth, layer in enumerate(net.layers, start=1):
-            weight, num_bits, exponent, _ = optimize_weight_bits(layer.weight)
-            neuron_params = dict(
-                neuron_proc=SoftResetLIF, bias_key="bias_mant", vth=layer.vth, du=IF_DU,
-                dv=IF_DV, bias_exp=layer.bias_exp, reset_mode=layer.reset, window=timesteps,
-                start=1 + depth, v0=layer.v0, record_windows=self.ring,
-                record_v=not layer.spiking, num_message_bits=0,
-            )
-            block = Dense(shape=(layer.size,), neuron_params=neuron_params, weight=weight,
-                          num_weight_bits=num_bits, weight_exponent=exponent,
-                          input_message_bits=message_bits, bias=layer.bias)
-            upstream.connect(block.inp)
-            upstream, message_bits = block.out, 0
+        shape = tuple(net.input_shape) if data.ndim == 4 else (data.shape[1],)
+        upstream, message_bits, depth = self.source.s_out, net.input_bits, 0
+        for layer in net.layers:
+            depth += int(layer.has_synapse)
+            block = self._block(layer, shape, message_bits, start=1 + depth)
+            if layer.kind == "input":
+                upstream.connect(block.neuron.a_in)  # NetX leaves Input.inp unconnected
+            elif layer.kind == "dense" and len(shape) == 3:
+                upstream.transpose([2, 1, 0]).flatten().connect(block.inp)  # as NetX wires it
+            else:
+                upstream.connect(block.inp)
+            upstream, shape, message_bits = block.out, layer.shape, 0
             self.blocks.append(block)
         self._started, self._step = False, 0
+
+    def _block(self, layer, in_shape: tuple[int, ...], message_bits: int, start: int):
+        """A lava-dl NetX block for ``layer`` with our neuron, built the way NetX builds it."""
+        from lava.lib.dl.netx.blocks.process import Conv, Dense, Input
+        from lava.lib.dl.netx.utils import optimize_weight_bits
+
+        from .lava_procs.process import SoftResetLIF
+
+        neuron_params = dict(
+            neuron_proc=SoftResetLIF, bias_key="bias_mant", vth=layer.vth, du=layer.du,
+            dv=layer.dv, bias_exp=layer.bias_exp, reset_mode=layer.reset, window=self.T,
+            start=start, v0=layer.v0, record_windows=self.ring, record_v=not layer.spiking,
+            num_message_bits=0,
+        )
+        whc = tuple(reversed(layer.shape))
+        bias = layer.full_bias()
+        bias = bias.transpose(2, 1, 0) if bias.ndim == 3 else bias
+        if layer.kind == "input":
+            return Input(shape=whc, neuron_params=neuron_params, bias=bias)
+        if layer.kind == "dense":
+            weight, num_bits, exponent, _ = optimize_weight_bits(layer.weight)
+            return Dense(shape=whc, neuron_params=neuron_params, weight=weight,
+                         num_weight_bits=num_bits, weight_exponent=exponent,
+                         input_message_bits=message_bits, bias=bias)
+        # NetX: flip the PyTorch kernel for Lava's convolution, then (C_out, W, H, C_in)
+        weight = layer.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)
+        return Conv(input_shape=tuple(reversed(in_shape)), shape=whc,
+                    neuron_params=neuron_params, weight=weight,
+                    stride=np.array(layer.stride[::-1]), padding=np.array(layer.padding[::-1]),
+                    dilation=np.array(layer.dilation[::-1]), groups=layer.groups,
+                    input_message_bits=message_bits, bias=bias)
 
     def run_until(self, step: int) -> None:
         """Advance the simulation to absolute time step ``step``."""
@@ -86,14 +116,23 @@ class LavaNetwork:
             self._step = step
 
     def read(self, first: int, count: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Spike counts per layer and readout potentials of samples ``first..first+count-1``."""
+        """Spike counts per layer (C,H,W order, flattened) and readout state of some samples.
+
+        Returns counts by layer name, and the last layer's potential in Lava
+        units (spike count times ``vth << 6`` plus the final ``v``).
+        """
         slots = np.arange(first, first + count) % self.ring
-        counts = {}
-        for layer, block in zip(self.net.layers, self.blocks):
-            counts[layer.name] = np.rint(block.neuron.spike_counts.get()[slots]).astype(np.int64)
-        readout, block = self.net.layers[-1], self.blocks[-1]
-        v_end = np.rint(block.neuron.v_end.get()[slots]).astype(np.int64)
-        potential = counts[readout.name] * (readout.vth << STATE_SHIFT) + v_end
+
+        def chw(a: np.ndarray) -> np.ndarray:  # (count, W, H, C) -> (count, C*H*W)
+            a = np.rint(a[slots]).astype(np.int64)
+            return (a.transpose(0, 3, 2, 1) if a.ndim == 4 else a).reshape(count, -1)
+
+        counts = {layer.name: chw(block.neuron.spike_counts.get())
+                  for layer, block in zip(self.net.layers, self.blocks)}
+        last, block = self.net.layers[-1], self.blocks[-1]
+        potential = counts[last.name] * (last.vth << STATE_SHIFT)
+        if not last.spiking:
+            potential = potential + chw(block.neuron.v_end.get())
         return counts, potential
 
     def stop(self) -> None:
@@ -125,7 +164,7 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
     T = check_timesteps(net.timesteps if timesteps is None else timesteps)
     x = check_input(x, net.input_shape, "run_lava")
     x_int = net.quantize_input(x)
-    N, depth = len(x_int), len(net.layers)
+    N, depth = len(x_int), sum(layer.has_synapse for layer in net.layers)
     chunk = max(1, min(int(chunk), N))
     if progress is None:
         progress = N * T > PROGRESS_MIN_STEPS
@@ -156,11 +195,14 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
     finally:
         if bar is not None:
             bar.close()
-    readout = net.layers[-1]
+    last = net.layers[-1]
     potential = np.concatenate(potentials).astype(np.float64)
+    if last.spiking:  # class scores are spike rates
+        output = np.concatenate(counts[last.name]).astype(np.float64) / T
+    else:
+        output = potential / ((1 << STATE_SHIFT) * last.scale * T)
     return RunResult(
-        backend="lava", timesteps=T,
-        output=potential / ((1 << STATE_SHIFT) * readout.scale * T),
+        backend="lava", timesteps=T, output=output,
         spike_counts={k: np.concatenate(v) for k, v in counts.items()},
         wall_time_s=time.perf_counter() - start, info={"steps": N * T + depth},
     )

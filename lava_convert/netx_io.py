@@ -19,6 +19,7 @@ place, so an interrupted export never leaves a half-written file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -28,8 +29,8 @@ import h5py
 import numpy as np
 
 from .errors import NetXFormatError
-from .ir import FixedDense, FixedNetwork
-from .neuron import BIAS_EXP, DECAY_UNITY
+from .ir import LAYER_KINDS, FixedLayer, FixedNetwork
+from .neuron import BIAS_EXP
 
 FORMAT_VERSION = 1
 META_GROUP = "lava_convert"
@@ -57,6 +58,28 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return path
 
 
+def _write_layer(g: h5py.Group, layer: FixedLayer) -> None:
+    _bytes(g, "type", layer.kind)
+    _bytes(g, "name", layer.name)
+    g.create_dataset("shape", data=np.asarray(layer.shape, dtype=np.int64))
+    if layer.weight is not None:
+        g.create_dataset("weight", data=np.asarray(layer.weight, dtype=np.int64))
+    g.create_dataset("bias", data=np.asarray(layer.bias, dtype=np.int64))
+    if layer.kind == "conv":
+        for key in ("stride", "padding", "dilation"):
+            g.create_dataset(key, data=np.asarray(getattr(layer, key), dtype=np.int64))
+        g.create_dataset("groups", data=np.int64(layer.groups))
+    n = g.create_group("neuron")
+    _bytes(n, "type", "LOIHI")
+    n.create_dataset("vThMant", data=np.int64(layer.vth))
+    n.create_dataset("iDecay", data=np.int64(layer.du + 1))
+    n.create_dataset("vDecay", data=np.int64(layer.dv))
+    n.create_dataset("refDelay", data=np.int64(1))
+    n.create_dataset("gradedSpike", data=np.int64(0))
+    _bytes(n, "resetMode", layer.reset)
+    n.create_dataset("spiking", data=np.int64(int(layer.spiking)))
+
+
 def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: str = "") -> Path:
     """Write ``net`` as a NetX HDF5 file at ``path`` (atomically)."""
 
@@ -74,22 +97,13 @@ def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: s
             g = layers.create_group("0")
             _bytes(g, "type", "input")
             g.create_dataset("shape", data=np.asarray(net.input_shape, dtype=np.int64))
-            for i, layer in enumerate(net.layers, start=1):
-                g = layers.create_group(str(i))
-                _bytes(g, "type", "dense")
-                _bytes(g, "name", layer.name)
-                g.create_dataset("shape", data=np.asarray([layer.size], dtype=np.int64))
-                g.create_dataset("weight", data=layer.weight.astype(np.int64))
-                g.create_dataset("bias", data=layer.bias.astype(np.int64))
-                n = g.create_group("neuron")
-                _bytes(n, "type", "LOIHI")
-                n.create_dataset("vThMant", data=np.int64(layer.vth))
-                n.create_dataset("iDecay", data=np.int64(DECAY_UNITY))
-                n.create_dataset("vDecay", data=np.int64(0))
-                n.create_dataset("refDelay", data=np.int64(1))
-                n.create_dataset("gradedSpike", data=np.int64(0))
-                _bytes(n, "resetMode", layer.reset)
-                n.create_dataset("spiking", data=np.int64(int(layer.spiking)))
+            index, previous = 1, tuple(net.input_shape)
+            for layer in net.layers:
+                if layer.kind == "dense" and len(previous) > 1:
+                    _bytes(layers.create_group(str(index)), "type", "flatten")
+                    index += 1
+                _write_layer(layers.create_group(str(index)), layer)
+                index, previous = index + 1, tuple(layer.shape)
 
     return atomic_write(path, write)
 
@@ -137,12 +151,79 @@ class _Reader:
         return value.astype(np.int64)
 
 
+#: What NetX builds for a dense layer without a ``neuron`` group (an integrator).
+_NETX_DEFAULT_NEURON = {"vThMant": 1 << 17, "iDecay": 0, "vDecay": 4096}
+
+
+def _pair(r: _Reader, g: h5py.Group, key: str, default: int) -> tuple[int, int]:
+    if key not in g:
+        return (default, default)
+    v = np.asarray(r.get(g, key)).reshape(-1)
+    if v.size == 1:
+        return (int(v[0]), int(v[0]))
+    if v.size != 2:
+        raise r.fail(f"{g.name}/{key}", f"expected one or two numbers, found {v.tolist()}",
+                     "the file is corrupt; re-export it")
+    return (int(v[0]), int(v[1]))
+
+
+def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
+                scale: float) -> FixedLayer:
+    shape = tuple(int(s) for s in np.asarray(r.get(g, "shape")).reshape(-1))
+    if "neuron" in g:
+        neuron = g["neuron"]
+        ntype = r.string(neuron, "type")
+        if ntype not in ("LOIHI", "CUBA"):
+            raise r.fail(f"{neuron.name}/type", f"neuron type {ntype!r} is not supported",
+                         "lava-convert simulates CUBA/LOIHI (LIF) neurons")
+        vth, i_decay = r.integer(neuron, "vThMant"), r.integer(neuron, "iDecay")
+        v_decay = r.integer(neuron, "vDecay")
+        reset = r.string(neuron, "resetMode") if "resetMode" in neuron else "hard"
+        spiking = bool(r.integer(neuron, "spiking")) if "spiking" in neuron else True
+    elif kind == "dense":
+        vth, i_decay, v_decay = (_NETX_DEFAULT_NEURON[k] for k in ("vThMant", "iDecay", "vDecay"))
+        reset, spiking = "hard", True
+    else:
+        raise r.fail(f"{g.name}/neuron", "missing", "re-export the file")
+    if reset not in ("soft", "hard"):
+        raise r.fail(f"{g.name}/neuron/resetMode", f"unknown mode {reset!r}", "use 'soft' or 'hard'")
+    n_out = int(np.prod(shape))
+    if kind == "input":
+        weight, bias = None, np.zeros(n_out, np.int64).reshape(shape)  # NetX: no neuron bias
+    elif kind == "dense":
+        weight = r.ints(g, "weight", (n_out, int(np.prod(in_shape))))
+        bias = r.ints(g, "bias", (n_out,)) if "bias" in g else np.zeros(n_out, np.int64)
+    else:
+        w = np.asarray(r.get(g, "weight"))
+        w = w.reshape(w.shape[:4]) if w.ndim == 5 and w.shape[4] == 1 else w
+        groups = r.integer(g, "groups") if "groups" in g else 1
+        if len(in_shape) != 3 or len(shape) != 3 or w.ndim != 4 \
+                or w.shape[:2] != (shape[0], in_shape[0] // groups):
+            raise r.fail(f"{g.name}/weight", f"conv weight {w.shape} does not connect input "
+                         f"{in_shape} to output {shape}", "the file is corrupt; re-export it")
+        weight = r.ints(g, "weight", np.asarray(r.get(g, "weight")).shape).reshape(w.shape)
+        bias = r.ints(g, "bias", (shape[0],)) if "bias" in g else np.zeros(shape[0], np.int64)
+    layer = FixedLayer(
+        name=r.string(g, "name") if "name" in g else g.name.rsplit("/", 1)[-1],
+        kind=kind, shape=shape, weight=weight, bias=bias, vth=vth, spiking=spiking, reset=reset,
+        du=i_decay - 1, dv=v_decay, bias_exp=BIAS_EXP, scale=scale,
+    )
+    if kind == "conv":
+        layer = dataclasses.replace(
+            layer, stride=_pair(r, g, "stride", 1), padding=_pair(r, g, "padding", 0),
+            dilation=_pair(r, g, "dilation", 1), groups=int(groups))
+    return layer
+
+
 def read_netx(path: str | os.PathLike) -> FixedNetwork:
-    """Read a NetX file written by :func:`write_netx` into a :class:`FixedNetwork`.
+    """Read a NetX HDF5 file into a :class:`FixedNetwork`.
+
+    Reads files written by lava-convert and plain NetX files (input, dense,
+    conv and flatten layers with CUBA/LOIHI neurons, as stock NetX loads).
 
     Raises:
-        NetXFormatError: missing, truncated, corrupt, foreign or too-new files,
-            naming the file and the key.
+        NetXFormatError: missing, truncated, corrupt, unsupported or too-new
+            files, naming the file and the key.
     """
     path = Path(path)
     if not path.is_file():
@@ -156,60 +237,57 @@ def read_netx(path: str | os.PathLike) -> FixedNetwork:
         ) from exc
     with f:
         r = _Reader(path, f)
-        if META_GROUP not in f:
-            raise r.fail(f"/{META_GROUP}", "missing: this is not a lava-convert export",
-                         "load it with lava.lib.dl.netx.hdf5.Network, or export with lava-convert")
-        attrs = f[META_GROUP].attrs
-        try:
-            version = int(attrs["format_version"])
-            input_scale = float(attrs["input_scale"])
-            input_bits = int(attrs["input_bits"])
-            input_signed = bool(attrs["input_signed"])
-            timesteps = int(attrs["timesteps"])
-            input_shape = tuple(int(s) for s in np.asarray(attrs["input_shape"]).reshape(-1))
-            meta = json.loads(attrs.get("meta_json", "{}"))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise r.fail(f"/{META_GROUP}", f"incomplete metadata ({exc})", "re-export the file") \
-                from exc
-        if version > FORMAT_VERSION:
-            raise r.fail(f"/{META_GROUP}/format_version", f"version {version} is newer than this "
-                         f"lava-convert reads ({FORMAT_VERSION})", "upgrade lava-convert")
-        if "layer" not in f:
-            raise r.fail("/layer", "missing", "the file is not a NetX network; re-export it")
+        if "layer" not in f or not isinstance(f["layer"], h5py.Group):
+            raise r.fail("/layer", "missing", "the file is not a NetX network")
         group = f["layer"]
         indices = sorted(int(k) for k in group.keys() if k.isdigit())
-        if indices != list(range(len(group))) or len(indices) < 2:
-            raise r.fail("/layer", f"layer groups {sorted(group.keys())} are not 0..n-1 with n>=2",
-                         "the file is corrupt; re-export it")
-        if r.string(group["0"], "type") != "input":
-            raise r.fail("/layer/0/type", "expected 'input'", "re-export the file")
-        n_in = int(np.prod(input_shape))
+        if not indices or indices != list(range(len(group))):
+            raise r.fail("/layer", f"layer groups {sorted(group.keys())} are not 0..n-1",
+                         "the file is corrupt or empty; re-export it")
+        meta, header = {}, {}
+        if META_GROUP in f:
+            attrs = f[META_GROUP].attrs
+            try:
+                version = int(attrs["format_version"])
+                header = dict(
+                    input_scale=float(attrs["input_scale"]), input_bits=int(attrs["input_bits"]),
+                    input_signed=bool(attrs["input_signed"]), timesteps=int(attrs["timesteps"]),
+                    input_shape=tuple(int(s) for s in np.asarray(attrs["input_shape"]).ravel()),
+                )
+                meta = json.loads(attrs.get("meta_json", "{}"))
+            except (KeyError, ValueError, TypeError) as exc:
+                raise r.fail(f"/{META_GROUP}", f"incomplete metadata ({exc})",
+                             "re-export the file") from exc
+            if version > FORMAT_VERSION:
+                raise r.fail(f"/{META_GROUP}/format_version", f"version {version} is newer than "
+                             f"this lava-convert reads ({FORMAT_VERSION})", "upgrade lava-convert")
         scales = [d.get("scale", 1.0) for d in meta.get("layers", [])]
-        layers = []
-        for i in indices[1:]:
+        layers: list[FixedLayer] = []
+        in_shape = header.get("input_shape")
+        for i in indices:
             g = group[str(i)]
             kind = r.string(g, "type")
-            if kind != "dense":
-                raise r.fail(f"/layer/{i}/type", f"layer type {kind!r} is not supported here",
-                             "this version reads dense networks written by lava-convert")
-            n = int(np.prod(r.get(g, "shape")))
-            neuron = g["neuron"] if "neuron" in g else None
-            if neuron is None:
-                raise r.fail(f"/layer/{i}/neuron", "missing", "re-export the file")
-            reset = r.string(neuron, "resetMode") if "resetMode" in neuron else "hard"
-            if reset not in ("soft", "hard"):
-                raise r.fail(f"/layer/{i}/neuron/resetMode", f"unknown mode {reset!r}",
-                             "use 'soft' or 'hard'")
-            layers.append(FixedDense(
-                name=r.string(g, "name") if "name" in g else f"layer{i}",
-                weight=r.ints(g, "weight", (n, n_in)),
-                bias=r.ints(g, "bias", (n,)) if "bias" in g else np.zeros(n, np.int64),
-                vth=r.integer(neuron, "vThMant"),
-                spiking=bool(r.integer(neuron, "spiking")) if "spiking" in neuron else True,
-                reset=reset, bias_exp=BIAS_EXP,
-                scale=float(scales[i - 1]) if i - 1 < len(scales) else 1.0,
-            ))
-            n_in = n
-        return FixedNetwork(input_shape=input_shape, input_scale=input_scale,
-                            input_bits=input_bits, input_signed=input_signed,
-                            layers=tuple(layers), timesteps=timesteps, meta=meta)
+            if kind == "flatten":
+                continue
+            if kind == "input" and "neuron" not in g:
+                in_shape = tuple(int(s) for s in np.asarray(r.get(g, "shape")).ravel())
+                continue
+            if kind not in LAYER_KINDS:
+                raise r.fail(f"/layer/{i}/type", f"layer type {kind!r} is not supported",
+                             f"supported: {', '.join(LAYER_KINDS)} and flatten")
+            if kind == "input":
+                in_shape = tuple(int(s) for s in np.asarray(r.get(g, "shape")).ravel())
+            elif not layers and in_shape is None:
+                if kind == "conv":
+                    raise r.fail(f"/layer/{i}", "input shape unknown", "add an input layer")
+                in_shape = (int(np.asarray(r.get(g, "weight")).shape[1]),)
+            prev = layers[-1].shape if layers else in_shape
+            scale = float(scales[len(layers)]) if len(layers) < len(scales) else 1.0
+            layers.append(_read_layer(r, g, kind, tuple(prev), scale))
+        if not layers:
+            raise r.fail("/layer", "no layers with neurons", "the file holds no network")
+        if not header:  # a plain NetX file: graded 24-bit signed input, T from slayer if any
+            tsample = f["simulation/tSample"][()] if "simulation/tSample" in f else 0
+            header = dict(input_scale=1.0, input_bits=24, input_signed=True,
+                          timesteps=int(tsample), input_shape=tuple(in_shape))
+        return FixedNetwork(layers=tuple(layers), meta=meta, **header)

@@ -35,7 +35,7 @@ import numpy as np
 
 from .config import ConversionConfig
 from .errors import QuantizationError
-from .ir import FixedDense, FixedNetwork, SnnNetwork, SpikingDense
+from .ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingDense
 from .neuron import BIAS_EXP, BIAS_MANT_MAX, VTH_MAX
 
 log = logging.getLogger(__name__)
@@ -107,9 +107,9 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
                            weight_bits=used_bits, max_current=i_max * s,
                            threshold=layer.threshold, shift=layer.shift,
                            threshold_source=layer.ann_threshold_source, bias_exp=BIAS_EXP))
-        layers.append(FixedDense(name=layer.name, weight=weight, bias=bias, vth=vth,
-                                 spiking=layer.spiking, reset=layer.reset, bias_exp=BIAS_EXP,
-                                 scale=s))
+        layers.append(FixedLayer(name=layer.name, kind="dense", shape=(len(weight),),
+                                 weight=weight, bias=bias, vth=vth, spiking=layer.spiking,
+                                 reset=layer.reset, bias_exp=BIAS_EXP, scale=s))
     return FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
                         input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
                         timesteps=snn.timesteps, meta={"layers": report})

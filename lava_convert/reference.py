@@ -18,9 +18,10 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import ConfigError, InputError
-from .ir import FixedNetwork, SnnNetwork
+from .ir import FixedLayer, FixedNetwork, SnnNetwork
 from .neuron import STATE_SHIFT, NeuronState, fixed_step, float_step
 from .results import RunResult
 
@@ -46,10 +47,15 @@ def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
     return x
 
 
+#: Lava's Conv synapse wraps its output to 24-bit two's complement.
+CONV_WRAP = 2**24
+
+
 def check_timesteps(timesteps) -> int:
     if not isinstance(timesteps, (int, np.integer)) or isinstance(timesteps, bool) \
             or timesteps <= 0:
-        raise ConfigError(f"timesteps={timesteps!r} is invalid: use a positive whole number")
+        raise ConfigError(f"timesteps={timesteps!r} is invalid: pass a positive whole number "
+                          "of time steps (files from other tools may not record one)")
     return int(timesteps)
 
 
@@ -59,43 +65,83 @@ def _device(device) -> torch.device:
     return torch.device(device)
 
 
+def _synaptic_input(layer: FixedLayer, inp: torch.Tensor, weight: torch.Tensor | None,
+                    ) -> torch.Tensor:
+    """Integer input current of ``layer`` for payloads ``inp`` (batch first), as Lava computes it.
+
+    Dense: ``W @ s`` (exact; Lava's int32 accumulator never overflows for the
+    converter's bounded currents). Conv: PyTorch's cross-correlation of the
+    file's kernel (NetX flips it for Lava's convolution), wrapped to 24 bits
+    like Lava's ``Conv`` (``signed_clamp``). Input layers take the payload itself.
+    """
+    B = inp.shape[0]
+    if layer.kind == "input":
+        return torch.round(inp.reshape(B, *layer.shape)).to(torch.int64)
+    if layer.kind == "dense":
+        return torch.round(inp.reshape(B, -1) @ weight.T).to(torch.int64)
+    a = F.conv2d(inp, weight, stride=layer.stride, padding=layer.padding,
+                 dilation=layer.dilation, groups=layer.groups)
+    a = torch.round(a).to(torch.int64)
+    return ((a + CONV_WRAP // 2) % CONV_WRAP) - CONV_WRAP // 2
+
+
+def _readout(net: FixedNetwork, n_spikes: torch.Tensor, v: torch.Tensor, T: int) -> torch.Tensor:
+    """Class scores: the readout's accumulated potential per step (real units), else spike rates."""
+    last = net.layers[-1]
+    B = n_spikes.shape[0]
+    if last.spiking:
+        return n_spikes.reshape(B, -1).to(torch.float64) / T
+    potential = n_spikes * (last.vth << STATE_SHIFT) + v
+    return potential.reshape(B, -1).to(torch.float64) / ((1 << STATE_SHIFT) * last.scale * T)
+
+
 def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
-                   batch_size: int = 4096) -> RunResult:
-    """Run ``net`` in Lava's fixed-point arithmetic on samples ``x``."""
+                   batch_size: int = 4096, record_trains: bool = False) -> RunResult:
+    """Run ``net`` in Lava's fixed-point arithmetic on samples ``x``.
+
+    With ``record_trains`` the result also holds every layer's spikes at every
+    step (``spike_trains``, memory grows with T); otherwise only counts.
+    """
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
     dev = _device(device)
     start = time.perf_counter()
-    # float64 matmuls are exact for these integers (< 2**53) and run on any device.
-    weights = [torch.as_tensor(l.weight, dtype=torch.float64, device=dev) for l in net.layers]
-    biases = [torch.as_tensor(l.bias, dtype=torch.int64, device=dev) for l in net.layers]
+    # float64 matmuls and convolutions are exact for these integers (< 2**53) on any device.
+    weights = [None if l.weight is None else torch.as_tensor(l.weight, dtype=torch.float64,
+                                                             device=dev) for l in net.layers]
+    biases = [torch.as_tensor(l.full_bias(), dtype=torch.int64, device=dev) for l in net.layers]
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
+    trains = {l.name: [] for l in net.layers}
     for lo in range(0, len(x), batch_size):
         xb = torch.as_tensor(net.quantize_input(x[lo:lo + batch_size]), dtype=torch.float64,
-                             device=dev)
+                             device=dev).reshape(-1, *net.input_shape)
         B = len(xb)
-        states = [NeuronState.zeros((B, l.size), dtype=torch.int64, device=dev, v0=l.v0)
+        states = [NeuronState.zeros((B, *l.shape), dtype=torch.int64, device=dev, v0=l.v0)
                   for l in net.layers]
-        n_spikes = [torch.zeros((B, l.size), dtype=torch.int64, device=dev) for l in net.layers]
-        readout, per_step = net.layers[-1], []
+        n_spikes = [torch.zeros((B, *l.shape), dtype=torch.int64, device=dev) for l in net.layers]
+        per_step, batch_trains = [], [[] for _ in net.layers]
         for _ in range(T):
             inp = xb
             for i, layer in enumerate(net.layers):
-                a_in = torch.round(inp @ weights[i].T).to(torch.int64)
+                a_in = _synaptic_input(layer, inp, weights[i])
                 states[i], s = fixed_step(states[i], a_in, vth=layer.vth, bias=biases[i],
-                                          bias_exp=layer.bias_exp, reset=layer.reset)
+                                          bias_exp=layer.bias_exp, du=layer.du, dv=layer.dv,
+                                          reset=layer.reset)
                 n_spikes[i] += s
+                if record_trains:
+                    batch_trains[i].append(s.reshape(B, -1).cpu().numpy())
                 inp = s.to(torch.float64)
-            potential = n_spikes[-1] * (readout.vth << STATE_SHIFT) + states[-1].v
-            per_step.append(torch.argmax(potential, dim=1))
-        outputs.append((potential.to(torch.float64) / ((1 << STATE_SHIFT) * readout.scale * T))
-                       .cpu().numpy())
+            per_step.append(torch.argmax(_readout(net, n_spikes[-1], states[-1].v, T), dim=1))
+        outputs.append(_readout(net, n_spikes[-1], states[-1].v, T).cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())
-        for layer, c in zip(net.layers, n_spikes):
-            counts[layer.name].append(c.cpu().numpy())
+        for layer, c, tr in zip(net.layers, n_spikes, batch_trains):
+            counts[layer.name].append(c.reshape(B, -1).cpu().numpy())
+            if record_trains:
+                trains[layer.name].append(np.stack(tr, axis=1))
     return RunResult(
         backend="reference-fixed", timesteps=T, output=np.concatenate(outputs),
         spike_counts={k: np.concatenate(v) for k, v in counts.items()},
+        spike_trains={k: np.concatenate(v) for k, v in trains.items()} if record_trains else None,
         predictions_per_step=np.concatenate(steps, axis=1),
         wall_time_s=time.perf_counter() - start, info={"device": str(dev)},
     )
@@ -144,6 +190,9 @@ def dequantize(net: FixedNetwork) -> SnnNetwork:
     """The real-valued network a FixedNetwork approximates (weights divided by scales)."""
     from .ir import SpikingDense
 
+    if any(layer.kind != "dense" for layer in net.layers):
+        raise ConfigError("mode='float' of a file supports dense networks only; simulate the "
+                          "ConvertedNetwork from lc.convert instead")
     layers, previous = [], 1.0 / net.input_scale
     for layer in net.layers:
         s = layer.scale

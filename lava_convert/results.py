@@ -22,6 +22,8 @@ class RunResult:
         predictions_per_step: ``(T, samples)`` class after each time step, when
             the runtime records it (reference simulator), else ``None``.
         wall_time_s: Seconds spent running (excluding file loading).
+        spike_trains: Layer name -> ``(samples, T, neurons)`` bool spikes, when
+            asked for (``record_trains=True``), else ``None``.
     """
 
     backend: str
@@ -30,6 +32,7 @@ class RunResult:
     spike_counts: dict[str, np.ndarray]
     predictions_per_step: np.ndarray | None = None
     wall_time_s: float = 0.0
+    spike_trains: dict[str, np.ndarray] | None = None
     info: dict = field(default_factory=dict)
 
     @property

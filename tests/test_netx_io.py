@@ -59,12 +59,27 @@ def test_truncated_file(digits_net, tmp_path):
         read_netx(bad)
 
 
-def test_foreign_and_newer_files(digits_net, tmp_path):
-    foreign = tmp_path / "foreign.net"
+def test_foreign_empty_and_unsupported_files(digits_net, tmp_path):
+    foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
-        f.create_group("layer")
-    with pytest.raises(lc.NetXFormatError, match="not a lava-convert export"):
+        f.create_dataset("data", data=np.arange(3))
+    with pytest.raises(lc.NetXFormatError, match="foreign.h5: /layer: missing.*not a NetX"):
         read_netx(foreign)
+    empty = tmp_path / "empty.net"
+    with h5py.File(empty, "w") as f:
+        f.create_group("layer")
+    with pytest.raises(lc.NetXFormatError, match="empty"):
+        read_netx(empty)
+    pool = tmp_path / "pool.net"
+    pool.write_bytes(digits_net.read_bytes())
+    with h5py.File(pool, "r+") as f:
+        del f["layer/2/type"]
+        f["layer/2"].create_dataset("type", (1,), "S4", [b"pool"])
+    with pytest.raises(lc.NetXFormatError, match="/layer/2/type: layer type 'pool'"):
+        read_netx(pool)
+
+
+def test_newer_files(digits_net, tmp_path):
     newer = tmp_path / "newer.net"
     newer.write_bytes(digits_net.read_bytes())
     with h5py.File(newer, "r+") as f:

@@ -87,8 +87,8 @@ class GradedSource(AbstractProcess):
 
     def __init__(self, *, data: np.ndarray, window: int, num_message_bits: int = 24) -> None:
         data = np.asarray(data)
-        if data.ndim != 2 or window < 1:
-            raise ValueError(f"data must be (samples, features) and window >= 1, got "
+        if data.ndim < 2 or window < 1:
+            raise ValueError(f"data must be (samples, *shape) and window >= 1, got "
                              f"shape {data.shape} and window {window}")
         super().__init__(window=window, num_message_bits=num_message_bits)
         self.data = Var(shape=data.shape, init=data.astype(np.int32))
