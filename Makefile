@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: venv demo test test-all lint clean
+.PHONY: venv demo test test-all bench lint clean
 
 venv: $(STAMP)
 
@@ -27,8 +27,12 @@ test: $(STAMP)
 test-all: $(STAMP)
 	LAVA_CONVERT_SLOW=1 $(PY) -m pytest -q
 
+# Speed and accuracy measurements; writes benchmarks/RESULTS.md.
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lava_convert tests
+	$(VENV)/bin/ruff check lava_convert tests benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

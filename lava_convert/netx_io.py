@@ -186,7 +186,8 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
     else:
         raise r.fail(f"{g.name}/neuron", "missing", "re-export the file")
     if reset not in ("soft", "hard"):
-        raise r.fail(f"{g.name}/neuron/resetMode", f"unknown mode {reset!r}", "use 'soft' or 'hard'")
+        raise r.fail(f"{g.name}/neuron/resetMode", f"unknown mode {reset!r}",
+                     "use 'soft' or 'hard'")
     n_out = int(np.prod(shape))
     if kind == "input":
         weight, bias = None, np.zeros(n_out, np.int64).reshape(shape)  # NetX: no neuron bias

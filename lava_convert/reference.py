@@ -112,6 +112,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     biases = [torch.as_tensor(l.full_bias(), dtype=torch.int64, device=dev) for l in net.layers]
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
     trains = {l.name: [] for l in net.layers}
+    state_max = np.zeros((len(net.layers), 2), dtype=np.int64)  # largest |u|, |v| per layer
     for lo in range(0, len(x), batch_size):
         xb = torch.as_tensor(net.quantize_input(x[lo:lo + batch_size]), dtype=torch.float64,
                              device=dev).reshape(-1, *net.input_shape)
@@ -120,6 +121,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                   for l in net.layers]
         n_spikes = [torch.zeros((B, *l.shape), dtype=torch.int64, device=dev) for l in net.layers]
         per_step, batch_trains = [], [[] for _ in net.layers]
+        peak = [torch.zeros(2, dtype=torch.int64, device=dev) for _ in net.layers]
         for _ in range(T):
             inp = xb
             for i, layer in enumerate(net.layers):
@@ -128,12 +130,15 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                                           bias_exp=layer.bias_exp, du=layer.du, dv=layer.dv,
                                           reset=layer.reset)
                 n_spikes[i] += s
+                peak[i] = torch.maximum(peak[i], torch.stack(
+                    [states[i].u.abs().max(), states[i].v.abs().max()]))
                 if record_trains:
                     batch_trains[i].append(s.reshape(B, -1).cpu().numpy())
                 inp = s.to(torch.float64)
             per_step.append(torch.argmax(_readout(net, n_spikes[-1], states[-1].v, T), dim=1))
         outputs.append(_readout(net, n_spikes[-1], states[-1].v, T).cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())
+        state_max = np.maximum(state_max, torch.stack(peak).cpu().numpy())
         for layer, c, tr in zip(net.layers, n_spikes, batch_trains):
             counts[layer.name].append(c.reshape(B, -1).cpu().numpy())
             if record_trains:
@@ -143,7 +148,9 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
         spike_counts={k: np.concatenate(v) for k, v in counts.items()},
         spike_trains={k: np.concatenate(v) for k, v in trains.items()} if record_trains else None,
         predictions_per_step=np.concatenate(steps, axis=1),
-        wall_time_s=time.perf_counter() - start, info={"device": str(dev)},
+        wall_time_s=time.perf_counter() - start,
+        info={"device": str(dev), "state_max": {l.name: {"u": int(m[0]), "v": int(m[1])}
+                                                for l, m in zip(net.layers, state_max)}},
     )
 
 

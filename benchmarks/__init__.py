@@ -1,0 +1,1 @@
+"""Benchmarks of lava-convert (run with `make bench`)."""
