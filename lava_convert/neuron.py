@@ -66,13 +66,13 @@ class NeuronState:
 
 
 def _trunc_decay(x: torch.Tensor, keep: int) -> torch.Tensor:
-    """``trunc0(x * keep / 4096)`` on integers (sign * (|x*keep| >> 12))."""
+    """``trunc0(x * keep / 4096)`` on integers (sign * (|x*keep| >> 12)), product in int64."""
     if keep == DECAY_UNITY:
         return x
     if keep == 0:
         return torch.zeros_like(x)
-    y = x * keep
-    return torch.sign(y) * (torch.abs(y) >> 12)
+    y = x.to(torch.int64) * keep
+    return (torch.sign(y) * (torch.abs(y) >> 12)).to(x.dtype)
 
 
 def _wrap24(x: torch.Tensor) -> torch.Tensor:
@@ -91,14 +91,26 @@ def fixed_step(
     du: int = IF_DU,
     dv: int = IF_DV,
     reset: str = "soft",
+    wrap_u: bool = True,
 ) -> tuple[NeuronState, torch.Tensor]:
-    """One Lava fixed-point LIF step on int64 tensors; returns (new state, spikes as bool).
+    """One Lava fixed-point LIF step on integer tensors; returns (new state, spikes as bool).
 
     ``a_in`` is the integer synaptic input of this step (sum of weights times
-    payloads), ``bias`` the bias mantissa, ``vth`` the threshold mantissa.
+    payloads), ``bias`` the bias mantissa, ``vth`` the threshold mantissa. With
+    int32 tensors the sums wrap at 32 bits exactly as Lava's int32 numpy
+    arithmetic does; int64 tensors give the same result wherever those sums fit.
+    ``wrap_u=False`` skips the 24-bit wrap of ``u``: only for callers that
+    have proven ``|u| <= 2**23`` (it is then a no-op).
     """
-    u = _wrap24(_trunc_decay(state.u, DECAY_UNITY - (du + 1)) + (a_in << STATE_SHIFT))
-    bias_eff = bias << bias_exp if bias_exp >= 0 else bias >> -bias_exp
+    u = a_in << STATE_SHIFT
+    if du != IF_DU:  # du = 4095: the old current decays to exactly zero
+        u = _trunc_decay(state.u, DECAY_UNITY - (du + 1)) + u
+    if wrap_u:
+        u = _wrap24(u)
+    if bias_exp == 0:
+        bias_eff = bias
+    else:
+        bias_eff = bias << bias_exp if bias_exp > 0 else bias >> -bias_exp
     v = _trunc_decay(state.v, DECAY_UNITY - dv) + u + bias_eff
     v = torch.clamp(v, -V_MAX, V_MAX)
     vth_eff = vth << STATE_SHIFT

@@ -8,6 +8,7 @@ import numpy as np
 
 from .neuron import U_WRAP, V_MAX
 from .quantize import WEIGHT_MAX
+from .reference import simulate_fixed
 from .report import format_table
 
 
@@ -45,7 +46,7 @@ def _headroom(limit: int, peak: int) -> float:
 def quantization_report(converted, x, timesteps: int | None = None) -> list[LayerQuantization]:
     """Quantize-and-simulate report for a ConvertedNetwork on samples ``x``."""
     T = timesteps or converted.fixed.timesteps
-    fixed = converted.simulate(x, T, mode="fixed")
+    fixed = simulate_fixed(converted.fixed, x, T, track_state=True)
     flt = converted.simulate(x, T, mode="float")
     meta = {d["name"]: d for d in converted.fixed.meta.get("layers", [])}
     rows = []

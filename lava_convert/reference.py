@@ -75,14 +75,15 @@ def _synaptic_input(layer: FixedLayer, inp: torch.Tensor, weight: torch.Tensor |
     like Lava's ``Conv`` (``signed_clamp``). Input layers take the payload itself.
     """
     B = inp.shape[0]
+    # Payloads and weights are integers and the dtype keeps every sum exact (_exact_dtype),
+    # so the float results are whole numbers and the casts below are exact.
     if layer.kind == "input":
-        return torch.round(inp.reshape(B, *layer.shape)).to(torch.int64)
+        return inp.reshape(B, *layer.shape).to(torch.int32)
     if layer.kind == "dense":
-        return torch.round(inp.reshape(B, -1) @ weight.T).to(torch.int64)
+        return (inp.reshape(B, -1) @ weight.T).to(torch.int32)
     a = F.conv2d(inp, weight, stride=layer.stride, padding=layer.padding,
-                 dilation=layer.dilation, groups=layer.groups)
-    a = torch.round(a).to(torch.int64)
-    return ((a + CONV_WRAP // 2) % CONV_WRAP) - CONV_WRAP // 2
+                 dilation=layer.dilation, groups=layer.groups).to(torch.int64)
+    return (((a + CONV_WRAP // 2) % CONV_WRAP) - CONV_WRAP // 2).to(torch.int32)
 
 
 def _readout(net: FixedNetwork, n_spikes: torch.Tensor, v: torch.Tensor, T: int) -> torch.Tensor:
@@ -91,56 +92,88 @@ def _readout(net: FixedNetwork, n_spikes: torch.Tensor, v: torch.Tensor, T: int)
     B = n_spikes.shape[0]
     if last.spiking:
         return n_spikes.reshape(B, -1).to(torch.float64) / T
-    potential = n_spikes * (last.vth << STATE_SHIFT) + v
+    potential = n_spikes.to(torch.int64) * (last.vth << STATE_SHIFT) + v
     return potential.reshape(B, -1).to(torch.float64) / ((1 << STATE_SHIFT) * last.scale * T)
 
 
+def _current_bound(layer: FixedLayer, max_input: float) -> float:
+    """Largest |synaptic input| of ``layer`` for payloads of magnitude <= ``max_input``."""
+    if layer.weight is None:
+        return float(max_input)
+    w = np.abs(np.asarray(layer.weight, dtype=np.float64)).reshape(len(layer.weight), -1)
+    return float(w.sum(axis=1).max() * max_input)
+
+
+def _exact_dtype(bound: float) -> torch.dtype:
+    """float32 if every partial sum is an integer below 2**24 in magnitude, else float64."""
+    return torch.float32 if bound < 2**24 else torch.float64
+
+
+def _u_never_wraps(layer: FixedLayer, bound: float) -> bool:
+    """With du=4095 u is this step's input alone: it cannot wrap if ``bound << 6 <= 2**23``."""
+    return layer.du == 4095 and bound * (1 << STATE_SHIFT) <= 2**23
+
+
 def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
-                   batch_size: int = 4096, record_trains: bool = False) -> RunResult:
+                   batch_size: int = 16384, record_trains: bool = False,
+                   track_state: bool = False) -> RunResult:
     """Run ``net`` in Lava's fixed-point arithmetic on samples ``x``.
 
-    With ``record_trains`` the result also holds every layer's spikes at every
-    step (``spike_trains``, memory grows with T); otherwise only counts.
+    State is int32 like Lava's. Synaptic sums run as float32 where a bound
+    proves them exact (else float64). The first layer's input is the same on
+    every step of a sample, so its current is computed once per batch. With
+    ``record_trains`` the result also holds every layer's spikes at every step
+    (``spike_trains``, memory grows with T); otherwise only counts. With
+    ``track_state`` ``info["state_max"]`` holds the largest ``|u|`` and ``|v|``
+    of each layer (for headroom reports; costs two reductions per step).
     """
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
     dev = _device(device)
     start = time.perf_counter()
-    # float64 matmuls and convolutions are exact for these integers (< 2**53) on any device.
-    weights = [None if l.weight is None else torch.as_tensor(l.weight, dtype=torch.float64,
-                                                             device=dev) for l in net.layers]
-    biases = [torch.as_tensor(l.full_bias(), dtype=torch.int64, device=dev) for l in net.layers]
+    max_in = 2 ** (net.input_bits - int(net.input_signed)) - 1
+    bounds = [_current_bound(l, max_in if i == 0 else 1) for i, l in enumerate(net.layers)]
+    dtypes = [_exact_dtype(b) for b in bounds]
+    wrap = [not _u_never_wraps(l, b) for l, b in zip(net.layers, bounds)]
+    weights = [None if l.weight is None else torch.as_tensor(l.weight, dtype=dt, device=dev)
+               for l, dt in zip(net.layers, dtypes)]
+    biases = [torch.as_tensor(l.full_bias(), dtype=torch.int32, device=dev) << l.bias_exp
+              if l.bias_exp >= 0 else
+              torch.as_tensor(l.full_bias(), dtype=torch.int32, device=dev) >> -l.bias_exp
+              for l in net.layers]  # shifted once here; fixed_step gets bias_exp=0
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
     trains = {l.name: [] for l in net.layers}
     state_max = np.zeros((len(net.layers), 2), dtype=np.int64)  # largest |u|, |v| per layer
     for lo in range(0, len(x), batch_size):
-        xb = torch.as_tensor(net.quantize_input(x[lo:lo + batch_size]), dtype=torch.float64,
+        xb = torch.as_tensor(net.quantize_input(x[lo:lo + batch_size]), dtype=dtypes[0],
                              device=dev).reshape(-1, *net.input_shape)
         B = len(xb)
-        states = [NeuronState.zeros((B, *l.shape), dtype=torch.int64, device=dev, v0=l.v0)
+        first_input = _synaptic_input(net.layers[0], xb, weights[0])
+        states = [NeuronState.zeros((B, *l.shape), dtype=torch.int32, device=dev, v0=l.v0)
                   for l in net.layers]
-        n_spikes = [torch.zeros((B, *l.shape), dtype=torch.int64, device=dev) for l in net.layers]
+        n_spikes = [torch.zeros((B, *l.shape), dtype=torch.int32, device=dev) for l in net.layers]
         per_step, batch_trains = [], [[] for _ in net.layers]
-        peak = [torch.zeros(2, dtype=torch.int64, device=dev) for _ in net.layers]
+        peak = [torch.zeros(2, dtype=torch.int32, device=dev) for _ in net.layers]
         for _ in range(T):
-            inp = xb
+            s = None
             for i, layer in enumerate(net.layers):
-                a_in = _synaptic_input(layer, inp, weights[i])
+                a_in = first_input if i == 0 else _synaptic_input(
+                    layer, s.to(dtypes[i]), weights[i])
                 states[i], s = fixed_step(states[i], a_in, vth=layer.vth, bias=biases[i],
-                                          bias_exp=layer.bias_exp, du=layer.du, dv=layer.dv,
-                                          reset=layer.reset)
+                                          bias_exp=0, du=layer.du, dv=layer.dv,
+                                          reset=layer.reset, wrap_u=wrap[i])
                 n_spikes[i] += s
-                peak[i] = torch.maximum(peak[i], torch.stack(
-                    [states[i].u.abs().max(), states[i].v.abs().max()]))
+                if track_state:
+                    peak[i] = torch.maximum(peak[i], torch.stack(
+                        [states[i].u.abs().max(), states[i].v.abs().max()]))
                 if record_trains:
                     batch_trains[i].append(s.reshape(B, -1).cpu().numpy())
-                inp = s.to(torch.float64)
             per_step.append(torch.argmax(_readout(net, n_spikes[-1], states[-1].v, T), dim=1))
         outputs.append(_readout(net, n_spikes[-1], states[-1].v, T).cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())
         state_max = np.maximum(state_max, torch.stack(peak).cpu().numpy())
         for layer, c, tr in zip(net.layers, n_spikes, batch_trains):
-            counts[layer.name].append(c.reshape(B, -1).cpu().numpy())
+            counts[layer.name].append(c.reshape(B, -1).cpu().numpy().astype(np.int64))
             if record_trains:
                 trains[layer.name].append(np.stack(tr, axis=1))
     return RunResult(
@@ -150,7 +183,8 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
         predictions_per_step=np.concatenate(steps, axis=1),
         wall_time_s=time.perf_counter() - start,
         info={"device": str(dev), "state_max": {l.name: {"u": int(m[0]), "v": int(m[1])}
-                                                for l, m in zip(net.layers, state_max)}},
+                                                for l, m in zip(net.layers, state_max)}
+              if track_state else None},
     )
 
 
