@@ -23,6 +23,7 @@ from .errors import (  # noqa: E402
 )
 from .layers import ThresholdReLU  # noqa: E402
 from .netx_io import read_netx  # noqa: E402
+from .quant_report import format_quantization, quantization_report  # noqa: E402
 from .results import RunResult  # noqa: E402
 
 
@@ -37,5 +38,5 @@ __all__ = [
     "CalibrationError", "ConfigError", "ConversionConfig", "ConvertedNetwork", "DatasetError",
     "InputError", "LavaConvertError", "LavaRunError", "LavaUnavailableError", "NetXFormatError",
     "QuantizationError", "RunResult", "ThresholdReLU", "UnsupportedModuleError", "convert",
-    "read_netx", "run_lava", "simulate",
+    "format_quantization", "quantization_report", "read_netx", "run_lava", "simulate",
 ]

@@ -36,7 +36,7 @@ import numpy as np
 from .config import ConversionConfig
 from .errors import QuantizationError
 from .ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingDense
-from .neuron import BIAS_EXP, BIAS_MANT_MAX, VTH_MAX
+from .neuron import BIAS_EXP, BIAS_MANT_MAX, U_WRAP, V_MAX, VTH_MAX
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,33 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
         layers.append(FixedLayer(name=layer.name, kind="dense", shape=(len(weight),),
                                  weight=weight, bias=bias, vth=vth, spiking=layer.spiking,
                                  reset=layer.reset, bias_exp=BIAS_EXP, scale=s))
-    return FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
-                        input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
-                        timesteps=snn.timesteps, meta={"layers": report})
+    net = FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
+                       input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
+                       timesteps=snn.timesteps, meta={"layers": report})
+    check_state_limits(net, x)
+    return net
+
+
+def check_state_limits(net: FixedNetwork, x: np.ndarray, samples: int = 256) -> None:
+    """Simulate calibration samples and warn where 24-bit state reaches its limits.
+
+    ``u`` cannot wrap by construction of the scales. ``v`` saturates at
+    +-(2**23 - 1) for neurons with a persistent current; in the first layer
+    (constant analog input) that never changes a spike, in later layers it can.
+    The largest ``|u|`` and ``|v|`` go into each layer's report.
+    """
+    from .reference import simulate_fixed
+
+    x = x[np.linspace(0, len(x) - 1, min(samples, len(x))).astype(int)]
+    peaks = simulate_fixed(net, x.reshape(len(x), *net.input_shape), net.timesteps,
+                           track_state=True).info["state_max"]
+    for i, (layer, entry) in enumerate(zip(net.layers, net.meta["layers"])):
+        peak = peaks[layer.name]
+        entry.update(max_abs_u=peak["u"], max_abs_v=peak["v"])
+        if peak["u"] > U_WRAP:
+            log.warning("layer %s: u exceeded 24 bits on calibration data and wraps in Lava",
+                        layer.name)
+        if i > 0 and peak["v"] >= V_MAX:
+            log.warning("layer %s: v saturates at 24 bits on calibration data; spike counts "
+                        "can differ from the float network (lower the threshold or input range)",
+                        layer.name)

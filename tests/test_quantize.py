@@ -51,3 +51,30 @@ def test_all_zero_layer_is_refused():
         model[2].weight.zero_()
     with pytest.raises(lc.QuantizationError, match="'2'.*zero weights"):
         lc.convert(model, calibration=np.random.default_rng(0).random((20, 3)))
+
+
+def test_warns_when_a_hidden_layer_saturates(caplog):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3), nn.ReLU(), nn.Linear(3, 2))
+    with torch.no_grad():
+        model[2].bias[0] = -500.0  # a persistent, large negative current in layer '2'
+    x = np.random.default_rng(0).random((64, 4))
+    with caplog.at_level("WARNING", logger="lava_convert.quantize"):
+        snn = lc.convert(model, calibration=x, timesteps=128)
+    assert any("layer 2: v saturates" in r.getMessage() for r in caplog.records)
+    entry = next(e for e in snn.fixed.meta["layers"] if e["name"] == "2")
+    assert entry["max_abs_v"] == 2**23 - 1
+
+
+def test_quantization_report_is_consistent(digits, digits_snn):
+    rows = lc.quantization_report(digits_snn, digits.x_test[:100])
+    assert [r.name for r in rows] == digits_snn.fixed.layer_names
+    for row, layer in zip(rows, digits_snn.fixed.layers):
+        assert row.weights_clipped == 0.0 and 0.0 <= row.weights_underflow < 0.5
+        assert row.weight_bits == int(np.ceil(np.log2(np.abs(layer.weight).max() + 1))) + 1
+        assert row.u_headroom_bits > 0  # u never wraps
+        assert 0 <= row.rate_error < 0.05
+    assert "limited by" in lc.format_quantization(rows)
