@@ -21,6 +21,7 @@ is stopped on every path, including errors and Ctrl-C.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from .netx_io import read_netx
 from .neuron import STATE_SHIFT
 from .reference import check_input, check_timesteps
 from .results import RunResult
+
+log = logging.getLogger(__name__)
 
 #: Runs expected to take longer than this many Lava steps show a progress bar.
 PROGRESS_MIN_STEPS = 2000
@@ -136,9 +139,13 @@ class LavaNetwork:
         return counts, potential
 
     def stop(self) -> None:
+        """Stop Lava's runtime and its worker processes (idempotent, never raises)."""
         if self._started:
             self._started = False
-            self.source.stop()
+            try:
+                self.source.stop()
+            except Exception as exc:  # never mask the error that led here
+                log.warning("stopping the Lava runtime failed: %s", exc)
 
     def __enter__(self) -> LavaNetwork:
         return self

@@ -2,19 +2,22 @@
 
 Layout written (all plain datasets, as NetX expects)::
 
-    /layer/0/{type="input", shape}                       input shape (C,H,W order)
-    /layer/i/{type="dense", shape=[n], weight (n, m) int, bias (n,) int,
-              neuron/{type="LOIHI", vThMant, iDecay=4096, vDecay=0,
-                      refDelay=1, gradedSpike=0,
-                      resetMode="soft"|"hard", spiking=0|1}, name}
-    /lava_convert/                                       our metadata (attributes)
+    /layer/0/{type="input", shape}                        input shape (C,H,W order)
+    /layer/i/{type="dense"|"conv", shape, weight, bias, name,
+              [stride, padding, dilation, groups],          conv only, (H,W) pairs
+              neuron/{type="LOIHI", vThMant, iDecay, vDecay, refDelay=1, gradedSpike=0,
+                      resetMode="soft"|"hard", spiking=0|1}}
+    /layer/i/{type="flatten"}                             before a dense after a 3-D layer
+    /lava_convert/                                        our metadata (attributes)
 
 Extensions that stock NetX ignores: ``neuron/resetMode`` (stock NetX builds
 Lava's hard-reset LIF), ``neuron/spiking`` (0 marks the integrating readout
 layer), ``layer/i/name`` (module path in the source model) and the
-``/lava_convert`` group (format version, input quantization, time steps).
-Files are written to a temporary file in the same directory and renamed into
-place, so an interrupted export never leaves a half-written file.
+``/lava_convert`` group (format version, input quantization, time steps,
+per-layer report). The reader also takes plain NetX files (input, dense, conv
+and flatten layers with CUBA/LOIHI neurons). Files are written to a temporary
+file in the same directory and renamed into place, so an interrupted export
+never leaves a half-written file.
 """
 
 from __future__ import annotations
@@ -213,6 +216,13 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
         layer = dataclasses.replace(
             layer, stride=_pair(r, g, "stride", 1), padding=_pair(r, g, "padding", 0),
             dilation=_pair(r, g, "dilation", 1), groups=int(groups))
+        expected = (shape[0],) + tuple(
+            (in_shape[1 + d] + 2 * layer.padding[d] - layer.dilation[d] * (w.shape[2 + d] - 1)
+             - 1) // layer.stride[d] + 1 for d in range(2))
+        if expected != shape:
+            raise r.fail(g.name, f"declared output {shape} but input {in_shape} with this "
+                         f"kernel, stride, padding and dilation gives {expected}",
+                         "the file is corrupt; re-export it")
     return layer
 
 

@@ -109,3 +109,57 @@ def test_failed_export_keeps_the_previous_file(digits_snn, tmp_path, monkeypatch
         digits_snn.export(path)
     assert path.read_bytes() == before
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def small_cnn():
+    from lava_convert.ir import FixedLayer, FixedNetwork
+
+    rng = np.random.default_rng(3)
+    conv = FixedLayer(name="conv", kind="conv", shape=(2, 3, 1),
+                      weight=rng.integers(-50, 50, (2, 1, 3, 3)), bias=np.array([3, -2]),
+                      vth=90, stride=(2, 2), padding=(1, 0), dv=100)
+    fc = FixedLayer(name="fc", kind="dense", shape=(3,), weight=rng.integers(-9, 9, (3, 6)),
+                    bias=np.zeros(3, np.int64), vth=5000, spiking=False)
+    return FixedNetwork(input_shape=(1, 5, 4), input_scale=10.0, input_bits=6,
+                        input_signed=False, layers=(conv, fc), timesteps=8)
+
+
+def test_conv_round_trip_and_flatten(tmp_path):
+    net = small_cnn()
+    back = read_netx(write_netx(net, tmp_path / "cnn.net"))
+    with h5py.File(tmp_path / "cnn.net") as f:
+        assert [f[f"layer/{i}/type"][0] for i in range(4)] == [b"input", b"conv", b"flatten",
+                                                               b"dense"]
+    for a, b in zip(back.layers, net.layers):
+        assert (a.kind, a.shape, a.stride, a.padding, a.groups, a.dv) == \
+            (b.kind, b.shape, b.stride, b.padding, b.groups, b.dv)
+        np.testing.assert_array_equal(a.weight, b.weight)
+        np.testing.assert_array_equal(a.bias, b.bias)
+
+
+def test_conv_geometry_is_checked(tmp_path):
+    path = write_netx(small_cnn(), tmp_path / "cnn.net")
+    with h5py.File(path, "r+") as f:
+        del f["layer/1/stride"]
+        f["layer/1"].create_dataset("stride", data=np.array([1, 1]))
+    with pytest.raises(lc.NetXFormatError, match=r"/layer/1.*output \(2, 3, 1\).*\(2, 5, 2\)"):
+        read_netx(path)
+
+
+@pytest.mark.lava
+def test_conv_file_loads_in_stock_netx_and_runs_spike_exact(tmp_path):
+    from lava_convert.lava_compat import ensure_lava
+
+    path = write_netx(small_cnn(), tmp_path / "cnn.net")
+    ensure_lava()
+    from lava.lib.dl.netx import hdf5
+
+    net = hdf5.Network(net_config=str(path), input_message_bits=6)
+    assert [type(b).__name__ for b in net.layers] == ["Conv", "Dense"]
+    assert net.layers[0].neuron.v.shape == (1, 3, 2)  # W, H, C
+    x = np.random.default_rng(0).random((4, 1, 5, 4))
+    lava = lc.run_lava(path, x, progress=False)
+    ref = lc.simulate(path, x)
+    for name in ref.spike_counts:
+        np.testing.assert_array_equal(lava.spike_counts[name], ref.spike_counts[name])
+    assert ref.spike_counts["conv"].sum() > 0
