@@ -14,6 +14,7 @@ Only the current state is kept: memory does not grow with ``T``.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -46,6 +47,8 @@ def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
         raise InputError(f"{where}: input contains NaN or inf")
     return x
 
+
+log = logging.getLogger(__name__)
 
 #: Lava's Conv synapse wraps its output to 24-bit two's complement.
 CONV_WRAP = 2**24
@@ -135,6 +138,12 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     bounds = [_current_bound(l, max_in if i == 0 else 1) for i, l in enumerate(net.layers)]
     dtypes = [_exact_dtype(b) for b in bounds]
     wrap = [not _u_never_wraps(l, b) for l, b in zip(net.layers, bounds)]
+    for layer, bound in zip(net.layers, bounds):
+        # NetX pre-shifts dense weights by up to 8 bits; Lava's int32 accumulator then
+        # wraps where we would not. Converted networks stay far below this.
+        if layer.kind == "dense" and bound * 2**8 >= 2**31:
+            log.warning("layer %s: synaptic sums up to %.3g may overflow Lava's int32 "
+                        "accumulator; the reference is exact only below 2**23", layer.name, bound)
     weights = [None if l.weight is None else torch.as_tensor(l.weight, dtype=dt, device=dev)
                for l, dt in zip(net.layers, dtypes)]
     biases = [torch.as_tensor(l.full_bias(), dtype=torch.int32, device=dev) << l.bias_exp
