@@ -21,7 +21,7 @@ from .errors import (  # noqa: E402
     QuantizationError,
     UnsupportedModuleError,
 )
-from .layers import ThresholdReLU  # noqa: E402
+from .layers import QCFS, ThresholdReLU, replace_relus  # noqa: E402
 from .netx_io import read_netx  # noqa: E402
 from .quant_report import format_quantization, quantization_report  # noqa: E402
 from .results import RunResult  # noqa: E402
@@ -35,8 +35,9 @@ def run_lava(net, x, timesteps=None, **kwargs):
 
 
 __all__ = [
-    "CalibrationError", "ConfigError", "ConversionConfig", "ConvertedNetwork", "DatasetError",
-    "InputError", "LavaConvertError", "LavaRunError", "LavaUnavailableError", "NetXFormatError",
-    "QuantizationError", "RunResult", "ThresholdReLU", "UnsupportedModuleError", "convert",
-    "format_quantization", "quantization_report", "read_netx", "run_lava", "simulate",
+    "QCFS", "CalibrationError", "ConfigError", "ConversionConfig", "ConvertedNetwork",
+    "DatasetError", "InputError", "LavaConvertError", "LavaRunError", "LavaUnavailableError",
+    "NetXFormatError", "QuantizationError", "RunResult", "ThresholdReLU", "UnsupportedModuleError",
+    "convert", "format_quantization", "quantization_report", "read_netx", "replace_relus",
+    "run_lava", "simulate",
 ]

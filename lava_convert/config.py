@@ -10,9 +10,9 @@ from typing import Any
 from .errors import ConfigError
 
 BALANCING = ("auto", "clip", "max", "percentile")
-SHIFTS = ("bias", "none")
+SHIFTS = ("bias", "v0", "none")
 RESETS = ("soft", "hard")
-READOUTS = ("potential",)
+READOUTS = ("potential", "spikes")
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,15 @@ class ConversionConfig:
             ``"clip"`` where a layer has a clip, otherwise ``"max"``.
         percentile: Percentile (0, 100] used by ``balancing="percentile"``.
         reset: ``"soft"`` (subtract the threshold) or ``"hard"`` (to zero).
-        shift: ``"bias"`` adds V_th/(2T) to each spiking layer's bias
-            (Deng & Gu); ``"none"`` disables it.
-        readout: ``"potential"``: the output layer integrates its input
-            (never clipped, signed) and the class is the argmax of the
-            accumulated potential.
+        shift: ``"bias"`` adds V_th/(2T) to each spiking layer's bias every
+            step (Deng & Gu); ``"v0"`` starts each sample at ``v = V_th/2``
+            instead (QCFS; independent of T); ``"none"`` disables it.
+        readout: ``"potential"`` (default): the output layer integrates its
+            input and the class is the argmax of the accumulated potential. It
+            represents negative logits, never ties the way spike counts do at
+            small T, and needs no output threshold. ``"spikes"``: the output
+            layer spikes too (threshold: the largest logit on calibration data)
+            and the class is the argmax of its spike counts (Deng & Gu).
         input_bits: Width of the graded input payload (2..24 bits).
         headroom: Safety factor on the first layer's largest current seen on
             calibration data when choosing its fixed-point scale (>= 1). Later

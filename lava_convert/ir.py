@@ -20,9 +20,11 @@ class AnnDense:
         weight: ``(out, in)`` float weights.
         bias: ``(out,)`` float bias.
         activation: ``"relu"``, ``"clip"`` (ThresholdReLU, ``clip(z, 0, theta)``),
-            or ``None`` for the output layer (raw logits).
-        clip: ``theta`` of a ``"clip"`` activation, else ``None``.
+            ``"qcfs"`` (QCFS staircase with ``levels`` steps up to ``theta``), or
+            ``None`` for the output layer (raw logits).
+        clip: ``theta`` of a ``"clip"`` or ``"qcfs"`` activation, else ``None``.
         activation_name: Module path of the activation (for messages).
+        levels: ``L`` of a ``"qcfs"`` activation.
     """
 
     name: str
@@ -31,6 +33,7 @@ class AnnDense:
     activation: str | None
     clip: float | None = None
     activation_name: str | None = None
+    levels: int | None = None
 
     @property
     def out_features(self) -> int:
@@ -58,6 +61,9 @@ class AnnGraph:
                 h = np.maximum(h, 0.0)
             elif layer.activation == "clip":
                 h = np.clip(h, 0.0, layer.clip)
+            elif layer.activation == "qcfs":
+                L, theta = layer.levels, layer.clip
+                h = theta * np.clip(np.floor(h * L / theta + 0.5) / L, 0.0, 1.0)
             outs.append(h)
         return outs
 
@@ -77,6 +83,7 @@ class SpikingDense:
         bias: ``(out,)`` current per step, including the V_th/(2T) shift.
         threshold: V_th (same units as ``weight``); 0 for a readout layer.
         shift: The part of ``bias`` that is the V_th/(2T) shift.
+        v0: Membrane potential at the start of each sample.
         ann_threshold_source: How the threshold was chosen (for reports).
     """
 
@@ -87,6 +94,7 @@ class SpikingDense:
     spiking: bool
     reset: str = "soft"
     shift: float = 0.0
+    v0: float = 0.0
     ann_threshold_source: str = ""
 
 

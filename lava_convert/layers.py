@@ -35,4 +35,82 @@ class ThresholdReLU(nn.Module):
 
     def extra_repr(self) -> str:
         trainable = isinstance(self.threshold, nn.Parameter)
-        return f"threshold={float(self.threshold):.4g}, trainable={trainable}"
+        return f"threshold={float(self.threshold.detach()):.4g}, trainable={trainable}"
+
+
+def _floor_ste(x: torch.Tensor) -> torch.Tensor:
+    """floor(x) forward, identity gradient backward (straight-through estimator)."""
+    return x + (torch.floor(x) - x).detach()
+
+
+class QCFS(nn.Module):
+    """Quantization-clip-floor-shift activation (Bu et al., ICLR 2022).
+
+    ``y = theta * clip(floor(x * L / theta + 1/2) / L, 0, 1)``: an ``L``-level
+    staircase of the clipped ReLU, shifted by half a step. An IF neuron with
+    threshold ``theta``, soft reset and initial potential ``theta / 2`` run for
+    ``T = L`` steps reproduces it exactly, so conversion with ``shift="v0"``
+    loses nothing at ``T = L``. ``floor`` passes gradients straight through;
+    ``theta`` (per layer) is trainable by default.
+
+    Args:
+        levels: ``L``, the number of quantization steps (>= 1).
+        threshold: Initial ``theta`` (> 0).
+        trainable: Learn ``theta``.
+    """
+
+    def __init__(self, levels: int = 8, threshold: float = 1.0, trainable: bool = True) -> None:
+        super().__init__()
+        if not (isinstance(levels, int) and levels >= 1):
+            raise ValueError(f"QCFS levels must be a positive integer, got {levels!r}")
+        if not threshold > 0:
+            raise ValueError(f"QCFS threshold must be > 0, got {threshold}")
+        self.levels = levels
+        value = torch.tensor(float(threshold))
+        if trainable:
+            self.threshold = nn.Parameter(value)
+        else:
+            self.register_buffer("threshold", value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        theta = self.threshold
+        steps = _floor_ste(x * self.levels / theta + 0.5)
+        return torch.clamp(steps / self.levels, 0.0, 1.0) * theta
+
+    def extra_repr(self) -> str:
+        trainable = isinstance(self.threshold, nn.Parameter)
+        theta = float(self.threshold.detach())
+        return f"levels={self.levels}, threshold={theta:.4g}, trainable={trainable}"
+
+
+def replace_relus(model: nn.Module, kind: str = "threshold", *, threshold: float = 1.0,
+                  levels: int = 8, trainable: bool = True) -> nn.Module:
+    """Swap every ``nn.ReLU`` module of ``model`` (in place) for a conversion-aware activation.
+
+    Args:
+        kind: ``"threshold"`` (:class:`ThresholdReLU`) or ``"qcfs"`` (:class:`QCFS`).
+        threshold: Initial clip threshold of each new activation.
+        levels: QCFS quantization levels.
+        trainable: Whether each layer learns its threshold.
+
+    Returns:
+        ``model`` itself; weights are untouched. Raises ``ValueError`` if no
+        ``nn.ReLU`` module is found (functional ``F.relu`` calls cannot be swapped:
+        use ``nn.ReLU`` modules).
+    """
+    if kind not in ("threshold", "qcfs"):
+        raise ValueError(f"kind must be 'threshold' or 'qcfs', got {kind!r}")
+    swapped = 0
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if type(child) is nn.ReLU:
+                new = (ThresholdReLU(threshold, trainable=trainable) if kind == "threshold"
+                       else QCFS(levels, threshold, trainable=trainable))
+                setattr(parent, name, new)
+                swapped += 1
+    if not swapped:
+        raise ValueError(
+            f"{type(model).__name__} has no nn.ReLU modules to replace; if forward() calls "
+            "F.relu, use nn.ReLU modules instead"
+        )
+    return model

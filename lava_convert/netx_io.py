@@ -6,12 +6,13 @@ Layout written (all plain datasets, as NetX expects)::
     /layer/i/{type="dense"|"conv", shape, weight, bias, name,
               [stride, padding, dilation, groups],          conv only, (H,W) pairs
               neuron/{type="LOIHI", vThMant, iDecay, vDecay, refDelay=1, gradedSpike=0,
-                      resetMode="soft"|"hard", spiking=0|1}}
+                      resetMode="soft"|"hard", spiking=0|1, v0}}
     /layer/i/{type="flatten"}                             before a dense after a 3-D layer
     /lava_convert/                                        our metadata (attributes)
 
 Extensions that stock NetX ignores: ``neuron/resetMode`` (stock NetX builds
-Lava's hard-reset LIF), ``neuron/spiking`` (0 marks the integrating readout
+Lava's hard-reset LIF), ``neuron/v0`` (membrane potential at each sample's
+start, Lava units; stock NetX starts at 0), ``neuron/spiking`` (0 marks the integrating readout
 layer), ``layer/i/name`` (module path in the source model) and the
 ``/lava_convert`` group (format version, input quantization, time steps,
 per-layer report). The reader also takes plain NetX files (input, dense, conv
@@ -81,6 +82,7 @@ def _write_layer(g: h5py.Group, layer: FixedLayer) -> None:
     n.create_dataset("gradedSpike", data=np.int64(0))
     _bytes(n, "resetMode", layer.reset)
     n.create_dataset("spiking", data=np.int64(int(layer.spiking)))
+    n.create_dataset("v0", data=np.int64(layer.v0))
 
 
 def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: str = "") -> Path:
@@ -183,9 +185,10 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
         v_decay = r.integer(neuron, "vDecay")
         reset = r.string(neuron, "resetMode") if "resetMode" in neuron else "hard"
         spiking = bool(r.integer(neuron, "spiking")) if "spiking" in neuron else True
+        v0 = r.integer(neuron, "v0") if "v0" in neuron else 0
     elif kind == "dense":
         vth, i_decay, v_decay = (_NETX_DEFAULT_NEURON[k] for k in ("vThMant", "iDecay", "vDecay"))
-        reset, spiking = "hard", True
+        reset, spiking, v0 = "hard", True, 0
     else:
         raise r.fail(f"{g.name}/neuron", "missing", "re-export the file")
     if reset not in ("soft", "hard"):
@@ -210,7 +213,7 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
     layer = FixedLayer(
         name=r.string(g, "name") if "name" in g else g.name.rsplit("/", 1)[-1],
         kind=kind, shape=shape, weight=weight, bias=bias, vth=vth, spiking=spiking, reset=reset,
-        du=i_decay - 1, dv=v_decay, bias_exp=BIAS_EXP, scale=scale,
+        du=i_decay - 1, dv=v_decay, bias_exp=BIAS_EXP, scale=scale, v0=v0,
     )
     if kind == "conv":
         layer = dataclasses.replace(

@@ -52,9 +52,9 @@ def layer_thresholds(
     for layer, a in zip(graph.layers[:-1], acts[:-1]):
         mode = config.balancing
         if mode == "auto":
-            mode = "clip" if layer.activation == "clip" else "max"
+            mode = "clip" if layer.activation in ("clip", "qcfs") else "max"
         if mode == "clip":
-            if layer.activation != "clip":
+            if layer.activation not in ("clip", "qcfs"):
                 raise ConfigError(
                     f"balancing='clip' but layer '{layer.name}' has a plain ReLU: use "
                     "ThresholdReLU there, or balancing='max' / 'percentile'"
@@ -78,9 +78,15 @@ def layer_thresholds(
 
 
 def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetwork:
-    """Threshold balancing, soft/hard reset and the V_th/(2T) shift: AnnGraph -> SnnNetwork."""
+    """Threshold balancing, reset rule, shift and read-out: AnnGraph -> SnnNetwork."""
     x = check_calibration(x, graph.input_shape)
     thresholds = layer_thresholds(graph, x, config)
+    if config.readout == "spikes":
+        logits = graph.forward(x)[-1]
+        if not logits.max() > 0:
+            raise CalibrationError("readout='spikes' needs a positive logit on calibration "
+                                   "data to set the output threshold; use readout='potential'")
+        thresholds.append((float(logits.max()), "max logit"))
     T = config.timesteps
     layers, previous = [], 1.0
     for i, layer in enumerate(graph.layers):
@@ -88,11 +94,14 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
         if i < len(thresholds):
             theta, source = thresholds[i]
             shift = theta / (2 * T) if config.shift == "bias" else 0.0
+            v0 = theta / 2 if config.shift == "v0" else 0.0
             layers.append(SpikingDense(
                 name=layer.name, weight=weight, bias=layer.bias + shift, threshold=theta,
-                spiking=True, reset=config.reset, shift=shift, ann_threshold_source=source,
+                spiking=True, reset=config.reset, shift=shift, v0=v0,
+                ann_threshold_source=source,
             ))
-            log.info("layer %s: V_th=%.4g (%s), shift %.4g", layer.name, theta, source, shift)
+            log.info("layer %s: V_th=%.4g (%s), shift %.4g, v0 %.4g", layer.name, theta, source,
+                     shift, v0)
             previous = theta
         else:
             layers.append(SpikingDense(name=layer.name, weight=weight, bias=layer.bias.copy(),

@@ -36,7 +36,7 @@ import numpy as np
 from .config import ConversionConfig
 from .errors import QuantizationError
 from .ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingDense
-from .neuron import BIAS_EXP, BIAS_MANT_MAX, U_WRAP, V_MAX, VTH_MAX
+from .neuron import BIAS_EXP, BIAS_MANT_MAX, STATE_SHIFT, U_WRAP, V_MAX, VTH_MAX
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,10 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
                            weight_bits=used_bits, max_current=i_max * s,
                            threshold=layer.threshold, shift=layer.shift,
                            threshold_source=layer.ann_threshold_source, bias_exp=BIAS_EXP))
+        v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
         layers.append(FixedLayer(name=layer.name, kind="dense", shape=(len(weight),),
                                  weight=weight, bias=bias, vth=vth, spiking=layer.spiking,
-                                 reset=layer.reset, bias_exp=BIAS_EXP, scale=s))
+                                 reset=layer.reset, bias_exp=BIAS_EXP, scale=s, v0=v0))
     net = FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
                        input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
                        timesteps=snn.timesteps, meta={"layers": report})

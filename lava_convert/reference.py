@@ -211,8 +211,8 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
         xb = torch.as_tensor(x[lo:lo + batch_size].reshape(len(x[lo:lo + batch_size]), -1),
                              dtype=torch.float64, device=dev)
         B = len(xb)
-        states = [NeuronState.zeros((B, l.weight.shape[0]), dtype=torch.float64, device=dev)
-                  for l in snn.layers]
+        states = [NeuronState.zeros((B, l.weight.shape[0]), dtype=torch.float64, device=dev,
+                                    v0=l.v0) for l in snn.layers]
         n_spikes = [torch.zeros_like(s.v, dtype=torch.int64) for s in states]
         per_step = []
         for _ in range(T):
@@ -223,8 +223,9 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
                                           reset=layer.reset)
                 n_spikes[i] += s
                 inp = s.to(torch.float64)
-            per_step.append(torch.argmax(states[-1].v, dim=1))
-        outputs.append((states[-1].v / T).cpu().numpy())
+            score = n_spikes[-1].to(torch.float64) if snn.layers[-1].spiking else states[-1].v
+            per_step.append(torch.argmax(score, dim=1))
+        outputs.append((score / T).cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())
         for layer, c in zip(snn.layers, n_spikes):
             counts[layer.name].append(c.cpu().numpy())
@@ -249,7 +250,7 @@ def dequantize(net: FixedNetwork) -> SnnNetwork:
         layers.append(SpikingDense(
             name=layer.name, weight=layer.weight / s / previous, bias=layer.bias / s,
             threshold=layer.vth / s if layer.spiking else 0.0, spiking=layer.spiking,
-            reset=layer.reset,
+            reset=layer.reset, v0=layer.v0 / (1 << STATE_SHIFT) / s,
         ))
         previous = 1.0  # later layers receive spikes of amplitude 1
     amplitude = (2 ** (net.input_bits - int(net.input_signed)) - 1) / net.input_scale

@@ -3,8 +3,10 @@
 The model is traced with ``torch.fx`` so that models written as classes (not
 only ``nn.Sequential``) convert. Supported, in a chain: ``nn.Linear``,
 ``nn.ReLU`` / ``F.relu`` / ``torch.relu``, :class:`~lava_convert.layers.ThresholdReLU`,
-``nn.Flatten`` / ``torch.flatten``, and ``nn.Dropout`` / ``nn.Identity`` (no-ops
-at inference). Two linear layers with no activation between them are merged
+``nn.Flatten`` / ``torch.flatten``, ``nn.Dropout`` / ``nn.Identity`` (no-ops
+at inference) and ``nn.BatchNorm1d`` right after a Linear layer (folded into it
+with its running statistics: ``W' = W * g``, ``b' = (b - mean) * g + beta``,
+``g = gamma / sqrt(var + eps)``). Two linear layers with no activation between them are merged
 exactly (``W = W2 W1``, ``b = W2 b1 + b2``).
 """
 
@@ -21,13 +23,14 @@ from torch import fx, nn
 
 from .errors import UnsupportedModuleError
 from .ir import AnnDense, AnnGraph
-from .layers import ThresholdReLU
+from .layers import QCFS, ThresholdReLU
 
 log = logging.getLogger(__name__)
 
 SUPPORTED = (
-    "nn.Linear, nn.ReLU (or F.relu / torch.relu), lava_convert.ThresholdReLU, "
-    "nn.Flatten (or torch.flatten), nn.Dropout, nn.Identity"
+    "nn.Linear, nn.ReLU (or F.relu / torch.relu), lava_convert.ThresholdReLU, lava_convert.QCFS, "
+    "nn.Flatten (or torch.flatten), nn.Dropout, nn.Identity, nn.BatchNorm1d after nn.Linear "
+    "(folded)"
 )
 _NOOP_MODULES = (nn.Dropout, nn.Identity, nn.Flatten)
 _RELU_FUNCTIONS = {F.relu, torch.relu}
@@ -62,7 +65,7 @@ class _Tracer(fx.Tracer):
     """Keeps lava-convert's own layers as leaves (torch's are leaves already)."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, ThresholdReLU) or super().is_leaf_module(m, qualname)
+        return isinstance(m, (ThresholdReLU, QCFS)) or super().is_leaf_module(m, qualname)
 
 
 def _trace(model: nn.Module) -> fx.GraphModule:
@@ -89,11 +92,29 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> AnnGraph:
     layers: list[dict] = []
     previous: fx.Node | None = None
 
-    def add_activation(kind: str, clip: float | None, where: str) -> None:
+    def add_activation(kind: str, clip: float | None, where: str, levels: int | None = None,
+                       ) -> None:
         if not layers or layers[-1]["activation"] is not None:
             raise _unsupported(where, f"an activation ({kind}) that does not follow a Linear layer",
                                "put activations right after nn.Linear layers")
-        layers[-1].update(activation=kind, clip=clip, activation_name=where)
+        layers[-1].update(activation=kind, clip=clip, activation_name=where, levels=levels)
+
+    def fold_batchnorm(bn: nn.BatchNorm1d, where: str) -> None:
+        """y = (z - mean) * gamma / sqrt(var + eps) + beta, folded into the Linear before it."""
+        if not layers or layers[-1]["activation"] is not None:
+            raise _unsupported(where, "a BatchNorm1d that does not directly follow nn.Linear",
+                               "put BatchNorm1d right after nn.Linear (before the activation)")
+        if bn.running_mean is None or bn.running_var is None:
+            raise _unsupported(where, "a BatchNorm1d without running statistics",
+                               "use track_running_stats=True and train the model first")
+        n = bn.num_features
+        scale = (_as_array(bn.weight, (n,), where) if bn.affine else np.ones(n)) / np.sqrt(
+            _as_array(bn.running_var, (n,), where) + bn.eps)
+        shift = (_as_array(bn.bias, (n,), where) if bn.affine else np.zeros(n)) \
+            - _as_array(bn.running_mean, (n,), where) * scale
+        last = layers[-1]
+        last.update(weight=last["weight"] * scale[:, None], bias=last["bias"] * scale + shift)
+        log.info("folded batch norm %s into %s", where, last["name"])
 
     for node in gm.graph.nodes:
         if node.op in ("placeholder", "get_attr"):
@@ -123,9 +144,13 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> AnnGraph:
                                 name=f"{prev['name']}+{where}")
                 else:
                     layers.append(dict(name=where, weight=w, bias=b, activation=None, clip=None,
-                                       activation_name=None))
+                                       activation_name=None, levels=None))
             elif isinstance(mod, ThresholdReLU):
-                add_activation("clip", float(mod.threshold), where)
+                add_activation("clip", float(mod.threshold.detach()), where)
+            elif isinstance(mod, QCFS):
+                add_activation("qcfs", float(mod.threshold.detach()), where, levels=mod.levels)
+            elif isinstance(mod, nn.BatchNorm1d):
+                fold_batchnorm(mod, where)
             elif isinstance(mod, nn.ReLU):
                 add_activation("relu", None, where)
             elif isinstance(mod, _NOOP_MODULES):
