@@ -1,4 +1,4 @@
-"""Command line: ``lava-convert demo``."""
+"""Command line: ``lava-convert demo | train``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,22 @@ def _demo(args: argparse.Namespace) -> int:
                        json_path=args.json, progress=False if args.quiet else None,
                        echo=None if args.quiet else print)
     return 0 if summary["lava_matches_reference"] else 1
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .models import save_model
+    from .train import train_model
+
+    hidden = tuple(int(h) for h in args.hidden.split(",") if h)
+    model, spec = train_model(args.data, act=args.activation, hidden=hidden,
+                              threshold=args.threshold, levels=args.levels, epochs=args.epochs,
+                              lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                              data_dir=args.data_dir)
+    path = save_model(model, args.out, **spec)
+    if not args.quiet:
+        print(f"{args.data}: test accuracy {100 * spec['info']['test_accuracy']:.2f} %; "
+              f"saved {path}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     demo.add_argument("--quiet", "-q", action="store_true", help="print nothing")
     demo.set_defaults(func=_demo)
+
+    train = sub.add_parser(
+        "train", help="train a conversion-ready MLP on digits, MNIST or Fashion-MNIST",
+        description="Train an MLP (seeded, CPU) and save it with the factory that rebuilds it.",
+        epilog="examples:\n  lava-convert train --out digits.pt\n  lava-convert train --data mnist "
+        "--activation qcfs --hidden 256,256 --epochs 10 --out mnist_qcfs.pt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("--data", default="digits", choices=["digits", "mnist", "fashion-mnist"])
+    train.add_argument("--data-dir", default=None, help="directory of the IDX files")
+    train.add_argument("--activation", default="threshold", choices=["relu", "threshold", "qcfs"])
+    train.add_argument("--hidden", default="128,64", help="hidden widths, comma separated")
+    train.add_argument("--threshold", type=float, default=1.0, help="clip threshold (initial)")
+    train.add_argument("--levels", type=int, default=8, help="QCFS quantization levels")
+    train.add_argument("--epochs", type=int, default=60)
+    train.add_argument("--lr", type=float, default=3e-3)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, help="where to save the model (.pt)")
+    train.add_argument("--quiet", "-q", action="store_true")
+    train.set_defaults(func=_train)
     return parser
 
 

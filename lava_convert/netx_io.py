@@ -62,13 +62,23 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return path
 
 
+def _compact(a: np.ndarray) -> np.ndarray:
+    """The smallest signed integer type that holds ``a`` (NetX casts to int on load)."""
+    a = np.asarray(a, dtype=np.int64)
+    for dtype in (np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if a.size == 0 or (a.min() >= info.min and a.max() <= info.max):
+            return a.astype(dtype)
+    return a
+
+
 def _write_layer(g: h5py.Group, layer: FixedLayer) -> None:
     _bytes(g, "type", layer.kind)
     _bytes(g, "name", layer.name)
     g.create_dataset("shape", data=np.asarray(layer.shape, dtype=np.int64))
     if layer.weight is not None:
-        g.create_dataset("weight", data=np.asarray(layer.weight, dtype=np.int64))
-    g.create_dataset("bias", data=np.asarray(layer.bias, dtype=np.int64))
+        g.create_dataset("weight", data=_compact(layer.weight))
+    g.create_dataset("bias", data=_compact(layer.bias))
     if layer.kind == "conv":
         for key in ("stride", "padding", "dilation"):
             g.create_dataset(key, data=np.asarray(getattr(layer, key), dtype=np.int64))

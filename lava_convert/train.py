@@ -6,28 +6,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import ThresholdReLU
+from .models import mlp
 
 
 def digits_mlp(hidden: tuple[int, ...] = (128, 64), threshold: float = 1.0,
                seed: int = 0) -> nn.Sequential:
-    """A conversion-ready MLP for 8x8 digits: Flatten, then Linear + ThresholdReLU blocks.
-
-    Weights are initialised from ``seed`` without touching the global RNG.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _mlp(hidden, threshold)
-
-
-def _mlp(hidden: tuple[int, ...], threshold: float) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = 64
-    for h in hidden:
-        layers += [nn.Linear(width, h), ThresholdReLU(threshold)]
-        width = h
-    layers.append(nn.Linear(width, 10))
-    return nn.Sequential(*layers)
+    """A conversion-ready MLP for 8x8 digits: Flatten, then Linear + ThresholdReLU blocks."""
+    return mlp((1, 8, 8), hidden, 10, "threshold", threshold, seed=seed)
 
 
 def train_classifier(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs: int = 60,
@@ -57,3 +42,21 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     model.eval()
     logits = model(torch.as_tensor(x, dtype=torch.float32))
     return float((logits.argmax(1).numpy() == np.asarray(y)).mean())
+
+
+def train_model(dataset: str = "digits", *, act: str = "threshold",
+                hidden: tuple[int, ...] = (128, 64), threshold: float = 1.0, levels: int = 8,
+                epochs: int = 60, lr: float = 3e-3, batch_size: int = 64, seed: int = 0,
+                data_dir=None) -> tuple[nn.Module, dict]:
+    """Train an MLP on ``dataset``; return the model and a summary (factory, kwargs, accuracy)."""
+    from .data import load_dataset
+
+    data = load_dataset(dataset, data_dir)
+    kwargs = dict(input_shape=tuple(data.x_train.shape[1:]), hidden=tuple(hidden),
+                  classes=data.num_classes, act=act, threshold=threshold, levels=levels,
+                  seed=seed)
+    model = train_classifier(mlp(**kwargs), data.x_train, data.y_train, epochs=epochs, lr=lr,
+                             batch_size=batch_size, seed=seed)
+    info = dict(dataset=dataset, epochs=epochs, lr=lr, batch_size=batch_size,
+                test_accuracy=accuracy(model, data.x_test, data.y_test))
+    return model, dict(factory="lava_convert.models:mlp", kwargs=kwargs, info=info)

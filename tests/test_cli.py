@@ -34,3 +34,30 @@ def test_help_and_bad_arguments():
     assert "demo" in lava_convert("--help").stdout
     bad = lava_convert("demo", "--timesteps", "0", "--quiet")
     assert bad.returncode == 2 and "timesteps" in bad.stderr
+
+
+def test_train_saves_a_model_that_loads_and_converts(tmp_path):
+    from lava_convert.data import load_digits
+    from lava_convert.models import load_model
+    from lava_convert.train import accuracy
+
+    out = tmp_path / "m.pt"
+    result = lava_convert("train", "--activation", "qcfs", "--hidden", "32", "--epochs", "3",
+                          "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout
+    model = load_model(out)
+    d = load_digits()
+    reported = float(result.stdout.split("test accuracy ")[1].split(" %")[0])
+    assert abs(100 * accuracy(model, d.x_test, d.y_test) - reported) < 0.01
+    import lava_convert as lc
+
+    snn = lc.convert(model, calibration=d.x_train, timesteps=8, shift="v0")
+    assert snn.ann.layers[0].activation == "qcfs"
+
+
+def test_train_reports_missing_dataset_files(tmp_path):
+    result = lava_convert("train", "--data", "mnist", "--data-dir", str(tmp_path), "--out",
+                          str(tmp_path / "m.pt"))
+    assert result.returncode == 2
+    assert "train-images-idx3-ubyte" in result.stderr and "make data" in result.stderr

@@ -1,0 +1,70 @@
+"""Model factories for conversion-ready networks, and saving/loading trained models."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .layers import QCFS, ThresholdReLU
+
+ACTIVATIONS = ("relu", "threshold", "qcfs")
+
+
+def activation(kind: str, threshold: float = 1.0, levels: int = 8) -> nn.Module:
+    """``"relu"``, ``"threshold"`` (ThresholdReLU, fixed) or ``"qcfs"`` (QCFS, trainable)."""
+    if kind == "relu":
+        return nn.ReLU()
+    if kind == "threshold":
+        return ThresholdReLU(threshold)
+    if kind == "qcfs":
+        return QCFS(levels, threshold, trainable=True)
+    raise ConfigError(f"activation {kind!r} is unknown: use one of {ACTIVATIONS}")
+
+
+def mlp(input_shape: tuple[int, ...] = (1, 8, 8), hidden: tuple[int, ...] = (128, 64),
+        classes: int = 10, act: str = "threshold", threshold: float = 1.0, levels: int = 8,
+        seed: int = 0) -> nn.Sequential:
+    """Flatten, then ``Linear + activation`` per hidden width, then a Linear read-out.
+
+    Weights are initialised from ``seed`` without touching the global RNG.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(input_shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), activation(act, threshold, levels)]
+            width = h
+        layers.append(nn.Linear(width, classes))
+        return nn.Sequential(*layers)
+
+
+def save_model(model: nn.Module, path: str | Path, *, factory: str, kwargs: dict,
+               info: dict | None = None) -> Path:
+    """Save weights with the factory (``"module:function"``) and arguments to rebuild it."""
+    from .netx_io import atomic_write
+
+    payload = {"factory": factory, "kwargs": kwargs, "state_dict": model.state_dict(),
+               "info": info or {}}
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """Rebuild a model saved by :func:`save_model` (evaluation mode)."""
+    from .errors import LavaConvertError
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        module_name, func_name = payload["factory"].split(":")
+        factory = getattr(importlib.import_module(module_name), func_name)
+        model = factory(**payload["kwargs"])
+        model.load_state_dict(payload["state_dict"])
+    except (OSError, KeyError, ValueError, AttributeError, ImportError, RuntimeError) as exc:
+        raise LavaConvertError(f"{path}: cannot load the model ({exc}); save it with "
+                               "lava-convert train or lava_convert.models.save_model") from exc
+    return model.eval()
