@@ -43,13 +43,54 @@ def check_calibration(x: np.ndarray, input_shape: tuple[int, ...] | None = None)
     return x
 
 
+#: Histogram resolution of percentile balancing: the value is exact to max / HIST_BINS.
+HIST_BINS = 65536
+
+
+def activation_statistics(graph: AnnGraph, x: np.ndarray, percentile: float | None = None,
+                          batch_size: int = 2048) -> list[tuple[float, float | None]]:
+    """``(max, percentile)`` of every layer's activations, in batches (memory-bounded).
+
+    The maximum streams; the percentile takes a second pass that fills a
+    ``HIST_BINS``-bin histogram over ``[0, max]`` per layer and returns the
+    upper edge of the bin holding the requested rank (never below the true
+    percentile, at most ``max / HIST_BINS`` above it). The last layer's entry is
+    the largest logit.
+    """
+    n = len(graph.layers)
+    maxima = np.full(n, -np.inf)
+    for lo in range(0, len(x), batch_size):
+        for i, a in enumerate(graph.forward(x[lo:lo + batch_size])):
+            maxima[i] = max(maxima[i], float(a.max()))
+    if percentile is None:
+        return [(float(m), None) for m in maxima]
+    hists = np.zeros((n, HIST_BINS), dtype=np.int64)
+    total = np.zeros(n, dtype=np.int64)
+    for lo in range(0, len(x), batch_size):
+        for i, a in enumerate(graph.forward(x[lo:lo + batch_size])):
+            top = max(maxima[i], 0.0) or 1.0
+            idx = np.clip((a.ravel() / top * HIST_BINS).astype(np.int64), 0, HIST_BINS - 1)
+            hists[i] += np.bincount(idx, minlength=HIST_BINS)
+            total[i] += a.size
+    result = []
+    for i in range(n):
+        top = max(maxima[i], 0.0) or 1.0
+        rank = np.searchsorted(np.cumsum(hists[i]), percentile / 100.0 * total[i])
+        result.append((float(maxima[i]), float(min(rank + 1, HIST_BINS)) * top / HIST_BINS))
+    return result
+
+
 def layer_thresholds(
     graph: AnnGraph, x: np.ndarray, config: ConversionConfig
 ) -> list[tuple[float, str]]:
     """``(V_th, source)`` for every hidden layer, from clips or calibration activations."""
-    acts = graph.forward(x)
+    needs_data = config.balancing in ("max", "percentile") or any(
+        l.activation not in ("clip", "qcfs") for l in graph.layers[:-1])
+    stats = activation_statistics(
+        graph, x, config.percentile if config.balancing == "percentile" else None
+    ) if needs_data else [(0.0, None)] * len(graph.layers)
     result = []
-    for layer, a in zip(graph.layers[:-1], acts[:-1]):
+    for layer, (top, pct) in zip(graph.layers[:-1], stats[:-1]):
         mode = config.balancing
         if mode == "auto":
             mode = "clip" if layer.activation in ("clip", "qcfs") else "max"
@@ -61,16 +102,15 @@ def layer_thresholds(
                 )
             theta, source = float(layer.clip), "clip"
         elif mode == "max":
-            theta, source = float(a.max()), "max"
+            theta, source = top, "max"
         else:
-            theta = float(np.percentile(a, config.percentile))
-            source = f"p{config.percentile:g}"
+            theta, source = pct, f"p{config.percentile:g}"
             if theta <= 0:  # mostly silent layer: the percentile lands on zero
-                theta, source = float(a.max()), "max (percentile was 0)"
+                theta, source = top, "max (percentile was 0)"
         if not theta > 0:
             raise CalibrationError(
                 f"layer '{layer.name}' never activates on the calibration data (max activation "
-                f"{float(a.max()):.3g}): its threshold cannot be set; use more or more varied "
+                f"{top:.3g}): its threshold cannot be set; use more or more varied "
                 "calibration samples, or a ThresholdReLU"
             )
         result.append((theta, source))
@@ -82,11 +122,11 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
     x = check_calibration(x, graph.input_shape)
     thresholds = layer_thresholds(graph, x, config)
     if config.readout == "spikes":
-        logits = graph.forward(x)[-1]
-        if not logits.max() > 0:
+        top_logit = activation_statistics(graph, x)[-1][0]
+        if not top_logit > 0:
             raise CalibrationError("readout='spikes' needs a positive logit on calibration "
                                    "data to set the output threshold; use readout='potential'")
-        thresholds.append((float(logits.max()), "max logit"))
+        thresholds.append((top_logit, "max logit"))
     T = config.timesteps
     layers, previous = [], 1.0
     for i, layer in enumerate(graph.layers):

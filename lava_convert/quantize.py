@@ -75,7 +75,8 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
     for i, layer in enumerate(snn.layers):
         if i == 0:
             w_unit = layer.weight / input_scale
-            observed = float(np.abs(x @ layer.weight.T + layer.bias).max())
+            observed = max(float(np.abs(x[lo:lo + 4096] @ layer.weight.T + layer.bias).max())
+                           for lo in range(0, len(x), 4096))
             bound = _current_bound(layer.weight, layer.bias, x.min(axis=0), x.max(axis=0))
             i_max = min(bound, observed * config.headroom)
         else:

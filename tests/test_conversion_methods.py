@@ -141,3 +141,20 @@ def test_staircase_formula_matches_lava():
         finally:
             neuron.stop()
         assert count == staircase(v0, current, vth, T), (v0, current, vth, T)
+
+
+def test_streamed_percentile_matches_numpy_within_a_bin():
+    from lava_convert.passes import HIST_BINS, activation_statistics
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 30), nn.ReLU(), nn.Linear(30, 4))
+    x = np.random.default_rng(0).normal(size=(3000, 10))
+    graph = trace(model, (10,))
+    stats = activation_statistics(graph, x, 99.0, batch_size=256)
+    acts = graph.forward(x)
+    top, pct = stats[0]
+    assert top == pytest.approx(acts[0].max())
+    assert np.percentile(acts[0], 99.0) <= pct <= np.percentile(acts[0], 99.0) + top / HIST_BINS
+    assert stats[-1][0] == pytest.approx(acts[-1].max())
+    snn = lc.convert(model, calibration=x, balancing="percentile", percentile=99.0)
+    assert snn.snn.layers[0].threshold == pytest.approx(pct)
