@@ -1,6 +1,7 @@
-"""Benchmarks: reference simulator vs Lava's CPU simulator, and Lava's own floor.
+"""Benchmarks: speed (reference vs Lava, Lava's floor) and conversion accuracy.
 
-Run with ``make bench`` (``python -m benchmarks.run``); writes benchmarks/RESULTS.md.
+Run with ``make bench`` (``python -m benchmarks.run``); each section replaces
+its own part of benchmarks/RESULTS.md (``--sections speed`` or ``conversion``).
 
 1. Throughput at T=32 (samples per second), in one run, with identical
    predictions and spike counts checked on the samples both ran:
@@ -109,14 +110,9 @@ def machine() -> str:
             f"torch {torch.__version__}, lava-nc 0.10.0, lava-dl 0.6.0")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+def speed_section(quick: bool) -> str:
     T = 32
-    n_mlp_lava, n_cnn_lava, n_steps = (40, 2, 200) if args.quick else (360, 8, 2000)
-
+    n_mlp_lava, n_cnn_lava, n_steps = (40, 2, 200) if quick else (360, 8, 2000)
     data = load_digits()
     model = train_classifier(digits_mlp(), data.x_train, data.y_train)
     snn = lc.convert(model, calibration=data.x_train, timesteps=T)
@@ -127,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     x_cnn = rng.random((2000, 1, 28, 28))
     rows.append(throughput("MNIST-sized CNN 1x28x28-8c3s2-16c3s2-10", cnn, x_cnn,
                            x_cnn[:n_cnn_lava], T))
-
-    tmp = Path(args.output).with_name(".bench_digits.net")
+    tmp = RESULTS.with_name(".bench_digits.net")
     snn.export(tmp)
     x_int = snn.fixed.quantize_input(data.x_test[: n_steps + 2])
     floor = {
@@ -138,14 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in (tmp, tmp.with_suffix(".json")):
         p.unlink(missing_ok=True)
     quant = format_quantization(quantization_report(snn, data.x_test))
-
     lines = [
-        "# Benchmark results",
-        "",
-        f"Command: `make bench` (`python -m benchmarks.run{' --quick' if args.quick else ''}`)  ",
-        f"Machine: {machine()}  ",
-        f"Date: {time.strftime('%Y-%m-%d')}",
-        "",
         f"## Throughput at T={T}: reference simulator vs Lava CPU simulator",
         "",
         "| network | reference samples/s (CPU) | Lava samples/s | speed-up | identical on Lava "
@@ -183,8 +171,41 @@ def main(argv: list[str] | None = None) -> int:
         "```",
         "",
     ]
-    Path(args.output).write_text("\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
+
+
+def update_results(path: Path, name: str, body: str, command: str) -> None:
+    """Replace (or append) the section ``name`` of the results file."""
+    begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+    block = "\n".join([begin, f"Command: `{command}`  ", f"Machine: {machine()}  ",
+                       f"Date: {time.strftime('%Y-%m-%d')}", "", body.rstrip(), end])
+    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks import conversion
+
+    sections = {"speed": speed_section, "conversion": conversion.section}
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
+    parser.add_argument("--sections", default=",".join(sections),
+                        help=f"comma-separated subset of {', '.join(sections)}")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    for name in args.sections.split(","):
+        if name not in sections:
+            parser.error(f"unknown section {name!r}; choose from {', '.join(sections)}")
+        body = sections[name](args.quick)
+        command = f"make bench` (`python -m benchmarks.run --sections {name}" + (
+            " --quick" if args.quick else "") + ")"
+        update_results(args.output, name, body, command)
+        print(body)
     return 0
 
 
