@@ -6,6 +6,22 @@ import torch
 from torch import nn
 
 
+def _set_threshold(module: nn.Module, threshold: float, trainable: bool) -> None:
+    """Register ``module.threshold`` (> 0) as a parameter or a buffer."""
+    if not threshold > 0:
+        raise ValueError(f"{type(module).__name__} threshold must be > 0, got {threshold}")
+    value = torch.tensor(float(threshold))
+    if trainable:
+        module.threshold = nn.Parameter(value)
+    else:
+        module.register_buffer("threshold", value)
+
+
+def _describe_threshold(module: nn.Module) -> str:
+    trainable = isinstance(module.threshold, nn.Parameter)
+    return f"threshold={float(module.threshold.detach()):.4g}, trainable={trainable}"
+
+
 class ThresholdReLU(nn.Module):
     """Clipped ReLU ``y = clip(x, 0, theta)`` (Deng & Gu's threshold ReLU).
 
@@ -22,20 +38,13 @@ class ThresholdReLU(nn.Module):
 
     def __init__(self, threshold: float = 1.0, trainable: bool = False) -> None:
         super().__init__()
-        if not threshold > 0:
-            raise ValueError(f"ThresholdReLU threshold must be > 0, got {threshold}")
-        value = torch.tensor(float(threshold))
-        if trainable:
-            self.threshold = nn.Parameter(value)
-        else:
-            self.register_buffer("threshold", value)
+        _set_threshold(self, threshold, trainable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.minimum(torch.relu(x), self.threshold)
 
     def extra_repr(self) -> str:
-        trainable = isinstance(self.threshold, nn.Parameter)
-        return f"threshold={float(self.threshold.detach()):.4g}, trainable={trainable}"
+        return _describe_threshold(self)
 
 
 def _floor_ste(x: torch.Tensor) -> torch.Tensor:
@@ -63,14 +72,8 @@ class QCFS(nn.Module):
         super().__init__()
         if not (isinstance(levels, int) and levels >= 1):
             raise ValueError(f"QCFS levels must be a positive integer, got {levels!r}")
-        if not threshold > 0:
-            raise ValueError(f"QCFS threshold must be > 0, got {threshold}")
         self.levels = levels
-        value = torch.tensor(float(threshold))
-        if trainable:
-            self.threshold = nn.Parameter(value)
-        else:
-            self.register_buffer("threshold", value)
+        _set_threshold(self, threshold, trainable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         theta = self.threshold
@@ -78,9 +81,7 @@ class QCFS(nn.Module):
         return torch.clamp(steps / self.levels, 0.0, 1.0) * theta
 
     def extra_repr(self) -> str:
-        trainable = isinstance(self.threshold, nn.Parameter)
-        theta = float(self.threshold.detach())
-        return f"levels={self.levels}, threshold={theta:.4g}, trainable={trainable}"
+        return f"levels={self.levels}, {_describe_threshold(self)}"
 
 
 def replace_relus(model: nn.Module, kind: str = "threshold", *, threshold: float = 1.0,

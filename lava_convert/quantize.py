@@ -125,7 +125,9 @@ def check_state_limits(net: FixedNetwork, x: np.ndarray, samples: int = 256) -> 
     ``u`` cannot wrap by construction of the scales. ``v`` saturates at
     +-(2**23 - 1) for neurons with a persistent current; in the first layer
     (constant analog input) that never changes a spike, in later layers it can.
-    The largest ``|u|`` and ``|v|`` go into each layer's report.
+    The readout cannot saturate upwards (it spikes and resets first), but a
+    strongly negative class clips downwards over long runs. The largest
+    ``|u|`` and ``|v|`` go into each layer's report.
     """
     from .reference import simulate_fixed
 
@@ -138,7 +140,13 @@ def check_state_limits(net: FixedNetwork, x: np.ndarray, samples: int = 256) -> 
         if peak["u"] > U_WRAP:
             log.warning("layer %s: u exceeded 24 bits on calibration data and wraps in Lava",
                         layer.name)
-        if i > 0 and peak["v"] >= V_MAX:
+        if peak["v"] < V_MAX or i == 0:
+            continue  # constant input: first-layer saturation never changes a spike
+        if layer.spiking:
             log.warning("layer %s: v saturates at 24 bits on calibration data; spike counts "
                         "can differ from the float network (lower the threshold or input range)",
                         layer.name)
+        else:
+            log.info("readout %s: the potential of strongly negative classes clips at "
+                     "-(2**23 - 1); the winning class is unaffected unless all are that low",
+                     layer.name)
