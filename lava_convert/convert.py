@@ -78,6 +78,7 @@ class ConvertedNetwork:
             "input": {"shape": list(self.fixed.input_shape), "scale": self.fixed.input_scale,
                       "bits": self.fixed.input_bits, "signed": self.fixed.input_signed},
             "layers": self.fixed.meta.get("layers", []),
+            "trace_notes": list(self.ann.notes),
             "accuracy": dict(self.accuracy),
         }
 

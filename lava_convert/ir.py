@@ -12,19 +12,32 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class AnnDense:
-    """A fully connected ANN layer ``z = W x + b`` followed by an activation.
+class ConvGeometry:
+    """Stride, padding, dilation (each ``(H, W)``) and groups of a 2-D convolution."""
+
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+
+@dataclass(frozen=True)
+class AnnLayer:
+    """An ANN layer ``z = W x + b`` (dense) or ``z = conv(x, W) + b``, then an activation.
 
     Attributes:
         name: Module path in the source model (e.g. ``"net.2"``).
-        weight: ``(out, in)`` float weights.
-        bias: ``(out,)`` float bias.
+        kind: ``"dense"`` (``weight`` ``(out, in)``) or ``"conv"`` (``weight``
+            ``(C_out, C_in/groups, kH, kW)``, PyTorch orientation).
+        weight, bias: Float parameters (bias per output neuron or channel).
         activation: ``"relu"``, ``"clip"`` (ThresholdReLU, ``clip(z, 0, theta)``),
             ``"qcfs"`` (QCFS staircase with ``levels`` steps up to ``theta``), or
             ``None`` for the output layer (raw logits).
         clip: ``theta`` of a ``"clip"`` or ``"qcfs"`` activation, else ``None``.
         activation_name: Module path of the activation (for messages).
         levels: ``L`` of a ``"qcfs"`` activation.
+        in_shape, out_shape: Per-sample shapes, C,H,W for conv inputs/outputs.
+        conv: Geometry of a conv layer.
     """
 
     name: str
@@ -34,57 +47,71 @@ class AnnDense:
     clip: float | None = None
     activation_name: str | None = None
     levels: int | None = None
+    kind: str = "dense"
+    in_shape: tuple[int, ...] = ()
+    out_shape: tuple[int, ...] = ()
+    conv: ConvGeometry = ConvGeometry()
 
-    @property
-    def out_features(self) -> int:
-        return int(self.weight.shape[0])
 
-    @property
-    def in_features(self) -> int:
-        return int(self.weight.shape[1])
+def layer_current(kind: str, weight, bias, x, conv: ConvGeometry):
+    """``W x + b`` for a batch ``x`` of torch tensors: a matrix product (dense, input
+    flattened in C,H,W order) or a 2-D convolution (cross-correlation, as PyTorch)."""
+    import torch.nn.functional as F
+
+    if kind == "dense":
+        return x.reshape(len(x), -1) @ weight.T + bias
+    return F.conv2d(x, weight, bias, stride=conv.stride, padding=conv.padding,
+                    dilation=conv.dilation, groups=conv.groups)
 
 
 @dataclass(frozen=True)
 class AnnGraph:
-    """A traced feed-forward ANN: per-sample ``input_shape`` and layers in order."""
+    """A traced feed-forward ANN: per-sample ``input_shape``, layers in order, and notes
+    on what tracing folded or dropped (recorded in the export's sidecar)."""
 
     input_shape: tuple[int, ...]
-    layers: tuple[AnnDense, ...]
+    layers: tuple[AnnLayer, ...]
+    notes: tuple[str, ...] = ()
 
     def forward(self, x: np.ndarray) -> list[np.ndarray]:
         """Activations of every layer for ``x`` of shape ``(batch, *input_shape)`` (float64)."""
-        h = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        import torch
+
+        h = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(len(x), *self.input_shape)
         outs = []
-        for layer in self.layers:
-            h = h @ layer.weight.T + layer.bias
-            if layer.activation == "relu":
-                h = np.maximum(h, 0.0)
-            elif layer.activation == "clip":
-                h = np.clip(h, 0.0, layer.clip)
-            elif layer.activation == "qcfs":
-                L, theta = layer.levels, layer.clip
-                h = theta * np.clip(np.floor(h * L / theta + 0.5) / L, 0.0, 1.0)
-            outs.append(h)
+        with torch.no_grad():
+            for layer in self.layers:
+                h = layer_current(layer.kind, torch.as_tensor(layer.weight),
+                                  torch.as_tensor(layer.bias), h, layer.conv)
+                if layer.activation == "relu":
+                    h = torch.clamp(h, min=0.0)
+                elif layer.activation == "clip":
+                    h = torch.clamp(h, 0.0, layer.clip)
+                elif layer.activation == "qcfs":
+                    L, theta = layer.levels, layer.clip
+                    h = theta * torch.clamp(torch.floor(h * L / theta + 0.5) / L, 0.0, 1.0)
+                outs.append(h.numpy())
         return outs
 
 
 @dataclass(frozen=True)
-class SpikingDense:
-    """A dense layer of IF neurons in real-valued units.
+class SpikingLayer:
+    """A layer of IF neurons in real-valued units (dense or conv synapse).
 
-    Per time step the layer receives ``I = weight @ s + bias`` where ``s`` is
-    the analog input (first layer) or the previous layer's binary spikes.
-    Spiking layers fire on ``v > threshold`` and reset by ``reset``; a readout
-    layer (``spiking=False``) only integrates ``v``.
+    Per time step the layer receives ``I = W s + bias`` (``W s`` a matrix
+    product or a convolution) where ``s`` is the analog input (first layer)
+    or the previous layer's binary spikes. Spiking layers fire on
+    ``v > threshold`` and reset by ``reset``; a readout layer
+    (``spiking=False``) only integrates ``v``.
 
     Attributes:
-        weight: ``(out, in)``; the previous layer's threshold is folded in, so a
-            spike counts 1.
-        bias: ``(out,)`` current per step, including the V_th/(2T) shift.
+        weight: The previous layer's threshold is folded in, so a spike counts 1.
+        bias: Current per step (per neuron or channel), including the V_th/(2T) shift.
         threshold: V_th (same units as ``weight``); 0 for a readout layer.
         shift: The part of ``bias`` that is the V_th/(2T) shift.
         v0: Membrane potential at the start of each sample.
         ann_threshold_source: How the threshold was chosen (for reports).
+        kind, out_shape, conv: As in :class:`AnnLayer`.
     """
 
     name: str
@@ -96,6 +123,9 @@ class SpikingDense:
     shift: float = 0.0
     v0: float = 0.0
     ann_threshold_source: str = ""
+    kind: str = "dense"
+    out_shape: tuple[int, ...] = ()
+    conv: ConvGeometry = ConvGeometry()
 
 
 @dataclass(frozen=True)
@@ -103,7 +133,7 @@ class SnnNetwork:
     """A converted network in real-valued units, ready to quantize or simulate."""
 
     input_shape: tuple[int, ...]
-    layers: tuple[SpikingDense, ...]
+    layers: tuple[SpikingLayer, ...]
     timesteps: int
     input_range: tuple[float, float]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import ConversionConfig
 from .errors import CalibrationError, ConfigError
-from .ir import AnnGraph, SnnNetwork, SpikingDense
+from .ir import AnnGraph, SnnNetwork, SpikingLayer
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +135,19 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
             theta, source = thresholds[i]
             shift = theta / (2 * T) if config.shift == "bias" else 0.0
             v0 = theta / 2 if config.shift == "v0" else 0.0
-            layers.append(SpikingDense(
+            layers.append(SpikingLayer(
                 name=layer.name, weight=weight, bias=layer.bias + shift, threshold=theta,
                 spiking=True, reset=config.reset, shift=shift, v0=v0,
-                ann_threshold_source=source,
+                ann_threshold_source=source, kind=layer.kind, out_shape=layer.out_shape,
+                conv=layer.conv,
             ))
             log.info("layer %s: V_th=%.4g (%s), shift %.4g, v0 %.4g", layer.name, theta, source,
                      shift, v0)
             previous = theta
         else:
-            layers.append(SpikingDense(name=layer.name, weight=weight, bias=layer.bias.copy(),
+            layers.append(SpikingLayer(name=layer.name, weight=weight, bias=layer.bias.copy(),
                                        threshold=0.0, spiking=False, reset="soft",
-                                       ann_threshold_source="readout"))
+                                       ann_threshold_source="readout", kind=layer.kind,
+                                       out_shape=layer.out_shape, conv=layer.conv))
     return SnnNetwork(input_shape=graph.input_shape, layers=tuple(layers), timesteps=T,
                       input_range=(float(x.min()), float(x.max())))

@@ -35,24 +35,40 @@ import numpy as np
 
 from .config import ConversionConfig
 from .errors import QuantizationError
-from .ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingDense
+from .ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingLayer, layer_current
 from .neuron import BIAS_EXP, BIAS_MANT_MAX, STATE_SHIFT, U_WRAP, V_MAX, VTH_MAX
 
 log = logging.getLogger(__name__)
 
+#: Dense weights: NetX re-expresses integers up to 254 as an 8-bit mantissa and exponent.
 WEIGHT_MAX = 254
+#: Conv weights: NetX passes them to Lava's Conv unchanged (no exponent): 8-bit signed.
+CONV_WEIGHT_MAX = 127
 STATE_LIMIT = VTH_MAX  # current units that v can hold: (2**23 - 1) >> 6
 
 
-def _current_bound(weight: np.ndarray, bias: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
-    """Largest |W s + b| over inputs s with lo <= s <= hi elementwise (exact for a box)."""
-    top = np.maximum(weight * hi, weight * lo).sum(axis=1) + bias
-    bottom = np.minimum(weight * hi, weight * lo).sum(axis=1) + bias
+def _current_bound(weight: np.ndarray, bias: np.ndarray, lo, hi) -> float:
+    """Largest |W s + b| over inputs with lo <= s <= hi (exact for a box; conv: per channel,
+    ``lo``/``hi`` scalars; zero padding lies inside the box when lo <= 0 <= hi)."""
+    w = weight.reshape(len(weight), -1)
+    top = np.maximum(w * hi, w * lo).sum(axis=1) + bias
+    bottom = np.minimum(w * hi, w * lo).sum(axis=1) + bias
     return float(max(np.abs(top).max(), np.abs(bottom).max()))
 
 
-def _scale(layer: SpikingDense, w_unit: np.ndarray, i_max: float) -> tuple[float, str]:
-    candidates = {"weights": WEIGHT_MAX / float(np.abs(w_unit).max())}
+def _observed_current(layer: SpikingLayer, x: np.ndarray) -> float:
+    """Largest |current| of the first layer for calibration samples ``x``."""
+    import torch
+
+    with torch.no_grad():
+        a = layer_current(layer.kind, torch.as_tensor(layer.weight),
+                          torch.as_tensor(layer.bias), torch.as_tensor(x), layer.conv)
+    return float(a.abs().max())
+
+
+def _scale(layer: SpikingLayer, w_unit: np.ndarray, i_max: float) -> tuple[float, str]:
+    w_max = CONV_WEIGHT_MAX if layer.kind == "conv" else WEIGHT_MAX
+    candidates = {"weights": w_max / float(np.abs(w_unit).max())}
     if np.any(layer.bias != 0):
         candidates["bias"] = BIAS_MANT_MAX / float(np.abs(layer.bias).max())
     if layer.spiking:
@@ -69,20 +85,24 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
     signed = lo_x < 0
     amplitude = max(abs(lo_x), abs(hi_x)) or 1.0
     input_scale = (2 ** (config.input_bits - int(signed)) - 1) / amplitude
-    x = np.asarray(x_calib, dtype=np.float64).reshape(len(x_calib), -1)
+    x = np.asarray(x_calib, dtype=np.float64).reshape(len(x_calib), *snn.input_shape)
 
     layers, report = [], []
     for i, layer in enumerate(snn.layers):
         if i == 0:
             w_unit = layer.weight / input_scale
-            observed = max(float(np.abs(x[lo:lo + 4096] @ layer.weight.T + layer.bias).max())
-                           for lo in range(0, len(x), 4096))
-            bound = _current_bound(layer.weight, layer.bias, x.min(axis=0), x.max(axis=0))
+            observed = max(_observed_current(layer, x[lo:lo + 1024])
+                           for lo in range(0, len(x), 1024))
+            if layer.kind == "dense":
+                flat = x.reshape(len(x), -1)
+                lo_x, hi_x = flat.min(axis=0), flat.max(axis=0)
+            else:
+                lo_x, hi_x = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+            bound = _current_bound(layer.weight, layer.bias, lo_x, hi_x)
             i_max = min(bound, observed * config.headroom)
         else:
             w_unit = layer.weight
-            n = layer.weight.shape[1]
-            i_max = _current_bound(layer.weight, layer.bias, np.zeros(n), np.ones(n))
+            i_max = _current_bound(layer.weight, layer.bias, 0.0, 1.0)
         if not np.any(w_unit != 0):
             raise QuantizationError(
                 f"layer '{layer.name}' has only zero weights and cannot be written to NetX: "
@@ -109,9 +129,12 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
                            threshold=layer.threshold, shift=layer.shift,
                            threshold_source=layer.ann_threshold_source, bias_exp=BIAS_EXP))
         v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
-        layers.append(FixedLayer(name=layer.name, kind="dense", shape=(len(weight),),
-                                 weight=weight, bias=bias, vth=vth, spiking=layer.spiking,
-                                 reset=layer.reset, bias_exp=BIAS_EXP, scale=s, v0=v0))
+        shape = tuple(layer.out_shape) if layer.kind == "conv" else (len(weight),)
+        layers.append(FixedLayer(
+            name=layer.name, kind=layer.kind, shape=shape, weight=weight, bias=bias, vth=vth,
+            spiking=layer.spiking, reset=layer.reset, bias_exp=BIAS_EXP, scale=s, v0=v0,
+            stride=layer.conv.stride, padding=layer.conv.padding, dilation=layer.conv.dilation,
+            groups=layer.conv.groups))
     net = FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
                        input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
                        timesteps=snn.timesteps, meta={"layers": report})

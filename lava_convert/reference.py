@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, InputError
-from .ir import FixedLayer, FixedNetwork, SnnNetwork
+from .ir import FixedLayer, FixedNetwork, SnnNetwork, layer_current
 from .neuron import STATE_SHIFT, NeuronState, fixed_step, float_step
 from .results import RunResult
 
@@ -208,27 +208,27 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
     biases = [torch.as_tensor(l.bias, dtype=torch.float64, device=dev) for l in snn.layers]
     outputs, steps, counts = [], [], {l.name: [] for l in snn.layers}
     for lo in range(0, len(x), batch_size):
-        xb = torch.as_tensor(x[lo:lo + batch_size].reshape(len(x[lo:lo + batch_size]), -1),
-                             dtype=torch.float64, device=dev)
+        xb = torch.as_tensor(x[lo:lo + batch_size], dtype=torch.float64, device=dev)
         B = len(xb)
-        states = [NeuronState.zeros((B, l.weight.shape[0]), dtype=torch.float64, device=dev,
-                                    v0=l.v0) for l in snn.layers]
-        n_spikes = [torch.zeros_like(s.v, dtype=torch.int64) for s in states]
-        per_step = []
+        states, n_spikes, per_step = [None] * len(snn.layers), [0] * len(snn.layers), []
         for _ in range(T):
             inp = xb
             for i, layer in enumerate(snn.layers):
+                current = layer_current(layer.kind, weights[i], biases[i], inp, layer.conv)
+                if states[i] is None:
+                    states[i] = NeuronState.zeros(current.shape, dtype=torch.float64, device=dev,
+                                                  v0=layer.v0)
                 vth = layer.threshold if layer.spiking else float("inf")
-                states[i], s = float_step(states[i], inp @ weights[i].T, vth=vth, bias=biases[i],
-                                          reset=layer.reset)
-                n_spikes[i] += s
+                states[i], s = float_step(states[i], current, vth=vth, reset=layer.reset)
+                n_spikes[i] = n_spikes[i] + s.to(torch.int64)
                 inp = s.to(torch.float64)
-            score = n_spikes[-1].to(torch.float64) if snn.layers[-1].spiking else states[-1].v
+            last = n_spikes[-1] if snn.layers[-1].spiking else states[-1].v
+            score = last.reshape(B, -1).to(torch.float64)
             per_step.append(torch.argmax(score, dim=1))
         outputs.append((score / T).cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())
         for layer, c in zip(snn.layers, n_spikes):
-            counts[layer.name].append(c.cpu().numpy())
+            counts[layer.name].append(c.reshape(B, -1).cpu().numpy())
     return RunResult(
         backend="reference-float", timesteps=T, output=np.concatenate(outputs),
         spike_counts={k: np.concatenate(v) for k, v in counts.items()},
@@ -239,7 +239,7 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
 
 def dequantize(net: FixedNetwork) -> SnnNetwork:
     """The real-valued network a FixedNetwork approximates (weights divided by scales)."""
-    from .ir import SpikingDense
+    from .ir import SpikingLayer
 
     if any(layer.kind != "dense" for layer in net.layers):
         raise ConfigError("mode='float' of a file supports dense networks only; simulate the "
@@ -247,7 +247,7 @@ def dequantize(net: FixedNetwork) -> SnnNetwork:
     layers, previous = [], 1.0 / net.input_scale
     for layer in net.layers:
         s = layer.scale
-        layers.append(SpikingDense(
+        layers.append(SpikingLayer(
             name=layer.name, weight=layer.weight / s / previous, bias=layer.bias / s,
             threshold=layer.vth / s if layer.spiking else 0.0, spiking=layer.spiking,
             reset=layer.reset, v0=layer.v0 / (1 << STATE_SHIFT) / s,
