@@ -194,9 +194,9 @@ def update_results(path: Path, name: str, body: str, command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks import conversion
+    from benchmarks import cnn, conversion
 
-    sections = {"speed": speed_section, "conversion": conversion.section}
+    sections = {"speed": speed_section, "conversion": conversion.section, "cnn": cnn.section}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
     parser.add_argument("--sections", default=",".join(sections),
