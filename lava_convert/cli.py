@@ -1,4 +1,4 @@
-"""Command line: ``lava-convert demo | train``."""
+"""Command line: ``lava-convert demo | train | run``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,29 @@ def _train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{args.data}: test accuracy {100 * spec['info']['test_accuracy']:.2f} %; "
               f"saved {path}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluate import evaluate
+    from .netx_io import atomic_write
+    from .report import format_table
+
+    _, summary = evaluate(args.net, args.data, backend=args.backend, mode=args.mode,
+                          timesteps=args.timesteps, limit=args.limit, data_dir=args.data_dir,
+                          progress=False if args.quiet else None)
+    if not args.quiet:
+        spikes = summary["spikes_per_sample"]
+        print(format_table(
+            ["backend", "samples", "T", "accuracy %", "seconds"]
+            + [f"spikes/sample {k}" for k in spikes],
+            [[summary["backend"], summary["samples"], summary["timesteps"],
+              100 * summary["accuracy"], summary["wall_time_s"]] + list(spikes.values())]))
+    if args.json:
+        text = json.dumps(summary, indent=2) + "\n"
+        atomic_write(args.json, lambda tmp: tmp.write_text(text))
     return 0
 
 
@@ -80,6 +103,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="where to save the model (.pt)")
     train.add_argument("--quiet", "-q", action="store_true")
     train.set_defaults(func=_train)
+
+    run = sub.add_parser(
+        "run", help="run a NetX file on a dataset (Lava or the reference simulator)",
+        description="Run a NetX network on the test split of a dataset and print accuracy and "
+        "spikes per layer.",
+        epilog="examples:\n  lava-convert run netx_exports/digits_mlp.net\n  lava-convert run "
+        "netx_exports/mnist_cnn_qcfs.net --data mnist --limit 500 --timesteps 16\n"
+        "  lava-convert run net.net --backend reference --json out.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("net", help="NetX HDF5 file (.net)")
+    run.add_argument("--backend", default="lava", choices=["lava", "reference"])
+    run.add_argument("--mode", default="fixed", choices=["fixed", "float"],
+                     help="reference arithmetic (default fixed: Lava-exact)")
+    run.add_argument("--data", default="digits", choices=["digits", "mnist", "fashion-mnist"])
+    run.add_argument("--data-dir", default=None, help="directory of the IDX files")
+    run.add_argument("--timesteps", "-T", type=int, default=None,
+                     help="time steps per sample (default: the file's)")
+    run.add_argument("--limit", type=int, default=None, help="first N test samples only")
+    run.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
+    run.add_argument("--quiet", "-q", action="store_true")
+    run.set_defaults(func=_run)
     return parser
 
 

@@ -61,3 +61,25 @@ def test_train_reports_missing_dataset_files(tmp_path):
                           str(tmp_path / "m.pt"))
     assert result.returncode == 2
     assert "train-images-idx3-ubyte" in result.stderr and "make data" in result.stderr
+
+
+@pytest.mark.lava
+def test_run_verb_on_both_backends(tmp_path, digits_net):
+    out = tmp_path / "run.json"
+    result = lava_convert("run", str(digits_net), "--limit", "12", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    lava = json.loads(out.read_text())
+    ref = lava_convert("run", str(digits_net), "--backend", "reference", "--limit", "12",
+                       "--json", str(out))
+    assert ref.returncode == 0 and "reference-fixed" in ref.stdout
+    reference = json.loads(out.read_text())
+    assert lava["backend"] == "lava" and lava["samples"] == 12
+    assert lava["accuracy"] == reference["accuracy"]
+    assert lava["spikes_per_sample"] == reference["spikes_per_sample"]
+
+
+def test_run_verb_reports_bad_files(tmp_path):
+    bad = tmp_path / "x.net"
+    bad.write_bytes(b"not hdf5")
+    result = lava_convert("run", str(bad), "--backend", "reference")
+    assert result.returncode == 2 and "x.net" in result.stderr and "HDF5" in result.stderr
