@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .neuron import U_WRAP, V_MAX
-from .quantize import WEIGHT_MAX
+from .quantize import CONV_WEIGHT_MAX, WEIGHT_MAX
 from .reference import simulate_fixed
 from .report import format_table
 
@@ -21,7 +21,7 @@ class LayerQuantization:
         scale: Integer current units per real unit.
         scale_limited_by: Which range set the scale (weights, bias, state headroom).
         weight_bits: Bits the largest integer weight uses (sign included).
-        weights_clipped: Share of weights beyond the +-254 range (clipped).
+        weights_clipped: Share of weights beyond the range (+-254 dense, +-127 conv).
         weights_underflow: Share of non-zero weights that rounded to 0.
         rate_error: Mean |fixed - float| spike rate (spikes per step per neuron).
         u_headroom_bits, v_headroom_bits: log2 of the 24-bit limit over the
@@ -61,7 +61,8 @@ def quantization_report(converted, x, timesteps: int | None = None) -> list[Laye
             name=layer.name, scale=layer.scale,
             scale_limited_by=meta.get(layer.name, {}).get("scale_limited_by", ""),
             weight_bits=int(np.ceil(np.log2(np.abs(layer.weight).max() + 1))) + 1,
-            weights_clipped=float(np.mean(np.abs(scaled) > WEIGHT_MAX + 0.5)),
+            weights_clipped=float(np.mean(np.abs(scaled) > 0.5 + (
+                CONV_WEIGHT_MAX if layer.kind == "conv" else WEIGHT_MAX))),
             weights_underflow=float(np.mean(np.rint(scaled[nonzero]) == 0)) if nonzero.any()
             else 0.0,
             rate_error=float(rate.mean()) if snn_layer.spiking else 0.0,
