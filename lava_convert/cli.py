@@ -36,10 +36,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import json
-
     from .evaluate import evaluate
-    from .netx_io import atomic_write
+    from .netx_io import write_json
     from .report import format_table
 
     _, summary = evaluate(args.net, args.data, backend=args.backend, mode=args.mode,
@@ -53,8 +51,7 @@ def _run(args: argparse.Namespace) -> int:
             [[summary["backend"], summary["samples"], summary["timesteps"],
               100 * summary["accuracy"], summary["wall_time_s"]] + list(spikes.values())]))
     if args.json:
-        text = json.dumps(summary, indent=2) + "\n"
-        atomic_write(args.json, lambda tmp: tmp.write_text(text))
+        write_json(args.json, summary)
     return 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from . import __version__
 from .config import ConversionConfig
 from .errors import ConfigError
 from .ir import AnnGraph, FixedNetwork, SnnNetwork
-from .netx_io import FORMAT_VERSION, atomic_write, read_netx, write_netx
+from .netx_io import FORMAT_VERSION, read_netx, write_json, write_netx
 from .passes import balance, check_calibration
 from .quantize import quantize
 from .reference import check_input, dequantize, simulate_fixed, simulate_float
@@ -86,10 +85,13 @@ class ConvertedNetwork:
         """Write the NetX HDF5 file and its ``.json`` sidecar (both atomically)."""
         path = Path(path)
         write_netx(self.fixed, path, package_version=__version__)
-        text = json.dumps(self.sidecar(), indent=2)
-        atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(text + "\n"))
+        self.write_sidecar(path)
         log.info("wrote %s and %s", path, path.with_suffix(".json"))
         return path
+
+    def write_sidecar(self, path: str | Path) -> Path:
+        """(Re)write the ``.json`` sidecar of the NetX file ``path``, e.g. with new accuracies."""
+        return write_json(Path(path).with_suffix(".json"), self.sidecar())
 
 
 def convert(model: nn.Module, calibration, timesteps: int | None = None,

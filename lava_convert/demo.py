@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 
 from .convert import convert
 from .data import load_digits
-from .netx_io import atomic_write
+from .netx_io import write_json
 from .report import format_table
 from .train import accuracy, digits_mlp, train_classifier
 
@@ -57,17 +56,17 @@ def run_demo(*, timesteps: int = 32, out_dir: str | Path = "netx_exports",
                     for k in lava.spike_counts)
     snn.accuracy["snn_lava"] = lava.accuracy(y_lava)
     snn.accuracy["lava_samples"] = n
-    sidecar = path.with_suffix(".json")
-    atomic_write(sidecar, lambda tmp: tmp.write_text(json.dumps(snn.sidecar(), indent=2) + "\n"))
+    snn.write_sidecar(path)
 
     names = list(ref.spike_counts)
     labels = [f"spikes/sample {name}" + (" (readout)" if i == len(names) - 1 else "")
               for i, name in enumerate(names)]
     ref_spikes, lava_spikes = ref_same.spikes_per_sample(), lava.spikes_per_sample()
+    ref_all_spikes = ref.spikes_per_sample()
     rows = [
         ["ANN (PyTorch, float)", 100 * ann_acc, len(data.x_test), "-"] + ["-"] * len(names),
         ["SNN reference (fixed point)", 100 * ref.accuracy(data.y_test), len(data.x_test),
-         timesteps] + [ref.spikes_per_sample()[k] for k in names],
+         timesteps] + [ref_all_spikes[k] for k in names],
         ["SNN Lava (fixed_pt)", 100 * snn.accuracy["snn_lava"], n, timesteps]
         + [lava_spikes[k] for k in names],
     ]
@@ -87,6 +86,6 @@ def run_demo(*, timesteps: int = 32, out_dir: str | Path = "netx_exports",
         "times_s": times,
     }
     if json_path is not None:
-        atomic_write(json_path, lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
+        write_json(json_path, summary)
         say(f"wrote {json_path}")
     return summary

@@ -141,6 +141,11 @@ class SnnNetwork:
 LAYER_KINDS = ("input", "dense", "conv")
 
 
+def payload_max(bits: int, signed: bool) -> int:
+    """Largest graded-input payload magnitude for ``bits`` (one bit is the sign if ``signed``)."""
+    return 2 ** (bits - int(signed)) - 1
+
+
 @dataclass(frozen=True)
 class FixedLayer:
     """One NetX layer in Loihi integers: an optional synapse and a group of LIF neurons.
@@ -219,6 +224,6 @@ class FixedNetwork:
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         """Graded input payloads (int64) for samples ``x`` of shape ``(batch, *input_shape)``."""
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-        hi = 2 ** (self.input_bits - (1 if self.input_signed else 0)) - 1
+        hi = payload_max(self.input_bits, self.input_signed)
         lo = -hi if self.input_signed else 0
         return np.clip(np.rint(x * self.input_scale), lo, hi).astype(np.int64)

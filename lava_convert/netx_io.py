@@ -95,6 +95,12 @@ def _write_layer(g: h5py.Group, layer: FixedLayer) -> None:
     n.create_dataset("v0", data=np.int64(layer.v0))
 
 
+def write_json(path: str | os.PathLike, data) -> Path:
+    """Write ``data`` as indented JSON at ``path`` (atomically)."""
+    text = json.dumps(data, indent=2) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
 def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: str = "") -> Path:
     """Write ``net`` as a NetX HDF5 file at ``path`` (atomically)."""
 

@@ -81,6 +81,13 @@ def _wrap24(x: torch.Tensor) -> torch.Tensor:
     return torch.where(y <= -U_WRAP, x + 2 * U_WRAP, y)
 
 
+def effective_bias(bias, bias_exp: int):
+    """Lava's bias in state units: ``bias_mant << bias_exp`` (right shift if negative)."""
+    if bias_exp == 0:
+        return bias
+    return bias << bias_exp if bias_exp > 0 else bias >> -bias_exp
+
+
 def fixed_step(
     state: NeuronState,
     a_in: torch.Tensor,
@@ -107,11 +114,7 @@ def fixed_step(
         u = _trunc_decay(state.u, DECAY_UNITY - (du + 1)) + u
     if wrap_u:
         u = _wrap24(u)
-    if bias_exp == 0:
-        bias_eff = bias
-    else:
-        bias_eff = bias << bias_exp if bias_exp > 0 else bias >> -bias_exp
-    v = _trunc_decay(state.v, DECAY_UNITY - dv) + u + bias_eff
+    v = _trunc_decay(state.v, DECAY_UNITY - dv) + u + effective_bias(bias, bias_exp)
     v = torch.clamp(v, -V_MAX, V_MAX)
     vth_eff = vth << STATE_SHIFT
     spikes = v > vth_eff

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from .neuron import U_WRAP, V_MAX
-from .quantize import CONV_WEIGHT_MAX, WEIGHT_MAX
+from .quantize import weight_bits, weight_limit
 from .reference import simulate_fixed
 from .report import format_table
 
@@ -60,9 +60,8 @@ def quantization_report(converted, x, timesteps: int | None = None) -> list[Laye
         rows.append(LayerQuantization(
             name=layer.name, scale=layer.scale,
             scale_limited_by=meta.get(layer.name, {}).get("scale_limited_by", ""),
-            weight_bits=int(np.ceil(np.log2(np.abs(layer.weight).max() + 1))) + 1,
-            weights_clipped=float(np.mean(np.abs(scaled) > 0.5 + (
-                CONV_WEIGHT_MAX if layer.kind == "conv" else WEIGHT_MAX))),
+            weight_bits=weight_bits(layer.weight),
+            weights_clipped=float(np.mean(np.abs(scaled) > weight_limit(layer.kind) + 0.5)),
             weights_underflow=float(np.mean(np.rint(scaled[nonzero]) == 0)) if nonzero.any()
             else 0.0,
             rate_error=float(rate.mean()) if snn_layer.spiking else 0.0,
@@ -83,8 +82,4 @@ def format_quantization(rows: list[LayerQuantization]) -> str:
     return format_table(header, body)
 
 
-def as_dicts(rows: list[LayerQuantization]) -> list[dict]:
-    return [asdict(r) for r in rows]
-
-
-__all__ = ["LayerQuantization", "quantization_report", "format_quantization", "as_dicts"]
+__all__ = ["LayerQuantization", "quantization_report", "format_quantization"]

@@ -35,7 +35,7 @@ import numpy as np
 
 from .config import ConversionConfig
 from .errors import QuantizationError
-from .ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingLayer, layer_current
+from .ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingLayer, layer_current, payload_max
 from .neuron import BIAS_EXP, BIAS_MANT_MAX, STATE_SHIFT, U_WRAP, V_MAX, VTH_MAX
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,18 @@ def _observed_current(layer: SpikingLayer, x: np.ndarray) -> float:
     return float(a.abs().max())
 
 
+def weight_limit(kind: str) -> int:
+    """Largest integer weight magnitude NetX can carry for a layer kind."""
+    return CONV_WEIGHT_MAX if kind == "conv" else WEIGHT_MAX
+
+
+def weight_bits(weight: np.ndarray) -> int:
+    """Bits (sign included) the largest integer weight of a layer uses."""
+    return int(np.ceil(np.log2(np.abs(weight).max() + 1))) + 1
+
+
 def _scale(layer: SpikingLayer, w_unit: np.ndarray, i_max: float) -> tuple[float, str]:
-    w_max = CONV_WEIGHT_MAX if layer.kind == "conv" else WEIGHT_MAX
-    candidates = {"weights": w_max / float(np.abs(w_unit).max())}
+    candidates = {"weights": weight_limit(layer.kind) / float(np.abs(w_unit).max())}
     if np.any(layer.bias != 0):
         candidates["bias"] = BIAS_MANT_MAX / float(np.abs(layer.bias).max())
     if layer.spiking:
@@ -84,7 +93,7 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
     lo_x, hi_x = snn.input_range
     signed = lo_x < 0
     amplitude = max(abs(lo_x), abs(hi_x)) or 1.0
-    input_scale = (2 ** (config.input_bits - int(signed)) - 1) / amplitude
+    input_scale = payload_max(config.input_bits, signed) / amplitude
     x = np.asarray(x_calib, dtype=np.float64).reshape(len(x_calib), *snn.input_shape)
 
     layers, report = [], []
@@ -93,12 +102,12 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
             w_unit = layer.weight / input_scale
             observed = max(_observed_current(layer, x[lo:lo + 1024])
                            for lo in range(0, len(x), 1024))
-            if layer.kind == "dense":
+            if layer.kind == "dense":  # per input feature
                 flat = x.reshape(len(x), -1)
-                lo_x, hi_x = flat.min(axis=0), flat.max(axis=0)
-            else:
-                lo_x, hi_x = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
-            bound = _current_bound(layer.weight, layer.bias, lo_x, hi_x)
+                lo_in, hi_in = flat.min(axis=0), flat.max(axis=0)
+            else:  # one range for every position, zero padding included
+                lo_in, hi_in = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+            bound = _current_bound(layer.weight, layer.bias, lo_in, hi_in)
             i_max = min(bound, observed * config.headroom)
         else:
             w_unit = layer.weight
@@ -120,7 +129,7 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
                 f"layer '{layer.name}': no threshold fits Loihi's 17 bits next to a current of "
                 f"{i_max:.3g}; lower the layer's weights or input range"
             )
-        used_bits = int(np.ceil(np.log2(np.abs(weight).max() + 1))) + 1
+        used_bits = weight_bits(weight)
         if used_bits < 5:
             log.warning("layer %s: weights use only %d bits (scale limited by %s)", layer.name,
                         used_bits, limit)

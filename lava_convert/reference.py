@@ -22,9 +22,14 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, InputError
-from .ir import FixedLayer, FixedNetwork, SnnNetwork, layer_current
-from .neuron import STATE_SHIFT, NeuronState, fixed_step, float_step
+from .ir import FixedLayer, FixedNetwork, SnnNetwork, layer_current, payload_max
+from .neuron import IF_DU, STATE_SHIFT, NeuronState, effective_bias, fixed_step, float_step
 from .results import RunResult
+
+log = logging.getLogger(__name__)
+
+#: Lava's Conv synapse wraps its output to 24-bit two's complement.
+CONV_WRAP = 2**24
 
 
 def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
@@ -46,12 +51,6 @@ def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise InputError(f"{where}: input contains NaN or inf")
     return x
-
-
-log = logging.getLogger(__name__)
-
-#: Lava's Conv synapse wraps its output to 24-bit two's complement.
-CONV_WRAP = 2**24
 
 
 def check_timesteps(timesteps) -> int:
@@ -114,7 +113,7 @@ def _exact_dtype(bound: float) -> torch.dtype:
 
 def _u_never_wraps(layer: FixedLayer, bound: float) -> bool:
     """With du=4095 u is this step's input alone: it cannot wrap if ``bound << 6 <= 2**23``."""
-    return layer.du == 4095 and bound * (1 << STATE_SHIFT) <= 2**23
+    return layer.du == IF_DU and bound * (1 << STATE_SHIFT) <= 2**23
 
 
 def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
@@ -134,7 +133,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     x = check_input(x, net.input_shape, "simulate")
     dev = _device(device)
     start = time.perf_counter()
-    max_in = 2 ** (net.input_bits - int(net.input_signed)) - 1
+    max_in = payload_max(net.input_bits, net.input_signed)
     bounds = [_current_bound(l, max_in if i == 0 else 1) for i, l in enumerate(net.layers)]
     dtypes = [_exact_dtype(b) for b in bounds]
     wrap = [not _u_never_wraps(l, b) for l, b in zip(net.layers, bounds)]
@@ -146,10 +145,8 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                         "accumulator; the reference is exact only below 2**23", layer.name, bound)
     weights = [None if l.weight is None else torch.as_tensor(l.weight, dtype=dt, device=dev)
                for l, dt in zip(net.layers, dtypes)]
-    biases = [torch.as_tensor(l.full_bias(), dtype=torch.int32, device=dev) << l.bias_exp
-              if l.bias_exp >= 0 else
-              torch.as_tensor(l.full_bias(), dtype=torch.int32, device=dev) >> -l.bias_exp
-              for l in net.layers]  # shifted once here; fixed_step gets bias_exp=0
+    biases = [effective_bias(torch.as_tensor(l.full_bias(), dtype=torch.int32, device=dev),
+                             l.bias_exp) for l in net.layers]  # shifted once; steps get exp 0
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
     trains = {l.name: [] for l in net.layers}
     state_max = np.zeros((len(net.layers), 2), dtype=np.int64)  # largest |u|, |v| per layer
@@ -177,8 +174,9 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                         [states[i].u.abs().max(), states[i].v.abs().max()]))
                 if record_trains:
                     batch_trains[i].append(s.reshape(B, -1).cpu().numpy())
-            per_step.append(torch.argmax(_readout(net, n_spikes[-1], states[-1].v, T), dim=1))
-        outputs.append(_readout(net, n_spikes[-1], states[-1].v, T).cpu().numpy())
+            scores = _readout(net, n_spikes[-1], states[-1].v, T)
+            per_step.append(torch.argmax(scores, dim=1))
+        outputs.append(scores.cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())
         state_max = np.maximum(state_max, torch.stack(peak).cpu().numpy())
         for layer, c, tr in zip(net.layers, n_spikes, batch_trains):
@@ -253,7 +251,7 @@ def dequantize(net: FixedNetwork) -> SnnNetwork:
             reset=layer.reset, v0=layer.v0 / (1 << STATE_SHIFT) / s,
         ))
         previous = 1.0  # later layers receive spikes of amplitude 1
-    amplitude = (2 ** (net.input_bits - int(net.input_signed)) - 1) / net.input_scale
+    amplitude = payload_max(net.input_bits, net.input_signed) / net.input_scale
     return SnnNetwork(input_shape=net.input_shape, layers=tuple(layers), timesteps=net.timesteps,
                       input_range=(-amplitude if net.input_signed else 0.0, amplitude))
 

@@ -59,6 +59,19 @@ def test_truncated_file(digits_net, tmp_path):
         read_netx(bad)
 
 
+def edited_copy(source, path, edit):
+    """Copy the NetX file ``source`` to ``path`` and apply ``edit(h5py_file)`` to the copy."""
+    path.write_bytes(source.read_bytes())
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    return path
+
+
+def retype_layer_2(f):
+    del f["layer/2/type"]
+    f["layer/2"].create_dataset("type", (1,), "S4", [b"pool"])
+
+
 def test_foreign_empty_and_unsupported_files(digits_net, tmp_path):
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
@@ -70,29 +83,21 @@ def test_foreign_empty_and_unsupported_files(digits_net, tmp_path):
         f.create_group("layer")
     with pytest.raises(lc.NetXFormatError, match="empty"):
         read_netx(empty)
-    pool = tmp_path / "pool.net"
-    pool.write_bytes(digits_net.read_bytes())
-    with h5py.File(pool, "r+") as f:
-        del f["layer/2/type"]
-        f["layer/2"].create_dataset("type", (1,), "S4", [b"pool"])
+    pool = edited_copy(digits_net, tmp_path / "pool.net", retype_layer_2)
     with pytest.raises(lc.NetXFormatError, match="/layer/2/type: layer type 'pool'"):
         read_netx(pool)
 
 
 def test_newer_files(digits_net, tmp_path):
-    newer = tmp_path / "newer.net"
-    newer.write_bytes(digits_net.read_bytes())
-    with h5py.File(newer, "r+") as f:
-        f["lava_convert"].attrs["format_version"] = 99
+    newer = edited_copy(digits_net, tmp_path / "newer.net",
+                        lambda f: f["lava_convert"].attrs.__setitem__("format_version", 99))
     with pytest.raises(lc.NetXFormatError, match="newer.*upgrade"):
         read_netx(newer)
 
 
 def test_missing_key_is_named(digits_net, tmp_path):
-    broken = tmp_path / "broken.net"
-    broken.write_bytes(digits_net.read_bytes())
-    with h5py.File(broken, "r+") as f:
-        del f["layer/2/weight"]
+    broken = edited_copy(digits_net, tmp_path / "broken.net",
+                         lambda f: f.__delitem__("layer/2/weight"))
     with pytest.raises(lc.NetXFormatError, match="/layer/2/weight: missing"):
         read_netx(broken)
 
