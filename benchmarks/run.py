@@ -182,7 +182,8 @@ def speed_section(quick: bool) -> str:
 def update_results(path: Path, name: str, body: str, command: str) -> None:
     """Replace (or append) the section ``name`` of the results file."""
     begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
-    block = "\n".join([begin, f"Command: `{command}`  ", f"Machine: {machine()}  ",
+    block = "\n".join([begin, f"Command: `{command}` (part of `make bench`)  ",
+                       f"Machine: {machine()}  ",
                        f"Date: {time.strftime('%Y-%m-%d')}", "", body.rstrip(), end])
     text = path.read_text() if path.exists() else "# Benchmark results\n\n"
     if begin in text and end in text:
@@ -207,8 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         if name not in sections:
             parser.error(f"unknown section {name!r}; choose from {', '.join(sections)}")
         body = sections[name](args.quick)
-        command = f"make bench` (`python -m benchmarks.run --sections {name}" + (
-            " --quick" if args.quick else "") + ")"
+        command = f"python -m benchmarks.run --sections {name}" + (
+            " --quick" if args.quick else "")
         update_results(args.output, name, body, command)
         print(body)
     return 0
