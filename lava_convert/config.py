@@ -41,6 +41,10 @@ class ConversionConfig:
         headroom: Safety factor on the first layer's largest current seen on
             calibration data when choosing its fixed-point scale (>= 1). Later
             layers get spikes and use the exact worst-case bound instead.
+        rate_tolerance: Largest acceptable mean spike-rate change (spikes per
+            step per neuron) that quantization may cause in a layer on
+            calibration data; beyond it the converter warns and the sidecar
+            records the warning.
     """
 
     timesteps: int = 32
@@ -51,6 +55,7 @@ class ConversionConfig:
     readout: str = "potential"
     input_bits: int = 8
     headroom: float = 2.0
+    rate_tolerance: float = 0.01
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, fix: str) -> None:
@@ -69,22 +74,27 @@ class ConversionConfig:
         check(isinstance(self.input_bits, int) and 2 <= self.input_bits <= 24, "input_bits",
               "use 2..24 bits (Lava graded spikes carry at most 24)")
         check(float(self.headroom) >= 1.0, "headroom", "use a factor >= 1")
+        check(0 <= float(self.rate_tolerance) <= 1, "rate_tolerance",
+              "use a rate in [0, 1] spikes per step")
 
     def replace(self, **changes: Any) -> ConversionConfig:
         """A copy with ``changes`` applied (validated)."""
+        self._check_keys(changes)
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def _check_keys(cls, data: dict[str, Any]) -> None:
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = set(data) - set(known)
+        if unknown:
+            raise ConfigError(f"unknown ConversionConfig keys {sorted(unknown)}; known: {known}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConversionConfig:
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(
-                f"unknown ConversionConfig keys {sorted(unknown)}; known: "
-                f"{[f.name for f in dataclasses.fields(cls)]}"
-            )
+        cls._check_keys(data)
         return cls(**data)
 
     def __str__(self) -> str:

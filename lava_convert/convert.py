@@ -78,6 +78,8 @@ class ConvertedNetwork:
                       "bits": self.fixed.input_bits, "signed": self.fixed.input_signed},
             "layers": self.fixed.meta.get("layers", []),
             "trace_notes": list(self.ann.notes),
+            "warnings": list(self.fixed.meta.get("warnings", [])),
+            "prediction_mismatch": self.fixed.meta.get("prediction_mismatch"),
             "accuracy": dict(self.accuracy),
         }
 

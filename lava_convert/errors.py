@@ -45,3 +45,7 @@ class LavaUnavailableError(LavaConvertError, ImportError):
 
 class LavaRunError(LavaConvertError, RuntimeError):
     """A Lava run failed; the runtime was stopped."""
+
+
+class LavaTimeoutError(LavaRunError, TimeoutError):
+    """A Lava run took longer than its ``timeout_s``; the runtime was stopped."""

@@ -27,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LavaRunError
+from .errors import LavaConvertError, LavaRunError
 from .ir import FixedNetwork
 from .lava_compat import ensure_lava
 from .netx_io import read_netx
 from .neuron import STATE_SHIFT
 from .reference import check_input, check_timesteps
 from .results import RunResult
+from .run_guard import check_timeout, guarded_run
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,8 @@ class LavaNetwork:
 
 
 def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
-             chunk: int = 256, progress: bool | None = None) -> RunResult:
+             chunk: int = 256, progress: bool | None = None,
+             timeout_s: float | None = None) -> RunResult:
     """Run samples ``x`` through a NetX network on Lava's CPU simulator.
 
     Args:
@@ -165,11 +167,19 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
         chunk: Samples per compiled run segment (bounds recording memory).
         progress: Show a progress bar (default: for runs of more than
             ``PROGRESS_MIN_STEPS`` steps).
+        timeout_s: Stop the run and raise :class:`LavaTimeoutError` after this
+            many seconds (default: no limit).
+
+    Raises:
+        LavaRunError: Lava failed (the runtime was stopped).
+        LavaTimeoutError: ``timeout_s`` passed (the runtime was stopped).
+        KeyboardInterrupt: Ctrl-C or SIGTERM (the runtime was stopped).
     """
     if not isinstance(net, FixedNetwork):
         net = read_netx(net)
     T = check_timesteps(net.timesteps if timesteps is None else timesteps)
     x = check_input(x, net.input_shape, "run_lava")
+    check_timeout(timeout_s)
     x_int = net.quantize_input(x)
     N, depth = len(x_int), sum(layer.has_synapse for layer in net.layers)
     chunk = max(1, min(int(chunk), N))
@@ -184,17 +194,23 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
 
         bar = tqdm(total=N, desc="Lava", unit="sample")
     try:
-        with LavaNetwork(net, x_int, T, chunk) as lava_net:
-            for first in range(0, N, chunk):
-                count = min(chunk, N - first)
-                lava_net.run_until((first + count) * T + depth)
-                c, p = lava_net.read(first, count)
-                for name, v in c.items():
-                    counts[name].append(v)
-                potentials.append(p)
-                if bar is not None:
-                    bar.update(count)
-    except (KeyboardInterrupt, LavaRunError):
+        with guarded_run(timeout_s) as guard:
+            lava_net = LavaNetwork(net, x_int, T, chunk)
+            try:
+                for first in range(0, N, chunk):
+                    count = min(chunk, N - first)
+                    lava_net.run_until((first + count) * T + depth)
+                    guard.check()
+                    c, p = lava_net.read(first, count)
+                    for name, v in c.items():
+                        counts[name].append(v)
+                    potentials.append(p)
+                    if bar is not None:
+                        bar.update(count)
+            finally:
+                with guard.shielded():
+                    lava_net.stop()
+    except (KeyboardInterrupt, LavaConvertError):
         raise
     except Exception as exc:
         raise LavaRunError(f"Lava run failed ({type(exc).__name__}: {exc}); the runtime was "

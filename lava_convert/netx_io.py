@@ -34,10 +34,14 @@ import numpy as np
 
 from .errors import NetXFormatError
 from .ir import LAYER_KINDS, FixedLayer, FixedNetwork
-from .neuron import BIAS_EXP
+from .neuron import BIAS_EXP, DECAY_UNITY, V_MAX
 
 FORMAT_VERSION = 1
 META_GROUP = "lava_convert"
+#: Largest layer the reader accepts (neurons); guards against corrupt shapes.
+MAX_NEURONS = 2**24
+#: Largest integer weight magnitude the reader accepts (Lava: 8-bit mantissa, exponent <= 7).
+MAX_WEIGHT = 2**15
 
 
 def _bytes(handle: h5py.Group, key: str, value: str) -> None:
@@ -151,8 +155,12 @@ class _Reader:
 
     def string(self, group: h5py.Group, key: str) -> str:
         value = self.get(group, key)
-        value = value[0] if np.ndim(value) else value
-        return value.decode("ascii") if isinstance(value, bytes) else str(value)
+        value = value.reshape(-1)[0] if np.ndim(value) and np.size(value) else value
+        try:
+            return value.decode("ascii") if isinstance(value, bytes) else str(value)
+        except UnicodeDecodeError as exc:
+            raise self.fail(f"{group.name}/{key}", "not ASCII text",
+                            "the file is corrupt; re-export it") from exc
 
     def integer(self, group: h5py.Group, key: str) -> int:
         value = np.asarray(self.get(group, key))
@@ -160,6 +168,17 @@ class _Reader:
             raise self.fail(f"{group.name}/{key}", f"expected one number, found {value!r}",
                             "the file is corrupt; re-export it")
         return int(value.reshape(-1)[0])
+
+    def shape(self, group: h5py.Group, key: str) -> tuple[int, ...]:
+        """A layer shape: 1 to 3 positive sizes, at most ``MAX_NEURONS`` neurons in all."""
+        value = np.asarray(self.get(group, key)).reshape(-1)
+        if not np.issubdtype(value.dtype, np.number) or not 1 <= value.size <= 3 \
+                or not np.all(np.isfinite(value)) or np.any(value != np.rint(value)) \
+                or np.any(value < 1) or np.prod(value, dtype=np.float64) > MAX_NEURONS:
+            raise self.fail(f"{group.name}/{key}", f"expected 1 to 3 positive sizes with at "
+                            f"most {MAX_NEURONS} neurons, found {value!r}",
+                            "the file is corrupt; re-export it")
+        return tuple(int(v) for v in value)
 
     def ints(self, group: h5py.Group, key: str, shape: tuple[int, ...]) -> np.ndarray:
         value = np.asarray(self.get(group, key))
@@ -176,21 +195,29 @@ class _Reader:
 _NETX_DEFAULT_NEURON = {"vThMant": 1 << 17, "iDecay": 0, "vDecay": 4096}
 
 
-def _pair(r: _Reader, g: h5py.Group, key: str, default: int) -> tuple[int, int]:
+def _pair(r: _Reader, g: h5py.Group, key: str, default: int, low: int) -> tuple[int, int]:
+    """A conv (H, W) setting (one value for both, or two), each at least ``low``."""
     if key not in g:
         return (default, default)
     v = np.asarray(r.get(g, key)).reshape(-1)
-    if v.size == 1:
-        return (int(v[0]), int(v[0]))
-    if v.size != 2:
-        raise r.fail(f"{g.name}/{key}", f"expected one or two numbers, found {v.tolist()}",
-                     "the file is corrupt; re-export it")
-    return (int(v[0]), int(v[1]))
+    if v.size not in (1, 2) or not np.issubdtype(v.dtype, np.number) \
+            or not np.all(np.isfinite(v)) or np.any(v != np.rint(v)) or np.any(v < low) \
+            or np.any(v > 2**16):
+        raise r.fail(f"{g.name}/{key}", f"expected one or two whole numbers >= {low}, found "
+                     f"{v.tolist()}", "the file is corrupt; re-export it")
+    return (int(v[0]), int(v[-1]))
+
+
+def _check_range(r: _Reader, key: str, values, low: int, high: int, what: str) -> None:
+    values = np.asarray(values)
+    if values.size and (values.min() < low or values.max() > high):
+        raise r.fail(key, f"{what} {values.min()}..{values.max()} lies outside "
+                     f"{low}..{high}, which Lava cannot represent", "re-export the file")
 
 
 def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
                 scale: float) -> FixedLayer:
-    shape = tuple(int(s) for s in np.asarray(r.get(g, "shape")).reshape(-1))
+    shape = r.shape(g, "shape")
     if "neuron" in g:
         neuron = g["neuron"]
         ntype = r.string(neuron, "type")
@@ -210,6 +237,10 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
     if reset not in ("soft", "hard"):
         raise r.fail(f"{g.name}/neuron/resetMode", f"unknown mode {reset!r}",
                      "use 'soft' or 'hard'")
+    _check_range(r, f"{g.name}/neuron/vThMant", vth, 0, 2**17, "threshold mantissa")
+    _check_range(r, f"{g.name}/neuron/iDecay", i_decay, 0, DECAY_UNITY, "current decay")
+    _check_range(r, f"{g.name}/neuron/vDecay", v_decay, 0, DECAY_UNITY, "voltage decay")
+    _check_range(r, f"{g.name}/neuron/v0", v0, -V_MAX, V_MAX, "initial potential")
     n_out = int(np.prod(shape))
     if kind == "input":
         weight, bias = None, np.zeros(n_out, np.int64).reshape(shape)  # NetX: no neuron bias
@@ -220,12 +251,21 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
         w = np.asarray(r.get(g, "weight"))
         w = w.reshape(w.shape[:4]) if w.ndim == 5 and w.shape[4] == 1 else w
         groups = r.integer(g, "groups") if "groups" in g else 1
+        if len(in_shape) != 3 or groups < 1 or in_shape[0] % groups or shape[0] % groups:
+            raise r.fail(f"{g.name}/groups", f"{groups} groups do not divide the input "
+                         f"{in_shape} and output {shape} channels", "the file is corrupt")
         if len(in_shape) != 3 or len(shape) != 3 or w.ndim != 4 \
                 or w.shape[:2] != (shape[0], in_shape[0] // groups):
             raise r.fail(f"{g.name}/weight", f"conv weight {w.shape} does not connect input "
                          f"{in_shape} to output {shape}", "the file is corrupt; re-export it")
         weight = r.ints(g, "weight", np.asarray(r.get(g, "weight")).shape).reshape(w.shape)
         bias = r.ints(g, "bias", (shape[0],)) if "bias" in g else np.zeros(shape[0], np.int64)
+        if 0 in w.shape:
+            raise r.fail(f"{g.name}/weight", f"empty kernel {w.shape}", "the file is corrupt")
+    if weight is not None:
+        _check_range(r, f"{g.name}/weight", weight, -MAX_WEIGHT, MAX_WEIGHT, "weights")
+    _check_range(r, f"{g.name}/bias", bias, -(V_MAX >> BIAS_EXP), V_MAX >> BIAS_EXP,
+                 "bias mantissas")
     layer = FixedLayer(
         name=r.string(g, "name") if "name" in g else g.name.rsplit("/", 1)[-1],
         kind=kind, shape=shape, weight=weight, bias=bias, vth=vth, spiking=spiking, reset=reset,
@@ -233,8 +273,8 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
     )
     if kind == "conv":
         layer = dataclasses.replace(
-            layer, stride=_pair(r, g, "stride", 1), padding=_pair(r, g, "padding", 0),
-            dilation=_pair(r, g, "dilation", 1), groups=int(groups))
+            layer, stride=_pair(r, g, "stride", 1, 1), padding=_pair(r, g, "padding", 0, 0),
+            dilation=_pair(r, g, "dilation", 1, 1), groups=int(groups))
         expected = (shape[0],) + tuple(
             (in_shape[1 + d] + 2 * layer.padding[d] - layer.dilation[d] * (w.shape[2 + d] - 1)
              - 1) // layer.stride[d] + 1 for d in range(2))
@@ -243,6 +283,27 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
                          f"kernel, stride, padding and dilation gives {expected}",
                          "the file is corrupt; re-export it")
     return layer
+
+
+def _check_header(r: _Reader, header: dict, meta) -> None:
+    """Ranges of the network-wide settings (input quantization, T) and of our metadata."""
+    key = f"/{META_GROUP}"
+    problems = []
+    if not (np.isfinite(header["input_scale"]) and header["input_scale"] > 0):
+        problems.append(f"input_scale {header['input_scale']} is not a positive number")
+    if not 2 <= header["input_bits"] <= 24:
+        problems.append(f"input_bits {header['input_bits']} is outside 2..24")
+    if not 0 <= header["timesteps"] < 2**31:
+        problems.append(f"timesteps {header['timesteps']} is outside 0..2**31-1")
+    shape = header["input_shape"]
+    if not 1 <= len(shape) <= 3 or min(shape) < 1 or np.prod(shape, dtype=float) > MAX_NEURONS:
+        problems.append(f"input_shape {shape} is not 1 to 3 positive sizes")
+    if not isinstance(meta, dict) or not isinstance(meta.get("layers", []), list) or not all(
+            isinstance(d, dict) and isinstance(d.get("scale", 1.0), (int, float))
+            and d.get("scale", 1.0) > 0 for d in meta.get("layers", [])):
+        problems.append("meta_json does not hold a list of layer reports with positive scales")
+    if problems:
+        raise r.fail(key, "; ".join(problems), "the file is corrupt; re-export it")
 
 
 def read_netx(path: str | os.PathLike) -> FixedNetwork:
@@ -266,58 +327,82 @@ def read_netx(path: str | os.PathLike) -> FixedNetwork:
             "network: re-export it"
         ) from exc
     with f:
-        r = _Reader(path, f)
-        if "layer" not in f or not isinstance(f["layer"], h5py.Group):
-            raise r.fail("/layer", "missing", "the file is not a NetX network")
-        group = f["layer"]
-        indices = sorted(int(k) for k in group.keys() if k.isdigit())
-        if not indices or indices != list(range(len(group))):
-            raise r.fail("/layer", f"layer groups {sorted(group.keys())} are not 0..n-1",
-                         "the file is corrupt or empty; re-export it")
-        meta, header = {}, {}
-        if META_GROUP in f:
-            attrs = f[META_GROUP].attrs
-            try:
-                version = int(attrs["format_version"])
-                header = dict(
-                    input_scale=float(attrs["input_scale"]), input_bits=int(attrs["input_bits"]),
-                    input_signed=bool(attrs["input_signed"]), timesteps=int(attrs["timesteps"]),
-                    input_shape=tuple(int(s) for s in np.asarray(attrs["input_shape"]).ravel()),
-                )
-                meta = json.loads(attrs.get("meta_json", "{}"))
-            except (KeyError, ValueError, TypeError) as exc:
-                raise r.fail(f"/{META_GROUP}", f"incomplete metadata ({exc})",
-                             "re-export the file") from exc
-            if version > FORMAT_VERSION:
-                raise r.fail(f"/{META_GROUP}/format_version", f"version {version} is newer than "
-                             f"this lava-convert reads ({FORMAT_VERSION})", "upgrade lava-convert")
-        scales = [d.get("scale", 1.0) for d in meta.get("layers", [])]
-        layers: list[FixedLayer] = []
-        in_shape = header.get("input_shape")
-        for i in indices:
-            g = group[str(i)]
-            kind = r.string(g, "type")
-            if kind == "flatten":
-                continue
-            if kind == "input" and "neuron" not in g:
-                in_shape = tuple(int(s) for s in np.asarray(r.get(g, "shape")).ravel())
-                continue
-            if kind not in LAYER_KINDS:
-                raise r.fail(f"/layer/{i}/type", f"layer type {kind!r} is not supported",
-                             f"supported: {', '.join(LAYER_KINDS)} and flatten")
-            if kind == "input":
-                in_shape = tuple(int(s) for s in np.asarray(r.get(g, "shape")).ravel())
-            elif not layers and in_shape is None:
-                if kind == "conv":
-                    raise r.fail(f"/layer/{i}", "input shape unknown", "add an input layer")
-                in_shape = (int(np.asarray(r.get(g, "weight")).shape[1]),)
-            prev = layers[-1].shape if layers else in_shape
-            scale = float(scales[len(layers)]) if len(layers) < len(scales) else 1.0
-            layers.append(_read_layer(r, g, kind, tuple(prev), scale))
-        if not layers:
-            raise r.fail("/layer", "no layers with neurons", "the file holds no network")
-        if not header:  # a plain NetX file: graded 24-bit signed input, T from slayer if any
-            tsample = f["simulation/tSample"][()] if "simulation/tSample" in f else 0
-            header = dict(input_scale=1.0, input_bits=24, input_signed=True,
-                          timesteps=int(tsample), input_shape=tuple(in_shape))
-        return FixedNetwork(layers=tuple(layers), meta=meta, **header)
+        try:
+            return _read(_Reader(path, f))
+        except NetXFormatError:
+            raise
+        except (OSError, KeyError, RuntimeError) as exc:  # h5py on a damaged structure
+            raise NetXFormatError(
+                f"{path}: damaged HDF5 structure ({type(exc).__name__}: {exc}); the file is "
+                "corrupt or truncated: re-export it"
+            ) from exc
+
+
+def _read(r: _Reader) -> FixedNetwork:
+    """Parse an open file (see :func:`read_netx`)."""
+    f = r.f
+    if "layer" not in f or not isinstance(f["layer"], h5py.Group):
+        raise r.fail("/layer", "missing", "the file is not a NetX network")
+    group = f["layer"]
+    indices = sorted(int(k) for k in group.keys() if k.isdigit())
+    if not indices or indices != list(range(len(group))) \
+            or not all(isinstance(group[str(i)], h5py.Group) for i in indices):
+        raise r.fail("/layer", f"layer groups {sorted(group.keys())} are not 0..n-1",
+                     "the file is corrupt or empty; re-export it")
+    meta, header = {}, {}
+    if META_GROUP in f:
+        attrs = f[META_GROUP].attrs
+        try:
+            version = int(attrs["format_version"])
+            header = dict(
+                input_scale=float(attrs["input_scale"]), input_bits=int(attrs["input_bits"]),
+                input_signed=bool(attrs["input_signed"]), timesteps=int(attrs["timesteps"]),
+                input_shape=tuple(int(s) for s in np.asarray(attrs["input_shape"]).ravel()),
+            )
+            meta = json.loads(attrs.get("meta_json", "{}"))
+        except (KeyError, ValueError, TypeError, OverflowError) as exc:
+            raise r.fail(f"/{META_GROUP}", f"incomplete metadata ({exc})",
+                         "re-export the file") from exc
+        if version > FORMAT_VERSION:
+            raise r.fail(f"/{META_GROUP}/format_version", f"version {version} is newer than "
+                         f"this lava-convert reads ({FORMAT_VERSION})", "upgrade lava-convert")
+        _check_header(r, header, meta)
+    scales = [d.get("scale", 1.0) for d in meta.get("layers", [])]
+    in_shape = header.get("input_shape")
+    layers: list[FixedLayer] = []
+    for i in indices:
+        g = group[str(i)]
+        kind = r.string(g, "type")
+        if kind == "flatten":
+            continue
+        if kind == "input" and "neuron" not in g:
+            in_shape = r.shape(g, "shape")
+            if header and in_shape != header["input_shape"]:
+                raise r.fail(f"/layer/{i}/shape", f"input shape {in_shape} differs from "
+                             f"/{META_GROUP} input_shape {header['input_shape']}",
+                             "the file is corrupt; re-export it")
+            continue
+        if kind not in LAYER_KINDS:
+            raise r.fail(f"/layer/{i}/type", f"layer type {kind!r} is not supported",
+                         f"supported: {', '.join(LAYER_KINDS)} and flatten")
+        if kind == "input":
+            in_shape = r.shape(g, "shape")
+        elif not layers and in_shape is None:
+            if kind == "conv":
+                raise r.fail(f"/layer/{i}", "input shape unknown", "add an input layer")
+            in_shape = (int(np.asarray(r.get(g, "weight")).shape[-1]),)
+        prev = layers[-1].shape if layers else in_shape
+        scale = float(scales[len(layers)]) if len(layers) < len(scales) else 1.0
+        layer = _read_layer(r, g, kind, tuple(prev), scale)
+        if any(layer.name == other.name for other in layers):
+            raise r.fail(f"/layer/{i}/name", f"layer name {layer.name!r} is used twice",
+                         "give every layer its own name")
+        layers.append(layer)
+    if not layers:
+        raise r.fail("/layer", "no layers with neurons", "the file holds no network")
+    if not header:  # a plain NetX file: graded 24-bit signed input, T from slayer if any
+        tsample = r.integer(f["simulation"], "tSample") if "simulation/tSample" in f else 0
+        header = dict(input_scale=1.0, input_bits=24, input_signed=True,
+                      timesteps=tsample, input_shape=tuple(in_shape))
+        _check_header(r, header, meta)
+    return FixedNetwork(layers=tuple(layers), meta=meta, **header)

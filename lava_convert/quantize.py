@@ -45,6 +45,8 @@ WEIGHT_MAX = 254
 #: Conv weights: NetX passes them to Lava's Conv unchanged (no exponent): 8-bit signed.
 CONV_WEIGHT_MAX = 127
 STATE_LIMIT = VTH_MAX  # current units that v can hold: (2**23 - 1) >> 6
+#: Warn when more than this share of a layer's non-zero weights round to 0.
+UNDERFLOW_WARN = 0.25
 
 
 def _current_bound(weight: np.ndarray, bias: np.ndarray, lo, hi) -> float:
@@ -120,8 +122,28 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
         s, limit = _scale(layer, w_unit, i_max)
         weight = np.rint(w_unit * s).astype(np.int64)
         bias = np.rint(layer.bias * s).astype(np.int64)
+        if not np.any(weight):
+            raise QuantizationError(
+                f"layer '{layer.name}': every weight rounds to 0 in Loihi's integers (scale "
+                f"{s:.3g} set by {limit}; largest |weight| {np.abs(layer.weight).max():.3g}): its "
+                "input would be ignored. The bias or current range dwarfs the weights: retrain "
+                "with a smaller bias, or rescale the layer"
+            )
+        underflow = float(np.mean(weight[w_unit != 0] == 0))
+        if underflow > UNDERFLOW_WARN:
+            log.warning("layer %s: %.0f%% of its non-zero weights round to 0 (scale limited by "
+                        "%s); retrain with weight decay to narrow the weight range",
+                        layer.name, 100 * underflow, limit)
         if layer.spiking:
-            vth = int(np.clip(round(layer.threshold * s), 1, VTH_MAX))
+            vth = int(round(layer.threshold * s))
+            if not 1 <= vth <= VTH_MAX:
+                raise QuantizationError(
+                    f"layer '{layer.name}': threshold {layer.threshold:.3g} becomes {vth} at "
+                    f"scale {s:.3g} (set by {limit}), outside Loihi's 1..{VTH_MAX}: the "
+                    "threshold is out of proportion to the weights (largest |weight| "
+                    f"{np.abs(layer.weight).max():.3g}). Raise the layer's ThresholdReLU/QCFS "
+                    "threshold or use balancing='max'"
+                )
         else:
             vth = int(VTH_MAX - math.ceil(i_max * s))
         if vth < 1:
@@ -134,7 +156,7 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
             log.warning("layer %s: weights use only %d bits (scale limited by %s)", layer.name,
                         used_bits, limit)
         report.append(dict(name=layer.name, scale=s, scale_limited_by=limit, vth=vth,
-                           weight_bits=used_bits, max_current=i_max * s,
+                           weight_bits=used_bits, weights_underflow=underflow, max_current=i_max * s,
                            threshold=layer.threshold, shift=layer.shift,
                            threshold_source=layer.ann_threshold_source, bias_exp=BIAS_EXP))
         v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
@@ -147,37 +169,60 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
     net = FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
                        input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
                        timesteps=snn.timesteps, meta={"layers": report})
-    check_state_limits(net, x)
+    check_fixed_point(net, snn, x, config.rate_tolerance)
     return net
 
 
-def check_state_limits(net: FixedNetwork, x: np.ndarray, samples: int = 256) -> None:
-    """Simulate calibration samples and warn where 24-bit state reaches its limits.
+def check_fixed_point(net: FixedNetwork, snn: SnnNetwork, x: np.ndarray,
+                      tolerance: float, samples: int = 256) -> None:
+    """Simulate calibration samples in fixed and float point; warn where quantization costs.
 
-    ``u`` cannot wrap by construction of the scales. ``v`` saturates at
-    +-(2**23 - 1) for neurons with a persistent current; in the first layer
-    (constant analog input) that never changes a spike, in later layers it can.
-    The readout cannot saturate upwards (it spikes and resets first), but a
-    strongly negative class clips downwards over long runs. The largest
-    ``|u|`` and ``|v|`` go into each layer's report.
+    Per layer this records in ``net.meta["layers"]`` the largest ``|u|`` and
+    ``|v|`` (Lava units) and ``rate_error``, the mean ``|fixed - float|`` spike
+    count per neuron divided by T (spikes per step). Every warning is logged
+    and appended to ``net.meta["warnings"]`` (it goes into the sidecar):
+
+    * ``rate_error > tolerance`` for a spiking layer (quantization loses accuracy);
+    * ``u`` beyond 24 bits (it wraps in Lava). The scales rule this out, so
+      this only fires for hand-made networks;
+    * ``v`` saturating at +-(2**23 - 1) in a hidden layer (spikes can differ).
+      In the first layer (constant analog input) saturation never changes a
+      spike; a readout clips only strongly negative classes (logged at info).
+
+    The share of calibration samples whose predicted class differs between
+    fixed and float point is recorded as ``net.meta["prediction_mismatch"]``.
     """
-    from .reference import simulate_fixed
+    from .reference import simulate_fixed, simulate_float
 
     x = x[np.linspace(0, len(x) - 1, min(samples, len(x))).astype(int)]
-    peaks = simulate_fixed(net, x.reshape(len(x), *net.input_shape), net.timesteps,
-                           track_state=True).info["state_max"]
+    x = x.reshape(len(x), *net.input_shape)
+    fixed = simulate_fixed(net, x, net.timesteps, track_state=True)
+    flt = simulate_float(snn, x, net.timesteps)
+    peaks = fixed.info["state_max"]
+    warnings = net.meta.setdefault("warnings", [])
+
+    def warn(message: str) -> None:
+        log.warning("%s", message)
+        warnings.append(message)
+
+    net.meta["prediction_mismatch"] = float(np.mean(fixed.predictions != flt.predictions))
     for i, (layer, entry) in enumerate(zip(net.layers, net.meta["layers"])):
         peak = peaks[layer.name]
-        entry.update(max_abs_u=peak["u"], max_abs_v=peak["v"])
+        diff = np.abs(fixed.spike_counts[layer.name] - flt.spike_counts[layer.name])
+        rate_error = float(diff.mean()) / net.timesteps if layer.spiking else 0.0
+        entry.update(max_abs_u=peak["u"], max_abs_v=peak["v"], rate_error=rate_error)
+        if rate_error > tolerance:
+            warn(f"layer {layer.name}: quantization changes spike rates by {rate_error:.4f} "
+                 f"spikes/step on average (tolerance {tolerance:g}; scale limited by "
+                 f"{entry['scale_limited_by']}): see lc.quantization_report; raise input_bits if "
+                 "the input is coarse, or retrain with weight decay to narrow the weight range")
         if peak["u"] > U_WRAP:
-            log.warning("layer %s: u exceeded 24 bits on calibration data and wraps in Lava",
-                        layer.name)
+            warn(f"layer {layer.name}: u exceeded 24 bits on calibration data and wraps in Lava")
         if peak["v"] < V_MAX or i == 0:
             continue  # constant input: first-layer saturation never changes a spike
         if layer.spiking:
-            log.warning("layer %s: v saturates at 24 bits on calibration data; spike counts "
-                        "can differ from the float network (lower the threshold or input range)",
-                        layer.name)
+            warn(f"layer {layer.name}: v saturates at 24 bits on calibration data; spike counts "
+                 "can differ from the float network (lower the threshold or input range)")
         else:
             log.info("readout %s: the potential of strongly negative classes clips at "
                      "-(2**23 - 1); the winning class is unaffected unless all are that low",

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from .errors import UnsupportedModuleError
+from .errors import CalibrationError, UnsupportedModuleError
 from .ir import AnnGraph, AnnLayer, ConvGeometry
 from .layers import QCFS, ThresholdReLU
 
@@ -108,15 +108,43 @@ def _trace(model: nn.Module, input_shape: tuple[int, ...]) -> fx.GraphModule:
             "layers in nn.Sequential"
         ) from exc
     _check_modules(gm)
+    _propagate_shapes(gm, input_shape)
+    return gm
+
+
+class _ShapeProp(ShapeProp):
+    """ShapeProp that remembers the node it failed on."""
+
+    failed: fx.Node | None = None
+
+    def run_node(self, n: fx.Node):
+        try:
+            return super().run_node(n)
+        except Exception:
+            self.failed = self.failed or n
+            raise
+
+
+def _propagate_shapes(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> None:
+    """Record every node's output shape; a mismatch names the layer and what it expects."""
+    prop = _ShapeProp(gm)
     try:
         with torch.no_grad():
-            ShapeProp(gm).propagate(torch.zeros(2, *input_shape))
+            prop.propagate(torch.zeros(2, *input_shape))
     except Exception as exc:
-        raise UnsupportedModuleError(
-            f"{type(model).__name__} does not accept samples of shape {tuple(input_shape)} "
-            f"({type(exc).__name__}: {exc}): pass calibration data shaped like the model's input"
+        root = exc
+        while root.__cause__ is not None:
+            root = root.__cause__
+        where = "the model"
+        if prop.failed is not None:
+            where = f"layer '{prop.failed.target}'"
+            if prop.failed.op == "call_module":
+                where += f" ({gm.get_submodule(prop.failed.target)})"
+        raise CalibrationError(
+            f"samples of shape {tuple(input_shape)} do not fit {where}: "
+            f"{str(root).splitlines()[0] if str(root) else type(root).__name__}. Pass "
+            "calibration data shaped (samples, *input shape of the model)"
         ) from exc
-    return gm
 
 
 def _shape(node: fx.Node) -> tuple[int, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,24 @@ def test_quantization_report_is_consistent(digits, digits_snn):
         assert row.u_headroom_bits > 0  # u never wraps
         assert 0 <= row.rate_error < 0.05
     assert "limited by" in lc.format_quantization(rows)
+
+
+def test_quantization_loss_beyond_tolerance_is_warned_and_recorded(digits, digits_model, caplog,
+                                                                   tmp_path):
+    with caplog.at_level("WARNING", logger="lava_convert.quantize"):
+        coarse = lc.convert(digits_model, calibration=digits.x_train, timesteps=32, input_bits=2)
+    warnings = coarse.fixed.meta["warnings"]
+    assert any("layer 1: quantization changes spike rates" in w and "tolerance 0.01" in w
+               and "input_bits" in w for w in warnings)
+    assert [r.getMessage() for r in caplog.records if "spike rates" in r.getMessage()] == \
+        [w for w in warnings if "spike rates" in w]
+    first = coarse.fixed.meta["layers"][0]
+    assert first["rate_error"] > 0.01
+    sidecar = json.loads(coarse.export(tmp_path / "coarse.net").with_suffix(".json").read_text())
+    assert sidecar["warnings"] == warnings
+    assert sidecar["layers"][0]["rate_error"] == first["rate_error"]
+    assert 0 <= sidecar["prediction_mismatch"] <= 1
+    # the same network passes with a looser tolerance
+    loose = lc.convert(digits_model, calibration=digits.x_train, timesteps=32, input_bits=2,
+                       rate_tolerance=0.5)
+    assert not any("spike rates" in w for w in loose.fixed.meta["warnings"])

@@ -82,7 +82,8 @@ def test_skip_connection_is_rejected_not_dropped():
 
 def test_input_size_mismatch_and_non_finite_weights():
     model = nn.Sequential(nn.Linear(5, 3), nn.ReLU(), nn.Linear(3, 2))
-    with pytest.raises(lc.UnsupportedModuleError, match=r"does not accept samples of shape \(4,\)"):
+    with pytest.raises(lc.CalibrationError, match=r"shape \(4,\) do not fit layer '0' "
+                       r"\(Linear\(in_features=5.*mat1 and mat2.*Pass calibration data shaped"):
         trace(model, (4,))
     with torch.no_grad():
         model[0].weight[0, 0] = float("nan")

@@ -1,0 +1,106 @@
+"""Lava runs stop cleanly on Ctrl-C, SIGTERM, a timeout or a killed parent: no worker remains."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import lava_convert as lc
+
+pytestmark = pytest.mark.lava
+
+LONG_RUN = """
+import sys
+import numpy as np
+import lava_convert as lc
+
+if __name__ == "__main__":
+    x = np.random.default_rng(0).random((100000, 1, 8, 8)) * 16
+    print("running", flush=True)
+    lc.run_lava(sys.argv[1], x, timesteps=32, chunk=16, progress=False)
+"""
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc)."""
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+                found.update(kids)
+                todo.extend(kids)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return found
+
+
+def alive(pids: set[int]) -> list[int]:
+    out = []
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(p)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def start_long_run(tmp_path, net) -> tuple[subprocess.Popen, set[int]]:
+    script = tmp_path / "long_run.py"
+    script.write_text(textwrap.dedent(LONG_RUN))
+    log = open(tmp_path / "log.txt", "w+")
+    proc = subprocess.Popen([sys.executable, str(script), str(net)], stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline, workers = time.monotonic() + 120, set()
+    # wait until the workers exist and the run is under way (their number stops growing)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = descendants(proc.pid)
+        if len(now) >= 3 and now == workers:
+            break
+        workers = now
+    assert proc.poll() is None and len(workers) >= 3, open(tmp_path / "log.txt").read()
+    return proc, workers
+
+
+@pytest.mark.parametrize("how", ["ctrl-c to the process group", "SIGINT", "SIGTERM", "SIGKILL"])
+def test_killed_run_leaves_no_lava_workers(tmp_path, digits_net, how):
+    proc, workers = start_long_run(tmp_path, digits_net)
+    try:
+        if how.startswith("ctrl-c"):
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(getattr(signal, how))
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while alive(workers) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert alive(workers) == [], open(tmp_path / "log.txt").read()[-3000:]
+        if how != "SIGKILL":  # the parent stopped the runtime and reported the interruption
+            assert "KeyboardInterrupt" in open(tmp_path / "log.txt").read()
+    finally:
+        for p in alive(workers | {proc.pid}):
+            os.kill(p, signal.SIGKILL)
+
+
+def test_timeout_stops_the_run(digits_net):
+    x = np.random.default_rng(0).random((20000, 1, 8, 8)) * 16
+    start = time.monotonic()
+    with pytest.raises(lc.LavaTimeoutError, match=r"timeout_s=3 s.*fewer samples"):
+        lc.run_lava(digits_net, x, chunk=16, progress=False, timeout_s=3)
+    assert time.monotonic() - start < 60
+    assert multiprocessing.active_children() == []
+    with pytest.raises(lc.ConfigError, match="timeout_s"):
+        lc.run_lava(digits_net, x[:2], timeout_s=0)
