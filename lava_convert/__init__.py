@@ -37,7 +37,8 @@ def run_lava(net, x, timesteps=None, **kwargs):
 
 __all__ = [
     "QCFS", "CalibrationError", "ConfigError", "ConversionConfig", "ConvertedNetwork",
-    "DatasetError", "InputError", "LavaConvertError", "LavaRunError", "LavaTimeoutError", "LavaUnavailableError",
+    "DatasetError", "InputError", "LavaConvertError", "LavaRunError", "LavaTimeoutError",
+    "LavaUnavailableError",
     "NetXFormatError", "QuantizationError", "RunResult", "ThresholdReLU", "UnsupportedModuleError",
     "convert", "format_quantization", "quantization_report", "read_netx", "replace_relus",
     "run_lava", "simulate",

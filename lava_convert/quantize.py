@@ -156,8 +156,8 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
             log.warning("layer %s: weights use only %d bits (scale limited by %s)", layer.name,
                         used_bits, limit)
         report.append(dict(name=layer.name, scale=s, scale_limited_by=limit, vth=vth,
-                           weight_bits=used_bits, weights_underflow=underflow, max_current=i_max * s,
-                           threshold=layer.threshold, shift=layer.shift,
+                           weight_bits=used_bits, weights_underflow=underflow,
+                           max_current=i_max * s, threshold=layer.threshold, shift=layer.shift,
                            threshold_source=layer.ann_threshold_source, bias_exp=BIAS_EXP))
         v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
         shape = tuple(layer.out_shape) if layer.kind == "conv" else (len(weight),)
