@@ -55,7 +55,7 @@ class ConversionConfig:
     readout: str = "potential"
     input_bits: int = 8
     headroom: float = 2.0
-    rate_tolerance: float = 0.01
+    rate_tolerance: float = 0.02
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, fix: str) -> None:

@@ -68,3 +68,39 @@ def load_model(path: str | Path) -> nn.Module:
         raise LavaConvertError(f"{path}: cannot load the model ({exc}); save it with "
                                "lava-convert train or lava_convert.models.save_model") from exc
     return model.eval()
+
+
+def model_from(source: str, weights: str | Path | None = None,
+               kwargs: dict | None = None) -> nn.Module:
+    """A model from a file of :func:`save_model`, or from ``"module:factory"`` plus weights.
+
+    Args:
+        source: A ``.pt`` file written by :func:`save_model` / ``lava-convert
+            train``, or ``"package.module:function"`` returning an ``nn.Module``.
+        weights: With a factory: a ``state_dict`` file (``torch.save(model.state_dict())``).
+        kwargs: With a factory: keyword arguments for it.
+    """
+    if ":" not in str(source) or Path(source).is_file():
+        if weights is not None or kwargs:
+            raise ConfigError(f"{source}: weights and factory arguments go with "
+                              "'module:factory' sources only")
+        return load_model(source)
+    if weights is None:
+        raise ConfigError(f"{source}: a factory needs --weights, the state_dict file to load")
+    module_name, _, func_name = str(source).partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{source}: cannot import the factory ({exc}); check the module "
+                          "path and that it is importable (PYTHONPATH)") from exc
+    model = factory(**(kwargs or {}))
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{source} returned a {type(model).__name__}, not an nn.Module")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        model.load_state_dict(state)
+    except (OSError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{weights}: cannot load these weights into {source} ({exc}); "
+                          "save them with torch.save(model.state_dict(), path)") from exc
+    return model.eval()

@@ -76,6 +76,26 @@ def _compact(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def stock_netx_notes(net: FixedNetwork) -> list[str]:
+    """How stock ``netx.hdf5.Network`` treats ``net``: it loads every file we write but
+    ignores our extensions; each note says which layers that changes."""
+    notes = []
+    soft = [l.name for l in net.layers if l.reset == "soft" and l.spiking]
+    if soft:
+        notes.append(f"layers {soft}: soft reset is ignored; stock NetX resets to 0 (use "
+                     "lava_convert.run_lava for the converted behaviour)")
+    v0 = [l.name for l in net.layers if l.v0]
+    if v0:
+        notes.append(f"layers {v0}: the initial potential v0 is ignored (starts at 0)")
+    readout = [l.name for l in net.layers if not l.spiking]
+    if readout:
+        notes.append(f"layers {readout}: the integrating readout runs as a spiking LIF with "
+                     "its (unreachable) threshold; read its potential, not its spikes")
+    notes.append("stock NetX keeps neuron state from one sample to the next; lava-convert "
+                 "resets it at each sample's first step")
+    return notes
+
+
 def _write_layer(g: h5py.Group, layer: FixedLayer) -> None:
     _bytes(g, "type", layer.kind)
     _bytes(g, "name", layer.name)

@@ -83,3 +83,92 @@ def test_run_verb_reports_bad_files(tmp_path):
     bad.write_bytes(b"not hdf5")
     result = lava_convert("run", str(bad), "--backend", "reference")
     assert result.returncode == 2 and "x.net" in result.stderr and "HDF5" in result.stderr
+
+
+def test_every_verb_has_help_with_examples():
+    for verb in ("demo", "train", "convert", "inspect", "run", "sweep", "compare", "report"):
+        result = lava_convert(verb, "--help")
+        assert result.returncode == 0 and "examples:" in result.stdout, verb
+
+
+def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
+    import torch
+
+    from lava_convert.models import load_model, mlp
+
+    model_file = tmp_path / "m.pt"
+    assert lava_convert("train", "--hidden", "32", "--epochs", "3", "--out",
+                        str(model_file), "-q").returncode == 0
+    net = tmp_path / "a.net"
+    result = lava_convert("convert", str(model_file), "--out", str(net), "--timesteps", "16",
+                          "--shift", "v0", "--calibration", "300")
+    assert result.returncode == 0, result.stderr
+    side = json.loads(net.with_suffix(".json").read_text())
+    assert side["config"]["timesteps"] == 16 and side["config"]["shift"] == "v0"
+    reported = float(result.stdout.split("SNN (reference, T=16) ")[1].split(" %")[0])
+    assert abs(100 * side["accuracy"]["snn_reference"] - reported) < 0.01
+    # the same weights through module:factory + state_dict + config file
+    state = tmp_path / "state.pt"
+    torch.save(load_model(model_file).state_dict(), state)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"timesteps": 16, "shift": "v0"}))
+    kwargs = json.dumps({"input_shape": [1, 8, 8], "hidden": [32]})
+    result = lava_convert("convert", "lava_convert.models:mlp", "--weights", str(state),
+                          "--kwargs", kwargs, "--config", str(config), "--calibration", "300",
+                          "--out", str(tmp_path / "b.net"), "-q")
+    assert result.returncode == 0, result.stderr
+    side_b = json.loads((tmp_path / "b.json").read_text())
+    assert side_b["source_weights_sha256"] == side["source_weights_sha256"]
+    assert side_b["accuracy"]["snn_reference"] == side["accuracy"]["snn_reference"]
+    assert mlp  # the factory named above
+    bad = lava_convert("convert", "lava_convert.models:mlp", "--out", str(tmp_path / "c.net"))
+    assert bad.returncode == 2 and "--weights" in bad.stderr
+    bad = lava_convert("convert", "nowhere.module:f", "--weights", str(state), "--out",
+                       str(tmp_path / "c.net"))
+    assert bad.returncode == 2 and "cannot import the factory" in bad.stderr
+
+
+def test_inspect_sweep_and_report(tmp_path, digits_net, digits_snn):
+    info_path = tmp_path / "info.json"
+    result = lava_convert("inspect", str(digits_net), "--json", str(info_path))
+    assert result.returncode == 0, result.stderr
+    info = json.loads(info_path.read_text())
+    assert [l["name"] for l in info["layers"]] == digits_snn.fixed.layer_names
+    assert [l["vth"] for l in info["layers"]] == [l.vth for l in digits_snn.fixed.layers]
+    assert info["synapses"] == sum(int((l.weight != 0).sum()) for l in digits_snn.fixed.layers)
+    assert any("soft reset is ignored" in n for n in info["stock_netx"])
+    assert "soft reset is ignored" in result.stdout
+
+    sweep_path = tmp_path / "sweep.json"
+    result = lava_convert("sweep", str(digits_net), "--timesteps", "32", "--json",
+                          str(sweep_path))
+    assert result.returncode == 0, result.stderr
+    sweep = json.loads(sweep_path.read_text())
+    assert len(sweep["accuracy_per_step"]) == 32
+    assert sweep["accuracy_per_step"][-1] == sweep["accuracy"]
+
+    result = lava_convert("report", str(sweep_path), "--out", str(tmp_path / "rep"))
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "rep" / "report.md").read_text()
+    for figure in ("accuracy_vs_t.png", "firing_rates.png", "rate_scatter.png", "raster.png",
+                   "quantization_error.png"):
+        assert f"]({figure})" in page
+        assert (tmp_path / "rep" / figure).stat().st_size > 5000
+    assert "estimate" in page and "synaptic ops" in page
+    html = lava_convert("report", str(sweep_path), "--out", str(tmp_path / "rep"), "--html")
+    assert html.returncode == 0 and "<img" in (tmp_path / "rep" / "report.html").read_text()
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    result = lava_convert("report", str(bad), "--out", str(tmp_path / "rep2"))
+    assert result.returncode == 2 and "run --json" in result.stderr
+
+
+@pytest.mark.lava
+def test_compare_verb(tmp_path, digits_net):
+    out = tmp_path / "cmp.json"
+    result = lava_convert("compare", str(digits_net), "--limit", "10", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    cmp = json.loads(out.read_text())
+    assert cmp["identical"] and cmp["samples"] == 10 and cmp["predictions_agree"] == 1.0
+    assert all(l["samples_differing"] == 0 for l in cmp["layers"])
+    assert "identical" in result.stdout

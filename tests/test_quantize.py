@@ -87,12 +87,12 @@ def test_quantization_loss_beyond_tolerance_is_warned_and_recorded(digits, digit
     with caplog.at_level("WARNING", logger="lava_convert.quantize"):
         coarse = lc.convert(digits_model, calibration=digits.x_train, timesteps=32, input_bits=2)
     warnings = coarse.fixed.meta["warnings"]
-    assert any("layer 1: quantization changes spike rates" in w and "tolerance 0.01" in w
+    assert any("layer 1: quantization changes spike rates" in w and "tolerance 0.02" in w
                and "input_bits" in w for w in warnings)
     assert [r.getMessage() for r in caplog.records if "spike rates" in r.getMessage()] == \
         [w for w in warnings if "spike rates" in w]
     first = coarse.fixed.meta["layers"][0]
-    assert first["rate_error"] > 0.01
+    assert first["rate_error"] > 0.02
     sidecar = json.loads(coarse.export(tmp_path / "coarse.net").with_suffix(".json").read_text())
     assert sidecar["warnings"] == warnings
     assert sidecar["layers"][0]["rate_error"] == first["rate_error"]

@@ -1,0 +1,120 @@
+"""Operation counts of a run and an energy estimate for Loihi, next to the ANN's MACs.
+
+Per sample and layer:
+
+* ``spikes``: spikes the layer's neurons emit (the input layer: non-zero
+  graded payloads, one per pixel and step);
+* ``synops``: synaptic operations, ``sum_n spikes_n * fanout_n`` where
+  ``fanout_n`` counts the non-zero synapses neuron ``n`` drives in the next
+  layer (exact for conv layers: every output it reaches through the kernel);
+* ``neuron_updates``: ``neurons * T`` (every neuron is updated every step);
+* ``ann_macs``: multiply-accumulates of the same (folded) layer in the ANN,
+  once per sample.
+
+The energy figures are an **estimate** from published per-operation energies,
+not a measurement: Loihi, Davies et al., "Loihi: A Neuromorphic Manycore
+Processor with On-Chip Learning", IEEE Micro 38(1), 2018, Table 1: 23.6 pJ
+per synaptic spike operation and 52 pJ per (inactive) neuron update; the ANN
+at 4.6 pJ per 32-bit floating-point MAC (3.7 pJ multiply + 0.9 pJ add, 45 nm;
+Horowitz, "Computing's energy problem", ISSCC 2014). Routing between cores,
+input encoding and host I/O are not included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .ir import FixedLayer, FixedNetwork
+from .results import RunResult
+
+#: Loihi energy per synaptic spike operation, joules (Davies et al. 2018, Table 1).
+E_SYNOP_J = 23.6e-12
+#: Loihi energy per neuron update, joules (Davies et al. 2018, Table 1, inactive neuron).
+E_NEURON_UPDATE_J = 52e-12
+#: Energy per 32-bit float multiply-accumulate, joules (Horowitz 2014, 45 nm).
+E_MAC_J = 4.6e-12
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Counts per sample for one layer (see the module docstring)."""
+
+    name: str
+    neurons: int
+    spikes: float
+    synops: float
+    neuron_updates: int
+    ann_macs: int
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """Counts per sample of a run and the energy estimate (joules per sample)."""
+
+    timesteps: int
+    layers: tuple[LayerCost, ...]
+    snn_energy_j: float
+    ann_energy_j: float
+
+    @property
+    def synops(self) -> float:
+        return sum(layer.synops for layer in self.layers)
+
+    @property
+    def ann_macs(self) -> int:
+        return sum(layer.ann_macs for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        return {"timesteps": self.timesteps, "layers": [asdict(l) for l in self.layers],
+                "synops": self.synops, "ann_macs": self.ann_macs,
+                "snn_energy_j": self.snn_energy_j, "ann_energy_j": self.ann_energy_j,
+                "energy_note": "estimate from published per-operation energies (Loihi: "
+                               "Davies et al. 2018; MAC: Horowitz 2014)"}
+
+
+def fanout(layer: FixedLayer, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Non-zero synapses each input neuron of ``layer`` drives, flattened in C,H,W order."""
+    if layer.kind == "dense":
+        return (np.asarray(layer.weight) != 0).sum(axis=0).astype(np.float64)
+    mask = torch.as_tensor((np.asarray(layer.weight) != 0).astype(np.float64))
+    # d(sum of all outputs)/d(input) = per input position, the connections it feeds
+    x = torch.ones((1, *in_shape), dtype=torch.float64, requires_grad=True)
+    F.conv2d(x, mask, stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
+             groups=layer.groups).sum().backward()
+    return x.grad.reshape(-1).numpy()
+
+
+def macs(layer: FixedLayer) -> int:
+    """Multiply-accumulates of the layer in an ANN (non-zero weights times output positions)."""
+    if layer.weight is None:
+        return 0
+    nnz = int(np.count_nonzero(layer.weight))
+    return nnz * (int(np.prod(layer.shape[1:])) if layer.kind == "conv" else 1)
+
+
+def run_cost(net: FixedNetwork, result: RunResult, x) -> RunCost:
+    """Counts and energy per sample for ``result``, a run of ``net`` on samples ``x``."""
+    T = result.timesteps
+    x_int = net.quantize_input(np.asarray(x, dtype=np.float64).reshape(len(x), -1))
+    sources = [("input", (x_int != 0).astype(np.float64) * T, tuple(net.input_shape))]
+    sources += [(l.name, np.asarray(result.spike_counts[l.name], dtype=np.float64), l.shape)
+                for l in net.layers]
+    rows = [LayerCost(name="input", neurons=int(np.prod(net.input_shape)),
+                      spikes=float(sources[0][1].sum(axis=1).mean()), synops=0.0,
+                      neuron_updates=0, ann_macs=0)]
+    for (name, spikes, shape), layer in zip(sources, net.layers):
+        fan = fanout(layer, shape) if layer.weight is not None else np.ones(spikes.shape[1])
+        if rows[-1].name == name:
+            rows[-1] = LayerCost(**{**asdict(rows[-1]), "synops": float((spikes @ fan).mean())})
+        rows.append(LayerCost(name=layer.name, neurons=layer.size,
+                              spikes=float(result.spike_counts[layer.name].sum(axis=1).mean()),
+                              synops=0.0, neuron_updates=layer.size * T, ann_macs=macs(layer)))
+    total_updates = sum(r.neuron_updates for r in rows)
+    synops = sum(r.synops for r in rows)
+    return RunCost(timesteps=T, layers=tuple(rows),
+                   snn_energy_j=synops * E_SYNOP_J + total_updates * E_NEURON_UPDATE_J,
+                   ann_energy_j=sum(r.ann_macs for r in rows) * E_MAC_J)
