@@ -195,10 +195,11 @@ def update_results(path: Path, name: str, body: str, command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks import cnn, conversion, memory
+    from benchmarks import calibration, cnn, conversion, memory
 
     sections = {"speed": speed_section, "memory": memory.section,
-                "conversion": conversion.section, "cnn": cnn.section}
+                "conversion": conversion.section, "cnn": cnn.section,
+                "calibration": calibration.section}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
     parser.add_argument("--sections", default=",".join(sections),

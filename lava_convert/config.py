@@ -45,6 +45,9 @@ class ConversionConfig:
             step per neuron) that quantization may cause in a layer on
             calibration data; beyond it the converter warns and the sidecar
             records the warning.
+        bias_calibration: Calibration samples used to correct each spiking
+            layer's bias for its average conversion error (0: off; a few
+            hundred is plenty). See :func:`lava_convert.passes.calibrate_biases`.
     """
 
     timesteps: int = 32
@@ -56,6 +59,7 @@ class ConversionConfig:
     input_bits: int = 8
     headroom: float = 2.0
     rate_tolerance: float = 0.02
+    bias_calibration: int = 0
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, fix: str) -> None:
@@ -74,6 +78,8 @@ class ConversionConfig:
         check(isinstance(self.input_bits, int) and 2 <= self.input_bits <= 24, "input_bits",
               "use 2..24 bits (Lava graded spikes carry at most 24)")
         check(float(self.headroom) >= 1.0, "headroom", "use a factor >= 1")
+        check(isinstance(self.bias_calibration, int) and self.bias_calibration >= 0,
+              "bias_calibration", "use a number of samples >= 0 (0: off)")
         check(0 <= float(self.rate_tolerance) <= 1, "rate_tolerance",
               "use a rate in [0, 1] spikes per step")
 

@@ -17,7 +17,7 @@ from .config import ConversionConfig
 from .errors import ConfigError
 from .ir import AnnGraph, FixedNetwork, SnnNetwork
 from .netx_io import FORMAT_VERSION, read_netx, write_json, write_netx
-from .passes import balance, check_calibration
+from .passes import balance, calibrate_biases, check_calibration
 from .quantize import quantize
 from .reference import check_input, dequantize, simulate_fixed, simulate_float
 from .results import RunResult
@@ -123,6 +123,9 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
     finally:
         model.train(was_training)
     snn = balance(graph, x, config)
+    if config.bias_calibration:
+        picks = np.linspace(0, len(x) - 1, min(config.bias_calibration, len(x))).astype(int)
+        snn = calibrate_biases(graph, snn, x[picks])
     fixed = quantize(snn, x, config)
     return ConvertedNetwork(ann=graph, snn=snn, fixed=fixed, config=config,
                             source_hash=weights_hash(model))

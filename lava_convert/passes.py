@@ -151,3 +151,45 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
                                        out_shape=layer.out_shape, conv=layer.conv))
     return SnnNetwork(input_shape=graph.input_shape, layers=tuple(layers), timesteps=T,
                       input_range=(float(x.min()), float(x.max())))
+
+
+#: Passes over the layers made by :func:`calibrate_biases`.
+BIAS_CALIBRATION_ROUNDS = 2
+
+
+def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetwork:
+    """Bias calibration (Li et al., "A Free Lunch From ANN", ICML 2021).
+
+    For each spiking layer ``l`` in order, simulate the float SNN on ``x`` and
+    add to its bias the mean difference between the ANN activation and the
+    SNN's rate in real units, ``e_l = mean(a_l - counts_l V_th^l / T)``
+    (per neuron for dense layers, per channel for conv layers). A constant
+    extra current ``e`` per step raises a neuron's rate by ``e / V_th``, so
+    this removes the layer's average conversion error given the (already
+    corrected) layers before it. Two passes over the layers
+    (``BIAS_CALIBRATION_ROUNDS``); the correction is recorded in ``shift``.
+    """
+    import dataclasses
+
+    from .reference import simulate_float
+
+    T = snn.timesteps
+    activations = graph.forward(x)
+    for _ in range(BIAS_CALIBRATION_ROUNDS):
+        for i, layer in enumerate(snn.layers):
+            if not layer.spiking:
+                continue
+            rate = simulate_float(snn, x, T).spike_counts[layer.name] / T * layer.threshold
+            error = activations[i].reshape(len(x), -1) - rate
+            if layer.kind == "conv":
+                error = error.reshape(len(x), layer.out_shape[0], -1).mean(axis=(0, 2))
+            else:
+                error = error.mean(axis=0)
+            error = error.reshape(np.shape(layer.bias))
+            layers = list(snn.layers)
+            layers[i] = dataclasses.replace(layer, bias=layer.bias + error,
+                                            shift=layer.shift + error)
+            snn = dataclasses.replace(snn, layers=tuple(layers))
+            log.info("layer %s: bias calibration, mean |correction| %.4g (V_th %.4g)",
+                     layer.name, float(np.abs(error).mean()), layer.threshold)
+    return snn

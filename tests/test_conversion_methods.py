@@ -158,3 +158,33 @@ def test_streamed_percentile_matches_numpy_within_a_bin():
     assert stats[-1][0] == pytest.approx(acts[-1].max())
     snn = lc.convert(model, calibration=x, balancing="percentile", percentile=99.0)
     assert snn.snn.layers[0].threshold == pytest.approx(pct)
+
+
+def test_bias_calibration_removes_the_average_conversion_error(digits, digits_model):
+    x = digits.x_train[:300]
+    T = 4
+    plain = lc.convert(digits_model, calibration=digits.x_train, timesteps=T, shift="v0")
+    tuned = lc.convert(digits_model, calibration=digits.x_train, timesteps=T, shift="v0",
+                       bias_calibration=300)
+    acts = plain.ann.forward(x)
+
+    def mean_error(net, i):
+        layer = net.snn.layers[i]
+        rate = net.simulate(x, T, mode="float").spike_counts[layer.name] / T * layer.threshold
+        return float(np.abs((acts[i].reshape(len(x), -1) - rate).mean(axis=0)).mean())
+
+    # per neuron, the average error shrinks in every layer (a sign error would grow it);
+    # what remains comes from neurons clipped at 0 or V_th, which a bias cannot move
+    hidden = range(len(plain.snn.layers) - 1)
+    assert all(mean_error(tuned, i) < mean_error(plain, i) for i in hidden)
+    assert sum(mean_error(tuned, i) for i in hidden) < 0.95 * sum(mean_error(plain, i)
+                                                                  for i in hidden)
+    for i, layer in enumerate(plain.snn.layers[:-1]):
+        assert not np.array_equal(tuned.snn.layers[i].bias, layer.bias)
+    np.testing.assert_array_equal(tuned.snn.layers[-1].bias, plain.snn.layers[-1].bias)
+    assert tuned.config.bias_calibration == 300
+    y = digits.y_test
+    assert tuned.simulate(digits.x_test, T).accuracy(y) >= \
+        plain.simulate(digits.x_test, T).accuracy(y) - 0.01
+    with pytest.raises(lc.ConfigError, match="bias_calibration"):
+        lc.ConversionConfig(bias_calibration=-1)
