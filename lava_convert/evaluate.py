@@ -14,7 +14,7 @@ from .netx_io import read_netx
 from .results import RunResult
 
 
-def _test_split(dataset: str, limit: int | None, data_dir) -> tuple[np.ndarray, np.ndarray]:
+def test_split(dataset: str, limit: int | None, data_dir) -> tuple[np.ndarray, np.ndarray]:
     data = load_dataset(dataset, data_dir)
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
         raise ConfigError(f"limit={limit!r} is invalid: use a positive number of samples")
@@ -54,7 +54,7 @@ def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "l
     if backend not in ("lava", "reference"):
         raise ConfigError(f"backend={backend!r} is invalid: use 'lava' or 'reference'")
     net = read_netx(net_path)
-    x, y = _test_split(dataset, limit, data_dir)
+    x, y = test_split(dataset, limit, data_dir)
     T = timesteps if timesteps is not None else net.timesteps
     if backend == "lava":
         from .lava_runtime import run_lava
