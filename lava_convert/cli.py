@@ -152,7 +152,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .evaluate import test_split, compare_backends
+    from .evaluate import compare_backends, test_split
     from .netx_io import write_json
     from .report import format_table
 
