@@ -33,10 +33,9 @@ def ideal_rates(net: FixedNetwork, x) -> list[np.ndarray]:
                 layer.full_bias(), dtype=torch.float64)
         else:
             flat = inp.reshape(len(x), -1) if layer.kind == "dense" else inp
-            geometry = _geometry(layer)
             current = layer_current(layer.kind, torch.as_tensor(layer.weight, dtype=torch.float64),
                                     torch.as_tensor(layer.bias, dtype=torch.float64), flat,
-                                    geometry)
+                                    layer.conv)
         if not layer.spiking:
             rates.append(current.reshape(len(x), -1).numpy() / layer.scale)  # logits
             break
@@ -44,13 +43,6 @@ def ideal_rates(net: FixedNetwork, x) -> list[np.ndarray]:
         rates.append(rate.reshape(len(x), -1).numpy())
         inp = rate  # a spike carries one unit of the next layer's integer weight
     return rates
-
-
-def _geometry(layer):
-    from .ir import ConvGeometry
-
-    return ConvGeometry(stride=layer.stride, padding=layer.padding, dilation=layer.dilation,
-                        groups=layer.groups)
 
 
 def run_summary(net: FixedNetwork, result: RunResult, x, y, *, ann_accuracy: float | None = None,

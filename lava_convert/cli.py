@@ -152,11 +152,11 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .evaluate import compare_backends, test_split
+    from .evaluate import compare_backends, load_test_split
     from .netx_io import write_json
     from .report import format_table
 
-    x, _ = test_split(args.data, args.limit, args.data_dir)
+    x, _ = load_test_split(args.data, args.limit, args.data_dir)
     result = compare_backends(args.net, x, args.timesteps, timeout_s=args.timeout)
     if not args.quiet:
         print(format_table(

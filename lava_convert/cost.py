@@ -100,21 +100,22 @@ def run_cost(net: FixedNetwork, result: RunResult, x) -> RunCost:
     """Counts and energy per sample for ``result``, a run of ``net`` on samples ``x``."""
     T = result.timesteps
     x_int = net.quantize_input(np.asarray(x, dtype=np.float64).reshape(len(x), -1))
-    sources = [("input", (x_int != 0).astype(np.float64) * T, tuple(net.input_shape))]
-    sources += [(l.name, np.asarray(result.spike_counts[l.name], dtype=np.float64), l.shape)
-                for l in net.layers]
-    rows = [LayerCost(name="input", neurons=int(np.prod(net.input_shape)),
-                      spikes=float(sources[0][1].sum(axis=1).mean()), synops=0.0,
-                      neuron_updates=0, ann_macs=0)]
-    for (name, spikes, shape), layer in zip(sources, net.layers):
-        fan = fanout(layer, shape) if layer.weight is not None else np.ones(spikes.shape[1])
-        if rows[-1].name == name:
-            rows[-1] = LayerCost(**{**asdict(rows[-1]), "synops": float((spikes @ fan).mean())})
-        rows.append(LayerCost(name=layer.name, neurons=layer.size,
-                              spikes=float(result.spike_counts[layer.name].sum(axis=1).mean()),
-                              synops=0.0, neuron_updates=layer.size * T, ann_macs=macs(layer)))
-    total_updates = sum(r.neuron_updates for r in rows)
-    synops = sum(r.synops for r in rows)
-    return RunCost(timesteps=T, layers=tuple(rows),
-                   snn_energy_j=synops * E_SYNOP_J + total_updates * E_NEURON_UPDATE_J,
+    # presynaptic populations: the graded input (one event per non-zero pixel and step),
+    # then every layer; population i drives layer i, the last one drives nothing
+    names = ["input"] + [l.name for l in net.layers]
+    shapes = [tuple(net.input_shape)] + [l.shape for l in net.layers]
+    spikes = [(x_int != 0).astype(np.float64) * T] + [
+        np.asarray(result.spike_counts[l.name], dtype=np.float64) for l in net.layers]
+    synops = [float((s @ (fanout(layer, shape) if layer.weight is not None
+                          else np.ones(s.shape[1]))).mean())
+              for s, shape, layer in zip(spikes, shapes, net.layers)] + [0.0]
+    layers = [None] + list(net.layers)
+    rows = tuple(LayerCost(
+        name=name, neurons=int(np.prod(shape)), spikes=float(s.sum(axis=1).mean()),
+        synops=ops, neuron_updates=0 if layer is None else layer.size * T,
+        ann_macs=0 if layer is None else macs(layer))
+        for name, shape, s, ops, layer in zip(names, shapes, spikes, synops, layers))
+    updates = sum(r.neuron_updates for r in rows)
+    return RunCost(timesteps=T, layers=rows,
+                   snn_energy_j=sum(synops) * E_SYNOP_J + updates * E_NEURON_UPDATE_J,
                    ann_energy_j=sum(r.ann_macs for r in rows) * E_MAC_J)

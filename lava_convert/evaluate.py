@@ -14,7 +14,9 @@ from .netx_io import read_netx
 from .results import RunResult
 
 
-def test_split(dataset: str, limit: int | None, data_dir) -> tuple[np.ndarray, np.ndarray]:
+def load_test_split(dataset: str, limit: int | None = None,
+                    data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``limit`` (default: all) test samples and labels of ``dataset``."""
     data = load_dataset(dataset, data_dir)
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
         raise ConfigError(f"limit={limit!r} is invalid: use a positive number of samples")
@@ -54,7 +56,7 @@ def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "l
     if backend not in ("lava", "reference"):
         raise ConfigError(f"backend={backend!r} is invalid: use 'lava' or 'reference'")
     net = read_netx(net_path)
-    x, y = test_split(dataset, limit, data_dir)
+    x, y = load_test_split(dataset, limit, data_dir)
     T = timesteps if timesteps is not None else net.timesteps
     if backend == "lava":
         from .lava_runtime import run_lava
@@ -121,7 +123,7 @@ def describe(net_path: str | Path) -> dict:
     net = read_netx(net_path)
     layers, previous = [], tuple(net.input_shape)
     for layer in net.layers:
-        synapses = 0 if layer.weight is None else macs(layer)
+        synapses = macs(layer)
         w = None if layer.weight is None else np.asarray(layer.weight)
         layers.append({
             "name": layer.name, "kind": layer.kind, "input_shape": list(previous),
@@ -144,7 +146,7 @@ def describe(net_path: str | Path) -> dict:
 
 
 def _weight_exponent(weight: np.ndarray, kind: str) -> int | None:
-    """The (bits, exponent) NetX's ``optimize_weight_bits`` gives dense weights at load.
+    """The weight exponent NetX's ``optimize_weight_bits`` gives dense weights at load.
 
     Conv weights are passed to Lava unchanged (exponent 0). ``None`` when Lava
     is not installed.

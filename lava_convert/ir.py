@@ -185,6 +185,12 @@ class FixedLayer:
         return int(np.prod(self.shape))
 
     @property
+    def conv(self) -> ConvGeometry:
+        """The conv settings as the :class:`ConvGeometry` that ``layer_current`` takes."""
+        return ConvGeometry(stride=self.stride, padding=self.padding, dilation=self.dilation,
+                            groups=self.groups)
+
+    @property
     def has_synapse(self) -> bool:
         """Input layers have none; every synapse delays its input by one time step."""
         return self.kind != "input"

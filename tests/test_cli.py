@@ -15,6 +15,13 @@ def lava_convert(*args, cwd=None):
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
 
+def verb_json(out: Path, *args) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run a verb with ``--json out``; it must succeed. Returns the process and the JSON."""
+    result = lava_convert(*args, "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    return result, json.loads(out.read_text())
+
+
 @pytest.mark.lava
 def test_demo_writes_export_table_and_json(tmp_path):
     out = tmp_path / "exports"
@@ -66,13 +73,10 @@ def test_train_reports_missing_dataset_files(tmp_path):
 @pytest.mark.lava
 def test_run_verb_on_both_backends(tmp_path, digits_net):
     out = tmp_path / "run.json"
-    result = lava_convert("run", str(digits_net), "--limit", "12", "--json", str(out))
-    assert result.returncode == 0, result.stderr
-    lava = json.loads(out.read_text())
-    ref = lava_convert("run", str(digits_net), "--backend", "reference", "--limit", "12",
-                       "--json", str(out))
-    assert ref.returncode == 0 and "reference-fixed" in ref.stdout
-    reference = json.loads(out.read_text())
+    _, lava = verb_json(out, "run", str(digits_net), "--limit", "12")
+    ref, reference = verb_json(out, "run", str(digits_net), "--backend", "reference",
+                               "--limit", "12")
+    assert "reference-fixed" in ref.stdout
     assert lava["backend"] == "lava" and lava["samples"] == 12
     assert lava["accuracy"] == reference["accuracy"]
     assert lava["spikes_per_sample"] == reference["spikes_per_sample"]
@@ -94,7 +98,7 @@ def test_every_verb_has_help_with_examples():
 def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     import torch
 
-    from lava_convert.models import load_model, mlp
+    from lava_convert.models import load_model
 
     model_file = tmp_path / "m.pt"
     assert lava_convert("train", "--hidden", "32", "--epochs", "3", "--out",
@@ -120,7 +124,6 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     side_b = json.loads((tmp_path / "b.json").read_text())
     assert side_b["source_weights_sha256"] == side["source_weights_sha256"]
     assert side_b["accuracy"]["snn_reference"] == side["accuracy"]["snn_reference"]
-    assert mlp  # the factory named above
     bad = lava_convert("convert", "lava_convert.models:mlp", "--out", str(tmp_path / "c.net"))
     assert bad.returncode == 2 and "--weights" in bad.stderr
     bad = lava_convert("convert", "nowhere.module:f", "--weights", str(state), "--out",
@@ -129,10 +132,7 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
 
 
 def test_inspect_sweep_and_report(tmp_path, digits_net, digits_snn):
-    info_path = tmp_path / "info.json"
-    result = lava_convert("inspect", str(digits_net), "--json", str(info_path))
-    assert result.returncode == 0, result.stderr
-    info = json.loads(info_path.read_text())
+    result, info = verb_json(tmp_path / "info.json", "inspect", str(digits_net))
     assert [l["name"] for l in info["layers"]] == digits_snn.fixed.layer_names
     assert [l["vth"] for l in info["layers"]] == [l.vth for l in digits_snn.fixed.layers]
     assert info["synapses"] == sum(int((l.weight != 0).sum()) for l in digits_snn.fixed.layers)
@@ -140,10 +140,7 @@ def test_inspect_sweep_and_report(tmp_path, digits_net, digits_snn):
     assert "soft reset is ignored" in result.stdout
 
     sweep_path = tmp_path / "sweep.json"
-    result = lava_convert("sweep", str(digits_net), "--timesteps", "32", "--json",
-                          str(sweep_path))
-    assert result.returncode == 0, result.stderr
-    sweep = json.loads(sweep_path.read_text())
+    _, sweep = verb_json(sweep_path, "sweep", str(digits_net), "--timesteps", "32")
     assert len(sweep["accuracy_per_step"]) == 32
     assert sweep["accuracy_per_step"][-1] == sweep["accuracy"]
 
@@ -165,10 +162,7 @@ def test_inspect_sweep_and_report(tmp_path, digits_net, digits_snn):
 
 @pytest.mark.lava
 def test_compare_verb(tmp_path, digits_net):
-    out = tmp_path / "cmp.json"
-    result = lava_convert("compare", str(digits_net), "--limit", "10", "--json", str(out))
-    assert result.returncode == 0, result.stderr
-    cmp = json.loads(out.read_text())
+    result, cmp = verb_json(tmp_path / "cmp.json", "compare", str(digits_net), "--limit", "10")
     assert cmp["identical"] and cmp["samples"] == 10 and cmp["predictions_agree"] == 1.0
     assert all(l["samples_differing"] == 0 for l in cmp["layers"])
     assert "identical" in result.stdout
