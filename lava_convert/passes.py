@@ -155,6 +155,8 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
 
 #: Passes over the layers made by :func:`calibrate_biases`.
 BIAS_CALIBRATION_ROUNDS = 2
+#: Samples simulated together by :func:`calibrate_biases` (small batches run faster on CPU).
+CALIBRATION_CHUNK = 64
 
 
 def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetwork:
@@ -168,28 +170,42 @@ def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetw
     this removes the layer's average conversion error given the (already
     corrected) layers before it. Two passes over the layers
     (``BIAS_CALIBRATION_ROUNDS``); the correction is recorded in ``shift``.
+    The spike trains entering each layer are kept, so a pass simulates every
+    layer twice (before and after its correction) rather than the whole network
+    once per layer.
     """
     import dataclasses
 
-    from .reference import simulate_float
+    import torch
+
+    from .reference import float_layer_trains
 
     T = snn.timesteps
     activations = graph.forward(x)
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(len(x), *snn.input_shape)
+    chunks = torch.split(xt, CALIBRATION_CHUNK)
+
+    def counts_and_trains(layer, trains):
+        out = [float_layer_trains(layer, t) for t in trains]
+        return torch.cat([t.sum(dim=0).reshape(t.shape[1], -1) for t in out]).numpy(), out
+
     for _ in range(BIAS_CALIBRATION_ROUNDS):
-        for i, layer in enumerate(snn.layers):
-            if not layer.spiking:
-                continue
-            rate = simulate_float(snn, x, T).spike_counts[layer.name] / T * layer.threshold
-            error = activations[i].reshape(len(x), -1) - rate
-            if layer.kind == "conv":
-                error = error.reshape(len(x), layer.out_shape[0], -1).mean(axis=(0, 2))
-            else:
-                error = error.mean(axis=0)
-            error = error.reshape(np.shape(layer.bias))
-            layers = list(snn.layers)
-            layers[i] = dataclasses.replace(layer, bias=layer.bias + error,
-                                            shift=layer.shift + error)
-            snn = dataclasses.replace(snn, layers=tuple(layers))
-            log.info("layer %s: bias calibration, mean |correction| %.4g (V_th %.4g)",
-                     layer.name, float(np.abs(error).mean()), layer.threshold)
+        trains = [c.expand(T, *c.shape) for c in chunks]
+        layers = list(snn.layers)
+        for i, layer in enumerate(layers):
+            if layer.spiking:
+                counts, _ = counts_and_trains(layer, trains)
+                error = activations[i].reshape(len(x), -1) - counts / T * layer.threshold
+                if layer.kind == "conv":
+                    error = error.reshape(len(x), layer.out_shape[0], -1).mean(axis=(0, 2))
+                else:
+                    error = error.mean(axis=0)
+                error = error.reshape(np.shape(layer.bias))
+                layer = layers[i] = dataclasses.replace(layer, bias=layer.bias + error,
+                                                        shift=layer.shift + error)
+                log.info("layer %s: bias calibration, mean |correction| %.4g (V_th %.4g)",
+                         layer.name, float(np.abs(error).mean()), layer.threshold)
+            if i + 1 < len(layers):
+                trains = counts_and_trains(layer, trains)[1]
+        snn = dataclasses.replace(snn, layers=tuple(layers))
     return snn

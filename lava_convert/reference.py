@@ -235,6 +235,24 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
     )
 
 
+def float_layer_trains(layer, inputs: torch.Tensor) -> torch.Tensor:
+    """Spike trains ``(T, batch, *out_shape)`` of one real-valued layer driven by
+    ``inputs`` ``(T, batch, *in_shape)``: the per-layer form of :func:`simulate_float`
+    (same neuron, same order), for passes that revisit one layer at a time."""
+    weight = torch.as_tensor(layer.weight, dtype=torch.float64, device=inputs.device)
+    bias = torch.as_tensor(layer.bias, dtype=torch.float64, device=inputs.device)
+    vth = layer.threshold if layer.spiking else float("inf")
+    state, trains = None, []
+    for inp in inputs:
+        current = layer_current(layer.kind, weight, bias, inp.to(torch.float64), layer.conv)
+        if state is None:
+            state = NeuronState.zeros(current.shape, dtype=torch.float64, device=inputs.device,
+                                      v0=layer.v0)
+        state, s = float_step(state, current, vth=vth, reset=layer.reset)
+        trains.append(s)
+    return torch.stack(trains)
+
+
 def dequantize(net: FixedNetwork) -> SnnNetwork:
     """The real-valued network a FixedNetwork approximates (weights divided by scales)."""
     from .ir import SpikingLayer

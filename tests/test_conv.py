@@ -10,6 +10,7 @@ from torch import nn
 
 import lava_convert as lc
 from lava_convert.ir import FixedLayer, FixedNetwork
+from lava_convert.reference import float_layer_trains
 from lava_convert.trace import trace
 
 GEOMETRIES = [  # (C_in, H, W, C_out, k, stride, padding, dilation, groups)
@@ -136,3 +137,17 @@ def test_converted_cnn_runs_spike_exact_on_lava(tmp_path):
     assert all(ref.spike_counts[l.name].sum() > 0 for l in snn.fixed.layers[:-1])
     flt = snn.simulate(x, mode="float")
     assert np.mean(flt.predictions == snn.simulate(x).predictions) > 0.8
+
+
+def test_layer_by_layer_float_trains_equal_the_whole_network_simulation():
+    torch.manual_seed(1)
+    model = trained_stats(CNN(lambda: lc.ThresholdReLU(1.0)))
+    x = np.random.default_rng(1).random((16, 1, 8, 8))
+    snn = lc.convert(model, calibration=x, timesteps=5, shift="v0").snn
+    whole = lc.simulate(snn, x, 5, mode="float")
+    trains = torch.as_tensor(x).expand(5, *x.shape)
+    for layer in snn.layers:
+        trains = float_layer_trains(layer, trains)
+        np.testing.assert_array_equal(trains.sum(dim=0).reshape(len(x), -1).numpy(),
+                                      whole.spike_counts[layer.name])
+    assert all(whole.spike_counts[l.name].sum() > 0 for l in snn.layers[:-1])
