@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
-    import matplotlib
+def _subplots(*args, **kwargs):
+    """A standalone Figure and its axes: no pyplot state and no backend switch, so
+    drawing files leaves an interactive session (a notebook's inline plots) alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
+    figsize = kwargs.pop("figsize", None)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _save(fig, path: Path) -> Path:
@@ -26,8 +27,6 @@ def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    fig.clf()
-    _pyplot().close(fig)
     return path
 
 
@@ -36,8 +35,7 @@ def accuracy_vs_t(summary: dict, path: Path) -> Path | None:
     curve = summary.get("accuracy_per_step")
     if not curve:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = _subplots(figsize=(6, 3.6))
     steps = np.arange(1, len(curve) + 1)
     ax.plot(steps, 100 * np.asarray(curve), marker="." if len(curve) <= 64 else None,
             label=f"SNN ({summary['backend']})")
@@ -60,8 +58,7 @@ def firing_rates(summary: dict, path: Path) -> Path | None:
     layers = [l for l in summary["layers"] if l["spiking"]]
     if not layers:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = _subplots(figsize=(6, 3.2))
     names = [l["name"] for l in layers]
     rates = [l["rate"] for l in layers]
     bars = ax.bar(names, rates, color="tab:blue")
@@ -78,8 +75,7 @@ def rate_scatter(summary: dict, path: Path) -> Path | None:
     layers = [l for l in summary["layers"] if "scatter" in l]
     if not layers:
         return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.3), squeeze=False)
+    fig, axes = _subplots(1, len(layers), figsize=(3.2 * len(layers), 3.3), squeeze=False)
     for ax, layer in zip(axes[0], layers):
         ideal, snn = np.asarray(layer["scatter"]["ideal"]), np.asarray(layer["scatter"]["snn"])
         ax.plot([0, 1], [0, 1], color="k", lw=0.8, ls="--")
@@ -100,8 +96,7 @@ def raster(summary: dict, path: Path) -> Path | None:
     trains = {k: v for k, v in summary.get("raster_first_sample", {}).items() if v}
     if not trains:
         return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(trains), 1, figsize=(6, 1.6 + 1.1 * len(trains)),
+    fig, axes = _subplots(len(trains), 1, figsize=(6, 1.6 + 1.1 * len(trains)),
                              squeeze=False, sharex=True)
     for ax, (name, spikes) in zip(axes[:, 0], trains.items()):
         ax.eventplot([np.asarray(t) + 1 for t in spikes], linelengths=0.8, colors="k")
@@ -118,8 +113,7 @@ def quantization_error(summary: dict, path: Path) -> Path | None:
               and l["spiking"]]
     if not layers:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = _subplots(figsize=(6, 3.2))
     bars = ax.bar([l["name"] for l in layers], [l["rate_error_quantization"] for l in layers],
                   color="tab:orange")
     ax.bar_label(bars, fmt="%.4f")
