@@ -81,7 +81,8 @@ def _convert(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.config}: cannot read the config ({exc}); write a JSON "
                               "object of ConversionConfig fields") from exc
     flags = {k: getattr(args, k) for k in ("timesteps", "balancing", "percentile", "reset",
-                                           "shift", "readout", "input_bits")
+                                           "shift", "readout", "input_bits",
+                                           "bias_calibration")
              if getattr(args, k) is not None}
     config = config.replace(**flags)
     kwargs = json.loads(args.kwargs) if args.kwargs else None
@@ -272,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--shift", choices=["bias", "v0", "none"])
     conv.add_argument("--readout", choices=["potential", "spikes"])
     conv.add_argument("--input-bits", type=int)
+    conv.add_argument("--bias-calibration", type=int, metavar="N",
+                      help="correct each layer's bias on N calibration samples (0: off)")
     conv.add_argument("--calibration", type=int, default=2000,
                       help="training samples used for calibration (default 2000)")
     dataset_flags(conv)

@@ -157,7 +157,8 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
                         used_bits, limit)
         report.append(dict(name=layer.name, scale=s, scale_limited_by=limit, vth=vth,
                            weight_bits=used_bits, weights_underflow=underflow,
-                           max_current=i_max * s, threshold=layer.threshold, shift=layer.shift,
+                           max_current=i_max * s, threshold=layer.threshold,
+                           shift=np.asarray(layer.shift, dtype=float).tolist(),
                            threshold_source=layer.ann_threshold_source, bias_exp=BIAS_EXP))
         v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
         shape = tuple(layer.out_shape) if layer.kind == "conv" else (len(weight),)

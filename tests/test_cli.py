@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import lava_convert as lc
 
 
 def lava_convert(*args, cwd=None):
@@ -124,6 +127,14 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     side_b = json.loads((tmp_path / "b.json").read_text())
     assert side_b["source_weights_sha256"] == side["source_weights_sha256"]
     assert side_b["accuracy"]["snn_reference"] == side["accuracy"]["snn_reference"]
+    calibrated = lava_convert("convert", str(model_file), "--out", str(tmp_path / "d.net"),
+                              "--config", str(config), "--calibration", "300",
+                              "--bias-calibration", "100", "-q")
+    assert calibrated.returncode == 0, calibrated.stderr
+    side_d = json.loads((tmp_path / "d.json").read_text())
+    assert side_d["config"]["bias_calibration"] == 100
+    plain_bias = lc.read_netx(net).layers[0].bias
+    assert not np.array_equal(lc.read_netx(tmp_path / "d.net").layers[0].bias, plain_bias)
     bad = lava_convert("convert", "lava_convert.models:mlp", "--out", str(tmp_path / "c.net"))
     assert bad.returncode == 2 and "--weights" in bad.stderr
     bad = lava_convert("convert", "nowhere.module:f", "--weights", str(state), "--out",

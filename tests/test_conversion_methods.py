@@ -160,7 +160,7 @@ def test_streamed_percentile_matches_numpy_within_a_bin():
     assert snn.snn.layers[0].threshold == pytest.approx(pct)
 
 
-def test_bias_calibration_removes_the_average_conversion_error(digits, digits_model):
+def test_bias_calibration_removes_the_average_conversion_error(digits, digits_model, tmp_path):
     x = digits.x_train[:300]
     T = 4
     plain = lc.convert(digits_model, calibration=digits.x_train, timesteps=T, shift="v0")
@@ -186,5 +186,11 @@ def test_bias_calibration_removes_the_average_conversion_error(digits, digits_mo
     y = digits.y_test
     assert tuned.simulate(digits.x_test, T).accuracy(y) >= \
         plain.simulate(digits.x_test, T).accuracy(y) - 0.01
+    # the per-neuron corrections are recorded in the sidecar
+    side = tuned.sidecar()
+    assert len(side["layers"][0]["shift"]) == tuned.snn.layers[0].weight.shape[0]
+    np.testing.assert_allclose(side["layers"][0]["shift"], tuned.snn.layers[0].shift)
+    assert lc.read_netx(tuned.export(tmp_path / "tuned.net")).layers[0].bias.shape == \
+        tuned.fixed.layers[0].bias.shape
     with pytest.raises(lc.ConfigError, match="bias_calibration"):
         lc.ConversionConfig(bias_calibration=-1)
