@@ -75,7 +75,7 @@ def write_report(summary: dict, out_dir: str | Path, *, html: bool = False) -> P
                  c["ann_macs"]] for c in cost["layers"]]
         parts += ["## Cost per sample", "", _markdown_table(
             ["layer", "spikes", "synaptic ops", "neuron updates", "ANN MACs"], rows), "",
-            f"Energy per sample, **estimate** ({cost['energy_note']}): SNN on Loihi "
+            f"Energy per sample, an **{cost['energy_note']}**: SNN on Loihi "
             f"{1e6 * cost['snn_energy_j']:.3f} uJ, ANN {1e6 * cost['ann_energy_j']:.3f} uJ.", ""]
     for title, name in figures:
         parts += [f"## {title}", "", f"![{title}]({name})", ""]
