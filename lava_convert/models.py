@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -88,11 +90,18 @@ def model_from(source: str, weights: str | Path | None = None,
     if weights is None:
         raise ConfigError(f"{source}: a factory needs --weights, the state_dict file to load")
     module_name, _, func_name = str(source).partition(":")
+    here = os.getcwd()
+    added = here not in sys.path  # like `python -m`: modules in the working directory import
+    if added:
+        sys.path.insert(0, here)
     try:
         factory = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"{source}: cannot import the factory ({exc}); check the module "
                           "path and that it is importable (PYTHONPATH)") from exc
+    finally:
+        if added:
+            sys.path.remove(here)
     model = factory(**(kwargs or {}))
     if not isinstance(model, nn.Module):
         raise ConfigError(f"{source} returned a {type(model).__name__}, not an nn.Module")

@@ -135,6 +135,12 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     assert side_d["config"]["bias_calibration"] == 100
     plain_bias = lc.read_netx(net).layers[0].bias
     assert not np.array_equal(lc.read_netx(tmp_path / "d.net").layers[0].bias, plain_bias)
+    # a factory in a module of the working directory imports, as with `python -m`
+    (tmp_path / "mymodels.py").write_text(
+        "from lava_convert.models import mlp\n\ndef net():\n    return mlp(hidden=(32,))\n")
+    local = lava_convert("convert", "mymodels:net", "--weights", str(state), "--calibration",
+                         "300", "--out", str(tmp_path / "e.net"), "-q", cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
     bad = lava_convert("convert", "lava_convert.models:mlp", "--out", str(tmp_path / "c.net"))
     assert bad.returncode == 2 and "--weights" in bad.stderr
     bad = lava_convert("convert", "nowhere.module:f", "--weights", str(state), "--out",
