@@ -30,7 +30,7 @@ def _train(args: argparse.Namespace) -> int:
     model, spec = train_model(args.data, act=args.activation, hidden=hidden,
                               threshold=args.threshold, levels=args.levels, epochs=args.epochs,
                               lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                              data_dir=args.data_dir)
+                              data_dir=args.data_dir, progress=False if args.quiet else None)
     path = save_model(model, args.out, **spec)
     if not args.quiet:
         print(f"{args.data}: test accuracy {100 * spec['info']['test_accuracy']:.2f} %; "

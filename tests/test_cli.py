@@ -183,3 +183,18 @@ def test_compare_verb(tmp_path, digits_net):
     assert cmp["identical"] and cmp["samples"] == 10 and cmp["predictions_agree"] == 1.0
     assert all(l["samples_differing"] == 0 for l in cmp["layers"])
     assert "identical" in result.stdout
+
+
+def test_training_progress_bar_and_quiet(tmp_path, capsys):
+    from lava_convert.data import load_digits
+    from lava_convert.train import digits_mlp, train_classifier
+
+    d = load_digits()
+    train_classifier(digits_mlp(), d.x_train[:256], d.y_train[:256], epochs=2, progress=True)
+    assert "training" in capsys.readouterr().err
+    train_classifier(digits_mlp(), d.x_train[:256], d.y_train[:256], epochs=2, progress=False)
+    assert capsys.readouterr().err == ""
+    quiet = lava_convert("train", "--hidden", "16", "--epochs", "2", "--out",
+                         str(tmp_path / "q.pt"), "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    assert (tmp_path / "q.pt").is_file()
