@@ -18,6 +18,12 @@ thread so the caller's ``finally`` stops the runtime. Signal handlers can only
 be installed from the main thread; elsewhere the timeout is checked by the
 caller between chunks (:meth:`RunGuard.check`). Stopping the runtime runs
 inside :meth:`RunGuard.shielded`, so a second signal cannot cut it short.
+
+Ctrl-C and SIGTERM are held back while Lava forks its workers: an exception
+raised inside Python's at-fork hooks is swallowed there and can leave the
+``logging`` lock held, after which the parent hangs at its next log call. A
+signal that arrives during a fork is delivered again once the forks are over
+(``FORK_QUIET_S`` later).
 """
 
 from __future__ import annotations
@@ -38,6 +44,32 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 _active = 0  # number of guarded runs in progress (forks inside them are Lava workers)
 _parent_pid = 0  # the process that runs them
+#: Seconds after a fork during which Ctrl-C and SIGTERM stay deferred.
+FORK_QUIET_S = 0.05
+_forking = 0  # forks (of the guarded parent) whose at-fork hooks may still be running
+_deferred: list[int] = []  # signals that arrived during a fork, to deliver again
+
+
+def _before_fork() -> None:
+    global _forking
+    if _active and os.getpid() == _parent_pid:
+        _forking += 1
+
+
+def _after_fork_in_parent() -> None:
+    if _active and os.getpid() == _parent_pid and _forking:
+        # later at-fork hooks still run after this one: end the quiet window from a timer
+        timer = threading.Timer(FORK_QUIET_S, _fork_finished)
+        timer.daemon = True
+        timer.start()
+
+
+def _fork_finished() -> None:
+    global _forking
+    _forking = max(0, _forking - 1)
+    if not _forking and _deferred:
+        os.kill(os.getpid(), _deferred.pop())
+        _deferred.clear()
 
 
 def _after_fork_in_child() -> None:
@@ -56,7 +88,8 @@ def _after_fork_in_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
 
 
 class RunGuard:
@@ -116,13 +149,18 @@ def guarded_run(timeout_s: float | None = None):
     main = threading.current_thread() is threading.main_thread()
     previous = {}
     if main:
-        def on_term(signum, frame):
-            guard._raise(KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}"))
+        def on_interrupt(signum, frame):
+            if _forking:
+                _deferred.append(signum)
+                return
+            guard._raise(KeyboardInterrupt() if signum == signal.SIGINT else
+                         KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}"))
 
         def on_alarm(signum, frame):
             guard.check()
 
-        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, on_term)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_interrupt)
         if timeout_s is not None:
             previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, timeout_s + 0.01)
@@ -132,6 +170,7 @@ def guarded_run(timeout_s: float | None = None):
         yield guard
     finally:
         _active -= 1
+        _deferred.clear()
         if main:
             if timeout_s is not None:
                 signal.setitimer(signal.ITIMER_REAL, 0)
