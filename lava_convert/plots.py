@@ -97,7 +97,7 @@ def raster(summary: dict, path: Path) -> Path | None:
     if not trains:
         return None
     fig, axes = _subplots(len(trains), 1, figsize=(6, 1.6 + 1.1 * len(trains)),
-                             squeeze=False, sharex=True)
+                          squeeze=False, sharex=True)
     for ax, (name, spikes) in zip(axes[:, 0], trains.items()):
         ax.eventplot([np.asarray(t) + 1 for t in spikes], linelengths=0.8, colors="k")
         ax.set_ylabel(f"layer {name}\nneuron")
