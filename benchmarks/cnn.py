@@ -119,9 +119,7 @@ def section(quick: bool = False) -> str:
             "",
         ]
     lines += [
-        "Where Lava's time goes: NetX's Conv synapse convolves every input/output channel "
-        "pair with scipy on each time step (here 8 + 64 + 128 pair convolutions per step), "
-        "and every block is a separate OS process exchanging messages each step.",
+        "Where Lava's time goes, measured per layer: the `lava_time` section.",
         "",
     ]
     return "\n".join(lines)

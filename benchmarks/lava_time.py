@@ -91,5 +91,5 @@ def section(quick: bool = False) -> str:
               "convolves with scipy one (output, input) channel pair at a time "
               "(`lava.proc.conv.utils`, torch disabled there) and computes every output "
               "position before striding, so the folded 6x6 stride-2 kernel of the pooled conv "
-              "dominates.", ""]
+              "takes most of the synapse time.", ""]
     return "\n".join(lines)
