@@ -69,3 +69,40 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError naming the failing cell
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
+
+
+def documented_commands() -> list[tuple[str, str]]:
+    """Every ``lava-convert ...`` command in code blocks and table cells of the README and
+    of the tutorials' text (``a\\|b`` alternatives in tables: the first; ``[--flag]``: used)."""
+    import json
+    import re
+
+    sources = {"README.md": (TUTORIALS.parent / "README.md").read_text()}
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        sources[path.name] = "\n".join("".join(c["source"]) for c in cells
+                                       if c["cell_type"] == "markdown")
+    found = []
+    for where, text in sources.items():
+        for block in re.findall(r"```[a-z]*\n(.*?)```", text.replace("\\\n", " "), re.S):
+            found += [(where, line.split("  #")[0].strip()) for line in block.splitlines()
+                      if line.startswith("lava-convert ")]
+        for cell in re.findall(r"\| `(lava-convert [^`]*)` \|", text):
+            cell = re.sub(r"(\w+)\\\|\w+", r"\1", cell)
+            found.append((where, re.sub(r"\[([^\]]*)\]", r"\1", cell)))
+    return found
+
+
+def test_documented_commands_parse():
+    import shlex
+
+    from lava_convert.cli import build_parser
+
+    commands = documented_commands()
+    assert len(commands) >= 15  # the README's walk-through and verb table, the tutorials
+    parser = build_parser()
+    for where, line in commands:
+        try:
+            parser.parse_args(shlex.split(line)[1:])
+        except SystemExit as exc:
+            raise AssertionError(f"{where}: `{line}` does not parse") from exc
