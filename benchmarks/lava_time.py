@@ -20,6 +20,7 @@ import numpy as np
 import lava_convert as lc
 from lava_convert.data import load_dataset
 from lava_convert.lava_compat import ensure_lava
+from lava_convert.lava_runtime import lava_conv_weight
 
 NET = Path("netx_exports/mnist_cnn_qcfs.net")
 REPEATS = 100
@@ -41,10 +42,10 @@ def synapse_ms(net, x) -> list[tuple[str, str, float]]:
     ref = lc.simulate(net, x, net.timesteps)
     payload = net.quantize_input(x[:1])[0].reshape(net.input_shape)
     inp = payload.astype(np.int32)  # graded input, the same every step
-    rows = []
+    rows, rng = [], np.random.default_rng(0)
     for layer in net.layers:
         if layer.kind == "conv":
-            w = np.ascontiguousarray(layer.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1))
+            w = np.ascontiguousarray(lava_conv_weight(layer))
             whc = inp.transpose(2, 1, 0)
             ms = _per_call_ms(lambda w=w, whc=whc, layer=layer: utils.conv(
                 whc, w, w.shape[1:3], layer.stride[::-1], layer.padding[::-1],
@@ -58,7 +59,6 @@ def synapse_ms(net, x) -> list[tuple[str, str, float]]:
         rows.append((layer.name, what, ms))
         # the next layer's input: spikes with this layer's measured density on step 1..T
         density = ref.spike_counts[layer.name].mean() / net.timesteps
-        rng = np.random.default_rng(0)
         inp = (rng.random(layer.shape) < density).astype(np.int32)
     return rows
 

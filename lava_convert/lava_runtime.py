@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 PROGRESS_MIN_STEPS = 2000
 
 
+def lava_conv_weight(layer) -> np.ndarray:
+    """A conv layer's kernel as NetX hands it to Lava: the PyTorch kernel flipped for
+    Lava's convolution, then ordered (C_out, W, H, C_in)."""
+    return layer.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)
+
+
 class LavaNetwork:
     """A FixedNetwork built as Lava processes for streaming ``num_samples`` samples.
 
@@ -100,8 +106,7 @@ class LavaNetwork:
             return Dense(shape=whc, neuron_params=neuron_params, weight=weight,
                          num_weight_bits=num_bits, weight_exponent=exponent,
                          input_message_bits=message_bits, bias=bias)
-        # NetX: flip the PyTorch kernel for Lava's convolution, then (C_out, W, H, C_in)
-        weight = layer.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)
+        weight = lava_conv_weight(layer)
         return Conv(input_shape=tuple(reversed(in_shape)), shape=whc,
                     neuron_params=neuron_params, weight=weight,
                     stride=np.array(layer.stride[::-1]), padding=np.array(layer.padding[::-1]),
