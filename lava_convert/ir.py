@@ -22,6 +22,40 @@ class ConvGeometry:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A shortcut synapse of a residual connection: it reads the output of an earlier
+    layer (``source``, an index into the network's layers) and adds its current to the
+    neurons of the layer that holds it, ``I = W s + b + sum_k W_k s_{source_k}``.
+
+    ``kind`` is ``"dense"`` or ``"conv"`` (an identity shortcut is a 1x1 conv, or a dense
+    identity, with unit weights); ``weight`` is in the units of the stage that holds it
+    (float in the ANN and SNN, integers in a FixedLayer), oriented as the layer's own
+    weight. Several synapses into one neuron group add, in Lava as here.
+    """
+
+    source: int
+    kind: str
+    weight: np.ndarray
+    conv: ConvGeometry = ConvGeometry()
+
+    @property
+    def stride(self) -> tuple[int, int]:
+        return self.conv.stride
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        return self.conv.padding
+
+    @property
+    def dilation(self) -> tuple[int, int]:
+        return self.conv.dilation
+
+    @property
+    def groups(self) -> int:
+        return self.conv.groups
+
+
+@dataclass(frozen=True)
 class AnnLayer:
     """An ANN layer ``z = W x + b`` (dense) or ``z = conv(x, W) + b``, then an activation.
 
@@ -38,6 +72,8 @@ class AnnLayer:
         levels: ``L`` of a ``"qcfs"`` activation.
         in_shape, out_shape: Per-sample shapes, C,H,W for conv inputs/outputs.
         conv: Geometry of a conv layer.
+        skips: Shortcut synapses from earlier layers (residual adds), BatchNorm folded;
+            their biases are part of ``bias``.
     """
 
     name: str
@@ -51,17 +87,28 @@ class AnnLayer:
     in_shape: tuple[int, ...] = ()
     out_shape: tuple[int, ...] = ()
     conv: ConvGeometry = ConvGeometry()
+    skips: tuple[Skip, ...] = ()
 
 
 def layer_current(kind: str, weight, bias, x, conv: ConvGeometry):
     """``W x + b`` for a batch ``x`` of torch tensors: a matrix product (dense, input
-    flattened in C,H,W order) or a 2-D convolution (cross-correlation, as PyTorch)."""
+    flattened in C,H,W order) or a 2-D convolution (cross-correlation, as PyTorch);
+    ``bias=None`` for none."""
     import torch.nn.functional as F
 
     if kind == "dense":
-        return x.reshape(len(x), -1) @ weight.T + bias
+        out = x.reshape(len(x), -1) @ weight.T
+        return out if bias is None else out + bias
     return F.conv2d(x, weight, bias, stride=conv.stride, padding=conv.padding,
                     dilation=conv.dilation, groups=conv.groups)
+
+
+def skip_current(skip: Skip, x):
+    """``W_k x`` of a shortcut synapse for a batch ``x`` (torch) of its source's outputs."""
+    import torch
+
+    weight = torch.as_tensor(skip.weight, dtype=x.dtype, device=x.device)
+    return layer_current(skip.kind, weight, None, x, skip.conv)
 
 
 @dataclass(frozen=True)
@@ -83,6 +130,8 @@ class AnnGraph:
             for layer in self.layers:
                 h = layer_current(layer.kind, torch.as_tensor(layer.weight),
                                   torch.as_tensor(layer.bias), h, layer.conv)
+                for skip in layer.skips:
+                    h = h + skip_current(skip, torch.as_tensor(outs[skip.source]))
                 if layer.activation == "relu":
                     h = torch.clamp(h, min=0.0)
                 elif layer.activation == "clip":
@@ -112,6 +161,8 @@ class SpikingLayer:
         v0: Membrane potential at the start of each sample.
         ann_threshold_source: How the threshold was chosen (for reports).
         kind, out_shape, conv: As in :class:`AnnLayer`.
+        skips: Shortcut synapses; each reads its source layer's spikes of the same
+            step, its weight scaled like ``weight`` (source threshold folded in).
     """
 
     name: str
@@ -126,6 +177,7 @@ class SpikingLayer:
     kind: str = "dense"
     out_shape: tuple[int, ...] = ()
     conv: ConvGeometry = ConvGeometry()
+    skips: tuple[Skip, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +212,9 @@ class FixedLayer:
     ``bias_exp``), ``vth`` the threshold mantissa (compared as ``vth << 6``),
     ``du``/``dv`` Lava's 12-bit decays. ``scale`` is integer current units per
     real-valued unit of the layer it was quantized from (1 for foreign files).
+    ``skips`` are shortcut synapses with integer weights (same units as
+    ``weight``) from earlier layers' spikes of the same step: in Lava they are
+    delayed so that both paths arrive together (see :func:`skip_delays`).
     """
 
     name: str
@@ -179,6 +234,7 @@ class FixedLayer:
     padding: tuple[int, int] = (0, 0)
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
+    skips: tuple[Skip, ...] = ()
 
     @property
     def size(self) -> int:
@@ -227,9 +283,33 @@ class FixedNetwork:
     def layer_names(self) -> list[str]:
         return [layer.name for layer in self.layers]
 
+    @property
+    def is_residual(self) -> bool:
+        """True if any layer has shortcut synapses (a non-sequential graph)."""
+        return any(layer.skips for layer in self.layers)
+
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         """Graded input payloads (int64) for samples ``x`` of shape ``(batch, *input_shape)``."""
         x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
         hi = payload_max(self.input_bits, self.input_signed)
         lo = -hi if self.input_signed else 0
         return np.clip(np.rint(x * self.input_scale), lo, hi).astype(np.int64)
+
+
+def layer_depths(layers) -> list[int]:
+    """Time steps from the input to each layer along its main path: every synapse delays
+    by one step in Lava (input layers have none)."""
+    depths, depth = [], 0
+    for layer in layers:
+        depth += int(layer.kind != "input")
+        depths.append(depth)
+    return depths
+
+
+def skip_delays(layers) -> list[list[int]]:
+    """Extra delay (steps) of every shortcut synapse, per layer, that makes it arrive on
+    the same step as the layer's main input: ``depth(t) - depth(s) - 1`` for a shortcut
+    from layer ``s`` into layer ``t`` (its own synapse adds the last step)."""
+    depths = layer_depths(layers)
+    return [[depths[t] - depths[skip.source] - 1 for skip in layer.skips]
+            for t, layer in enumerate(layers)]

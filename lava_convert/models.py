@@ -113,3 +113,51 @@ def model_from(source: str, weights: str | Path | None = None,
         raise ConfigError(f"{weights}: cannot load these weights into {source} ({exc}); "
                           "save them with torch.save(model.state_dict(), path)") from exc
     return model.eval()
+
+
+class ResidualBlock(nn.Module):
+    """A basic ResNet block: ``act(bn2(conv2(act(bn1(conv1(x))))) + shortcut(x))``.
+
+    The shortcut is the identity when shape is kept, else a strided 1x1 conv with
+    batch norm (ResNet's option B). Converted, the add becomes one group of
+    integrate-and-fire neurons fed by two synapses (conv2 and the shortcut).
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, act: str = "qcfs",
+                 threshold: float = 2.0, levels: int = 8) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.act1 = activation(act, threshold, levels)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        self.act2 = activation(act, threshold, levels)
+
+    def forward(self, x):
+        return self.act2(self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+                         + self.shortcut(x))
+
+
+def resnet(input_shape: tuple[int, ...] = (1, 28, 28), widths: tuple[int, ...] = (8, 16, 32),
+           blocks: int = 1, classes: int = 10, act: str = "qcfs", threshold: float = 2.0,
+           levels: int = 8, seed: int = 0) -> nn.Sequential:
+    """A small ResNet: stem conv, ``len(widths)`` stages of ``blocks`` residual blocks
+    (each stage after the first halves the resolution), global average pooling, Linear.
+
+    Weights are initialised from ``seed`` without touching the global RNG.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = [
+            nn.Conv2d(input_shape[0], widths[0], 3, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[0]), activation(act, threshold, levels)]
+        c_in = widths[0]
+        for stage, width in enumerate(widths):
+            for b in range(blocks):
+                stride = 2 if stage > 0 and b == 0 else 1
+                layers.append(ResidualBlock(c_in, width, stride, act, threshold, levels))
+                c_in = width
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, classes)]
+        return nn.Sequential(*layers)

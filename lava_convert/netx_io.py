@@ -15,7 +15,30 @@ Lava's hard-reset LIF), ``neuron/v0`` (membrane potential at each sample's
 start, Lava units; stock NetX starts at 0), ``neuron/spiking`` (0 marks the integrating readout
 layer), ``layer/i/name`` (module path in the source model) and the
 ``/lava_convert`` group (format version, input quantization, time steps,
-per-layer report). The reader also takes plain NetX files (input, dense, conv
+per-layer report).
+
+Residual networks (multi-input layers). A layer whose neurons sum several
+synapses (a residual add) is written with NetX's reserved multi-input type::
+
+    /layer/i/{type="concat", name, shape, bias, neuron/{...},
+              inputs/j/{type="dense"|"conv", source, delay, weight,
+                        [stride, padding, dilation, groups]}}
+
+``source`` is the /layer index of the layer whose spikes synapse ``j`` reads
+(one of them is the layer just before, the main path; the others are
+shortcuts; a dense synapse from a 3-D layer reads it flattened in C,H,W
+order), and the currents of all synapses add at the neurons. ``delay`` is the
+number of extra time steps a synapse holds its spikes so that every path
+arrives on the same step: every synapse delays by one step in Lava, so a
+shortcut from layer ``s`` into layer ``t`` needs ``depth(t) - depth(s) - 1``
+where depth counts synapses along the main path (0 for the main synapse, 1
+across a basic ResNet block). The reader checks it against the graph. Stock
+``netx.hdf5.Network`` refuses such a file with ``NotImplementedError: concat
+is not implemented.`` at the first residual layer instead of loading a network
+without its shortcuts; files without residual layers stay plain NetX (format
+version 1), files with them are format version 2.
+
+The reader also takes plain NetX files (input, dense, conv
 and flatten layers with CUBA/LOIHI neurons). Files are written to a temporary
 file in the same directory and renamed into place, so an interrupted export
 never leaves a half-written file.
@@ -33,11 +56,14 @@ import h5py
 import numpy as np
 
 from .errors import NetXFormatError
-from .ir import LAYER_KINDS, FixedLayer, FixedNetwork
+from .ir import LAYER_KINDS, ConvGeometry, FixedLayer, FixedNetwork, Skip, skip_delays
 from .neuron import BIAS_EXP, DECAY_UNITY, V_MAX
 
-FORMAT_VERSION = 1
+#: Version 2 adds multi-input layers; files without them are still written as version 1.
+FORMAT_VERSION = 2
 META_GROUP = "lava_convert"
+#: NetX's reserved type for a layer with several inputs; stock NetX refuses it.
+MULTI_INPUT = "concat"
 #: Largest layer the reader accepts (neurons); guards against corrupt shapes.
 MAX_NEURONS = 2**24
 #: Largest integer weight magnitude the reader accepts (Lava: 8-bit mantissa, exponent <= 7).
@@ -77,8 +103,9 @@ def _compact(a: np.ndarray) -> np.ndarray:
 
 
 def stock_netx_notes(net: FixedNetwork) -> list[str]:
-    """How stock ``netx.hdf5.Network`` treats ``net``: it loads every file we write but
-    ignores our extensions; each note says which layers that changes."""
+    """How stock ``netx.hdf5.Network`` treats ``net``: it loads every file without
+    residual layers but ignores our extensions (each note says which layers that
+    changes), and refuses files with residual layers."""
     notes = []
     soft = [l.name for l in net.layers if l.reset == "soft" and l.spiking]
     if soft:
@@ -93,20 +120,46 @@ def stock_netx_notes(net: FixedNetwork) -> list[str]:
                      "its (unreachable) threshold; read its potential, not its spikes")
     notes.append("stock NetX keeps neuron state from one sample to the next; lava-convert "
                  "resets it at each sample's first step")
+    residual = [l.name for l in net.layers if l.skips]
+    if residual:
+        notes.insert(0, f"layers {residual} add residual shortcuts and are written as "
+                     f"multi-input '{MULTI_INPUT}' layers: stock NetX refuses the file "
+                     f"(NotImplementedError: {MULTI_INPUT} is not implemented.); run it with "
+                     "lava_convert.run_lava or `lava-convert run`")
     return notes
 
 
-def _write_layer(g: h5py.Group, layer: FixedLayer) -> None:
-    _bytes(g, "type", layer.kind)
+def _write_synapse(g: h5py.Group, synapse) -> None:
+    """Weight (and conv settings) of a layer's synapse or of a shortcut (:class:`Skip`)."""
+    g.create_dataset("weight", data=_compact(synapse.weight))
+    if synapse.kind == "conv":
+        for key in ("stride", "padding", "dilation"):
+            g.create_dataset(key, data=np.asarray(getattr(synapse, key), dtype=np.int64))
+        g.create_dataset("groups", data=np.int64(synapse.groups))
+
+
+def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: list[int]) -> None:
+    """One layer; with shortcuts, the multi-input form (``groups``: the /layer index of
+    the input and of every layer so far, ``delays``: each shortcut's extra delay)."""
+    _bytes(g, "type", MULTI_INPUT if layer.skips else layer.kind)
     _bytes(g, "name", layer.name)
     g.create_dataset("shape", data=np.asarray(layer.shape, dtype=np.int64))
-    if layer.weight is not None:
-        g.create_dataset("weight", data=_compact(layer.weight))
+    if layer.skips:
+        inputs = g.create_group("inputs")
+        main = inputs.create_group("0")
+        _bytes(main, "type", layer.kind)
+        main.create_dataset("source", data=np.int64(groups[-1]))
+        main.create_dataset("delay", data=np.int64(0))
+        _write_synapse(main, layer)
+        for j, (skip, delay) in enumerate(zip(layer.skips, delays), start=1):
+            k = inputs.create_group(str(j))
+            _bytes(k, "type", skip.kind)
+            k.create_dataset("source", data=np.int64(groups[skip.source + 1]))
+            k.create_dataset("delay", data=np.int64(delay))
+            _write_synapse(k, skip)
+    elif layer.weight is not None:
+        _write_synapse(g, layer)
     g.create_dataset("bias", data=_compact(layer.bias))
-    if layer.kind == "conv":
-        for key in ("stride", "padding", "dilation"):
-            g.create_dataset(key, data=np.asarray(getattr(layer, key), dtype=np.int64))
-        g.create_dataset("groups", data=np.int64(layer.groups))
     n = g.create_group("neuron")
     _bytes(n, "type", "LOIHI")
     n.create_dataset("vThMant", data=np.int64(layer.vth))
@@ -132,7 +185,8 @@ def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: s
         with h5py.File(tmp, "w") as f:
             meta = f.create_group(META_GROUP)
             meta.attrs.update(
-                format_version=FORMAT_VERSION, package_version=package_version,
+                format_version=FORMAT_VERSION if net.is_residual else 1,
+                package_version=package_version,
                 input_scale=net.input_scale, input_bits=net.input_bits,
                 input_signed=int(net.input_signed), timesteps=net.timesteps,
                 input_shape=np.asarray(net.input_shape, dtype=np.int64),
@@ -142,12 +196,13 @@ def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: s
             g = layers.create_group("0")
             _bytes(g, "type", "input")
             g.create_dataset("shape", data=np.asarray(net.input_shape, dtype=np.int64))
-            index, previous = 1, tuple(net.input_shape)
-            for layer in net.layers:
-                if layer.kind == "dense" and len(previous) > 1:
+            index, previous, groups = 1, tuple(net.input_shape), [0]
+            for layer, delays in zip(net.layers, skip_delays(net.layers)):
+                if layer.kind == "dense" and len(previous) > 1 and not layer.skips:
                     _bytes(layers.create_group(str(index)), "type", "flatten")
                     index += 1
-                _write_layer(layers.create_group(str(index)), layer)
+                _write_layer(layers.create_group(str(index)), layer, groups, delays)
+                groups.append(index)
                 index, previous = index + 1, tuple(layer.shape)
 
     return atomic_write(path, write)
@@ -235,9 +290,8 @@ def _check_range(r: _Reader, key: str, values, low: int, high: int, what: str) -
                      f"{low}..{high}, which Lava cannot represent", "re-export the file")
 
 
-def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
-                scale: float) -> FixedLayer:
-    shape = r.shape(g, "shape")
+def _read_neuron(r: _Reader, g: h5py.Group, kind: str) -> dict:
+    """The neuron settings of a layer (NetX's dense default if a dense layer has none)."""
     if "neuron" in g:
         neuron = g["neuron"]
         ntype = r.string(neuron, "type")
@@ -261,47 +315,115 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
     _check_range(r, f"{g.name}/neuron/iDecay", i_decay, 0, DECAY_UNITY, "current decay")
     _check_range(r, f"{g.name}/neuron/vDecay", v_decay, 0, DECAY_UNITY, "voltage decay")
     _check_range(r, f"{g.name}/neuron/v0", v0, -V_MAX, V_MAX, "initial potential")
-    n_out = int(np.prod(shape))
-    if kind == "input":
-        weight, bias = None, np.zeros(n_out, np.int64).reshape(shape)  # NetX: no neuron bias
-    elif kind == "dense":
-        weight = r.ints(g, "weight", (n_out, int(np.prod(in_shape))))
-        bias = r.ints(g, "bias", (n_out,)) if "bias" in g else np.zeros(n_out, np.int64)
-    else:
-        w = np.asarray(r.get(g, "weight"))
-        w = w.reshape(w.shape[:4]) if w.ndim == 5 and w.shape[4] == 1 else w
-        groups = r.integer(g, "groups") if "groups" in g else 1
-        if len(in_shape) != 3 or groups < 1 or in_shape[0] % groups or shape[0] % groups:
-            raise r.fail(f"{g.name}/groups", f"{groups} groups do not divide the input "
-                         f"{in_shape} and output {shape} channels", "the file is corrupt")
-        if len(in_shape) != 3 or len(shape) != 3 or w.ndim != 4 \
-                or w.shape[:2] != (shape[0], in_shape[0] // groups):
-            raise r.fail(f"{g.name}/weight", f"conv weight {w.shape} does not connect input "
-                         f"{in_shape} to output {shape}", "the file is corrupt; re-export it")
-        weight = r.ints(g, "weight", np.asarray(r.get(g, "weight")).shape).reshape(w.shape)
-        bias = r.ints(g, "bias", (shape[0],)) if "bias" in g else np.zeros(shape[0], np.int64)
-        if 0 in w.shape:
-            raise r.fail(f"{g.name}/weight", f"empty kernel {w.shape}", "the file is corrupt")
-    if weight is not None:
+    return dict(vth=vth, du=i_decay - 1, dv=v_decay, reset=reset, spiking=spiking, v0=v0)
+
+
+def _read_synapse(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
+                  shape: tuple[int, ...]) -> Skip:
+    """The weight (and conv settings) in group ``g`` connecting ``in_shape`` to ``shape``,
+    as a :class:`Skip` without source (the caller places it)."""
+    if kind == "dense":
+        weight = r.ints(g, "weight", (int(np.prod(shape)), int(np.prod(in_shape))))
         _check_range(r, f"{g.name}/weight", weight, -MAX_WEIGHT, MAX_WEIGHT, "weights")
+        return Skip(source=-1, kind=kind, weight=weight)
+    w = np.asarray(r.get(g, "weight"))
+    w = w.reshape(w.shape[:4]) if w.ndim == 5 and w.shape[4] == 1 else w
+    groups = r.integer(g, "groups") if "groups" in g else 1
+    if len(in_shape) != 3 or groups < 1 or in_shape[0] % groups or shape[0] % groups:
+        raise r.fail(f"{g.name}/groups", f"{groups} groups do not divide the input "
+                     f"{in_shape} and output {shape} channels", "the file is corrupt")
+    if len(shape) != 3 or w.ndim != 4 or w.shape[:2] != (shape[0], in_shape[0] // groups):
+        raise r.fail(f"{g.name}/weight", f"conv weight {w.shape} does not connect input "
+                     f"{in_shape} to output {shape}", "the file is corrupt; re-export it")
+    if 0 in w.shape:
+        raise r.fail(f"{g.name}/weight", f"empty kernel {w.shape}", "the file is corrupt")
+    weight = r.ints(g, "weight", np.asarray(r.get(g, "weight")).shape).reshape(w.shape)
+    _check_range(r, f"{g.name}/weight", weight, -MAX_WEIGHT, MAX_WEIGHT, "weights")
+    geometry = ConvGeometry(stride=_pair(r, g, "stride", 1, 1),
+                            padding=_pair(r, g, "padding", 0, 0),
+                            dilation=_pair(r, g, "dilation", 1, 1), groups=int(groups))
+    expected = (shape[0],) + tuple(
+        (in_shape[1 + d] + 2 * geometry.padding[d] - geometry.dilation[d] * (w.shape[2 + d] - 1)
+         - 1) // geometry.stride[d] + 1 for d in range(2))
+    if expected != shape:
+        raise r.fail(g.name, f"declared output {shape} but input {in_shape} with this "
+                     f"kernel, stride, padding and dilation gives {expected}",
+                     "the file is corrupt; re-export it")
+    return Skip(source=-1, kind=kind, weight=weight, conv=geometry)
+
+
+def _read_bias(r: _Reader, g: h5py.Group, kind: str, shape: tuple[int, ...]) -> np.ndarray:
+    n = shape[0] if kind == "conv" else int(np.prod(shape))
+    bias = r.ints(g, "bias", (n,)) if "bias" in g else np.zeros(n, np.int64)
     _check_range(r, f"{g.name}/bias", bias, -(V_MAX >> BIAS_EXP), V_MAX >> BIAS_EXP,
                  "bias mantissas")
-    layer = FixedLayer(
+    return bias
+
+
+def _layer(r: _Reader, g: h5py.Group, kind: str, shape, synapse: Skip | None, bias,
+           scale: float, skips=()) -> FixedLayer:
+    conv = synapse.conv if synapse is not None else ConvGeometry()
+    return FixedLayer(
         name=r.string(g, "name") if "name" in g else g.name.rsplit("/", 1)[-1],
-        kind=kind, shape=shape, weight=weight, bias=bias, vth=vth, spiking=spiking, reset=reset,
-        du=i_decay - 1, dv=v_decay, bias_exp=BIAS_EXP, scale=scale, v0=v0,
-    )
-    if kind == "conv":
-        layer = dataclasses.replace(
-            layer, stride=_pair(r, g, "stride", 1, 1), padding=_pair(r, g, "padding", 0, 0),
-            dilation=_pair(r, g, "dilation", 1, 1), groups=int(groups))
-        expected = (shape[0],) + tuple(
-            (in_shape[1 + d] + 2 * layer.padding[d] - layer.dilation[d] * (w.shape[2 + d] - 1)
-             - 1) // layer.stride[d] + 1 for d in range(2))
-        if expected != shape:
-            raise r.fail(g.name, f"declared output {shape} but input {in_shape} with this "
-                         f"kernel, stride, padding and dilation gives {expected}",
-                         "the file is corrupt; re-export it")
+        kind=kind, shape=shape, weight=None if synapse is None else synapse.weight, bias=bias,
+        bias_exp=BIAS_EXP, scale=scale, stride=conv.stride, padding=conv.padding,
+        dilation=conv.dilation, groups=conv.groups, skips=tuple(skips),
+        **_read_neuron(r, g, kind))
+
+
+def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
+                scale: float) -> FixedLayer:
+    shape = r.shape(g, "shape")
+    if kind == "input":  # NetX: no synapse, no neuron bias
+        return _layer(r, g, kind, shape, None, np.zeros(shape, np.int64), scale)
+    return _layer(r, g, kind, shape, _read_synapse(r, g, kind, tuple(in_shape), shape),
+                  _read_bias(r, g, kind, shape), scale)
+
+
+def _read_multi_input(r: _Reader, g: h5py.Group, sources: dict[int, int],
+                      layers: list[FixedLayer], scale: float) -> FixedLayer:
+    """A multi-input layer: ``inputs/j`` synapses from earlier layers (``sources`` maps
+    a /layer index to a layer position); the one from the previous layer is its main
+    synapse, the others become shortcuts. Recorded delays must match the graph's."""
+    shape = r.shape(g, "shape")
+    if "inputs" not in g or not isinstance(g["inputs"], h5py.Group) or not len(g["inputs"]):
+        raise r.fail(f"{g.name}/inputs", "missing", "a 'concat' layer lists its synapses "
+                     "under inputs/0..n-1; re-export the file")
+    inputs = g["inputs"]
+    keys = sorted(inputs.keys())
+    if keys != sorted(str(j) for j in range(len(keys))):
+        raise r.fail(f"{inputs.name}", f"input groups {keys} are not 0..n-1",
+                     "the file is corrupt; re-export it")
+    main, skips, delays = None, [], []
+    for j in range(len(keys)):
+        sg = inputs[str(j)]
+        kind = r.string(sg, "type")
+        if kind not in ("dense", "conv"):
+            raise r.fail(f"{sg.name}/type", f"synapse type {kind!r} is not supported",
+                         "use 'dense' or 'conv'")
+        source = r.integer(sg, "source")
+        if source not in sources:
+            raise r.fail(f"{sg.name}/source", f"{source} is not an earlier layer with "
+                         f"neurons (those are {sorted(sources)})", "the file is corrupt; "
+                         "re-export it")
+        index = sources[source]
+        synapse = _read_synapse(r, sg, kind, layers[index].shape, shape)
+        if index == len(layers) - 1 and main is None:
+            main = synapse
+        else:
+            skips.append(dataclasses.replace(synapse, source=index))
+            delays.append((sg, r.integer(sg, "delay") if "delay" in sg else None))
+    if main is None:
+        raise r.fail(f"{inputs.name}", "no input reads the layer just before it",
+                     "the main path must come from the previous layer; re-export the file")
+    layer = _layer(r, g, main.kind, shape, main, _read_bias(r, g, main.kind, shape), scale,
+                   skips)
+    needed = skip_delays(layers + [layer])[-1]
+    for (sg, delay), want in zip(delays, needed):
+        if delay is not None and delay != want:
+            raise r.fail(f"{sg.name}/delay", f"{delay} steps, but the paths into this layer "
+                         f"need {want} to arrive on the same step", "the file is corrupt; "
+                         "re-export it")
     return layer
 
 
@@ -358,6 +480,12 @@ def read_netx(path: str | os.PathLike) -> FixedNetwork:
             ) from exc
 
 
+def _check_name(r: _Reader, i: int, layer: FixedLayer, layers: list[FixedLayer]) -> None:
+    if any(layer.name == other.name for other in layers):
+        raise r.fail(f"/layer/{i}/name", f"layer name {layer.name!r} is used twice",
+                     "give every layer its own name")
+
+
 def _read(r: _Reader) -> FixedNetwork:
     """Parse an open file (see :func:`read_netx`)."""
     f = r.f
@@ -390,10 +518,18 @@ def _read(r: _Reader) -> FixedNetwork:
     scales = [d.get("scale", 1.0) for d in meta.get("layers", [])]
     in_shape = header.get("input_shape")
     layers: list[FixedLayer] = []
+    sources: dict[int, int] = {}  # /layer index -> position in layers
     for i in indices:
         g = group[str(i)]
         kind = r.string(g, "type")
         if kind == "flatten":
+            continue
+        if kind == MULTI_INPUT and layers:
+            scale = float(scales[len(layers)]) if len(layers) < len(scales) else 1.0
+            layer = _read_multi_input(r, g, sources, layers, scale)
+            _check_name(r, i, layer, layers)
+            sources[i] = len(layers)
+            layers.append(layer)
             continue
         if kind == "input" and "neuron" not in g:
             in_shape = r.shape(g, "shape")
@@ -404,7 +540,8 @@ def _read(r: _Reader) -> FixedNetwork:
             continue
         if kind not in LAYER_KINDS:
             raise r.fail(f"/layer/{i}/type", f"layer type {kind!r} is not supported",
-                         f"supported: {', '.join(LAYER_KINDS)} and flatten")
+                         f"supported: {', '.join(LAYER_KINDS)}, flatten and (lava-convert's "
+                         f"multi-input layer) {MULTI_INPUT}")
         if kind == "input":
             in_shape = r.shape(g, "shape")
         elif not layers and in_shape is None:
@@ -414,9 +551,8 @@ def _read(r: _Reader) -> FixedNetwork:
         prev = layers[-1].shape if layers else in_shape
         scale = float(scales[len(layers)]) if len(layers) < len(scales) else 1.0
         layer = _read_layer(r, g, kind, tuple(prev), scale)
-        if any(layer.name == other.name for other in layers):
-            raise r.fail(f"/layer/{i}/name", f"layer name {layer.name!r} is used twice",
-                         "give every layer its own name")
+        _check_name(r, i, layer, layers)
+        sources[i] = len(layers)
         layers.append(layer)
     if not layers:
         raise r.fail("/layer", "no layers with neurons", "the file holds no network")

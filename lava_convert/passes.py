@@ -3,13 +3,14 @@
 For hidden layer ``l`` with ANN activation ``a_l = clip(W_l a_{l-1} + b_l, 0, theta_l)``
 the SNN layer gets threshold ``V_th^l = theta_l``, weights ``W_l * V_th^{l-1}``
 (a spike of layer ``l-1`` carries amplitude ``V_th^{l-1}``; the analog input
-has amplitude 1) and, with ``shift="bias"``, bias ``b_l + V_th^l / (2T)``:
+has amplitude 1; a residual shortcut from layer ``s`` gets ``W_k * V_th^s``) and, with ``shift="bias"``, bias ``b_l + V_th^l / (2T)``:
 Deng & Gu's shift that centres the rate staircase ``floor(T z / V_th) / T`` on
 the ReLU. The output layer is a non-spiking integrator (``readout="potential"``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -131,6 +132,9 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
     layers, previous = [], 1.0
     for i, layer in enumerate(graph.layers):
         weight = layer.weight * previous
+        # a shortcut carries its source's spikes, of amplitude V_th of the source
+        skips = tuple(dataclasses.replace(k, weight=k.weight * thresholds[k.source][0])
+                      for k in layer.skips)
         if i < len(thresholds):
             theta, source = thresholds[i]
             shift = theta / (2 * T) if config.shift == "bias" else 0.0
@@ -139,7 +143,7 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
                 name=layer.name, weight=weight, bias=layer.bias + shift, threshold=theta,
                 spiking=True, reset=config.reset, shift=shift, v0=v0,
                 ann_threshold_source=source, kind=layer.kind, out_shape=layer.out_shape,
-                conv=layer.conv,
+                conv=layer.conv, skips=skips,
             ))
             log.info("layer %s: V_th=%.4g (%s), shift %.4g, v0 %.4g", layer.name, theta, source,
                      shift, v0)
@@ -148,7 +152,7 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
             layers.append(SpikingLayer(name=layer.name, weight=weight, bias=layer.bias.copy(),
                                        threshold=0.0, spiking=False, reset="soft",
                                        ann_threshold_source="readout", kind=layer.kind,
-                                       out_shape=layer.out_shape, conv=layer.conv))
+                                       out_shape=layer.out_shape, conv=layer.conv, skips=skips))
     return SnnNetwork(input_shape=graph.input_shape, layers=tuple(layers), timesteps=T,
                       input_range=(float(x.min()), float(x.max())))
 
@@ -170,9 +174,9 @@ def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetw
     this removes the layer's average conversion error given the (already
     corrected) layers before it. Two passes over the layers
     (``BIAS_CALIBRATION_ROUNDS``); the correction is recorded in ``shift``.
-    The spike trains entering each layer are kept, so a pass simulates every
-    layer twice (before and after its correction) rather than the whole network
-    once per layer.
+    The spike trains entering each layer (and its shortcuts) are kept until no
+    later layer reads them, so a pass simulates every layer twice (before and
+    after its correction) rather than the whole network once per layer.
     """
     import dataclasses
 
@@ -184,17 +188,20 @@ def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetw
     activations = graph.forward(x)
     xt = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(len(x), *snn.input_shape)
     chunks = torch.split(xt, CALIBRATION_CHUNK)
+    last_use = _last_uses(snn.layers)
 
-    def counts_and_trains(layer, trains):
-        out = [float_layer_trains(layer, t) for t in trains]
+    def counts_and_trains(i, layer, trains):
+        skips = [trains[k.source] for k in layer.skips]
+        out = [float_layer_trains(layer, inp, [s[c] for s in skips])
+               for c, inp in enumerate(trains[i - 1])]
         return torch.cat([t.sum(dim=0).reshape(t.shape[1], -1) for t in out]).numpy(), out
 
     for _ in range(BIAS_CALIBRATION_ROUNDS):
-        trains = [c.expand(T, *c.shape) for c in chunks]
+        trains = {-1: [c.expand(T, *c.shape) for c in chunks]}  # by layer index, -1 the input
         layers = list(snn.layers)
         for i, layer in enumerate(layers):
             if layer.spiking:
-                counts, _ = counts_and_trains(layer, trains)
+                counts, _ = counts_and_trains(i, layer, trains)
                 error = activations[i].reshape(len(x), -1) - counts / T * layer.threshold
                 if layer.kind == "conv":
                     error = error.reshape(len(x), layer.out_shape[0], -1).mean(axis=(0, 2))
@@ -206,6 +213,18 @@ def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetw
                 log.info("layer %s: bias calibration, mean |correction| %.4g (V_th %.4g)",
                          layer.name, float(np.abs(error).mean()), layer.threshold)
             if i + 1 < len(layers):
-                trains = counts_and_trains(layer, trains)[1]
+                trains[i] = counts_and_trains(i, layer, trains)[1]
+            for j in [j for j in trains if last_use.get(j, j + 1) <= i]:
+                del trains[j]  # no later layer reads these spikes
         snn = dataclasses.replace(snn, layers=tuple(layers))
     return snn
+
+
+def _last_uses(layers) -> dict[int, int]:
+    """For each layer index (-1: the input), the last layer that reads its output."""
+    last = {}
+    for t, layer in enumerate(layers):
+        last[t - 1] = t
+        for k in layer.skips:
+            last[k.source] = max(last.get(k.source, t), t)
+    return last

@@ -10,24 +10,27 @@ Ranges (Lava 0.10 / NetX):
   equals one unit of synaptic current);
 * state: ``u`` wraps and ``v`` saturates at 24 bits, i.e. 2**17 current units.
 
-Per layer one scale ``s`` (integer current units per real unit) maps weights,
-bias and threshold together, so the neuron's decisions are unchanged up to
-rounding. ``s`` is the largest value that keeps every quantity in range::
+Per layer one scale ``s`` (integer current units per real unit) maps weights
+(of the main synapse and of residual shortcuts into the layer), bias and
+threshold together, so the neuron's decisions are unchanged up to rounding.
+``s`` is the largest value that keeps every quantity in range::
 
-    s = min( 254 / max|w|,                      weights
+    s = min( 254 / max|w|,                      weights (127 for conv; shortcuts too)
              4095 / max|b|,                     bias mantissa
              (2**17 - 1) / (V_th + I_max) )     v and u never leave 24 bits
 
 ``I_max`` is the largest current magnitude the layer can receive in one step:
-exact for spike inputs (sum of positive or negative weights plus bias); for
-the analog first layer, the largest current on calibration data times
-``config.headroom`` (capped by the exact bound for inputs in the calibrated
-range). The readout layer gets the largest threshold that still cannot be
-reached, so it integrates without ever spiking or saturating in a step.
+exact for spike inputs (sum of positive or negative weights, shortcuts
+included, plus bias); for the analog first layer, the largest current on
+calibration data times ``config.headroom`` (capped by the exact bound for
+inputs in the calibrated range). The readout layer gets the largest threshold
+that still cannot be reached, so it integrates without ever spiking or
+saturating in a step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
@@ -49,12 +52,16 @@ STATE_LIMIT = VTH_MAX  # current units that v can hold: (2**23 - 1) >> 6
 UNDERFLOW_WARN = 0.25
 
 
-def _current_bound(weight: np.ndarray, bias: np.ndarray, lo, hi) -> float:
-    """Largest |W s + b| over inputs with lo <= s <= hi (exact for a box; conv: per channel,
-    ``lo``/``hi`` scalars; zero padding lies inside the box when lo <= 0 <= hi)."""
+def _current_bound(weight: np.ndarray, bias: np.ndarray, lo, hi, skips=()) -> float:
+    """Largest |W s + b + sum_k W_k s_k| over inputs with lo <= s <= hi and shortcut spikes
+    0 <= s_k <= 1 (exact for a box; conv: per channel, ``lo``/``hi`` scalars; zero
+    padding lies inside the box when lo <= 0 <= hi)."""
     w = weight.reshape(len(weight), -1)
     top = np.maximum(w * hi, w * lo).sum(axis=1) + bias
     bottom = np.minimum(w * hi, w * lo).sum(axis=1) + bias
+    for skip in skips:
+        k = skip.weight.reshape(len(skip.weight), -1)
+        top, bottom = top + np.maximum(k, 0).sum(axis=1), bottom + np.minimum(k, 0).sum(axis=1)
     return float(max(np.abs(top).max(), np.abs(bottom).max()))
 
 
@@ -79,7 +86,9 @@ def weight_bits(weight: np.ndarray) -> int:
 
 
 def _scale(layer: SpikingLayer, w_unit: np.ndarray, i_max: float) -> tuple[float, str]:
-    candidates = {"weights": weight_limit(layer.kind) / float(np.abs(w_unit).max())}
+    candidates = {"weights": min([weight_limit(layer.kind) / float(np.abs(w_unit).max())] + [
+        weight_limit(k.kind) / float(np.abs(k.weight).max()) for k in layer.skips
+        if np.any(k.weight)])}
     if np.any(layer.bias != 0):
         candidates["bias"] = BIAS_MANT_MAX / float(np.abs(layer.bias).max())
     if layer.spiking:
@@ -113,7 +122,7 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
             i_max = min(bound, observed * config.headroom)
         else:
             w_unit = layer.weight
-            i_max = _current_bound(layer.weight, layer.bias, 0.0, 1.0)
+            i_max = _current_bound(layer.weight, layer.bias, 0.0, 1.0, layer.skips)
         if not np.any(w_unit != 0):
             raise QuantizationError(
                 f"layer '{layer.name}' has only zero weights and cannot be written to NetX: "
@@ -166,7 +175,9 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
             name=layer.name, kind=layer.kind, shape=shape, weight=weight, bias=bias, vth=vth,
             spiking=layer.spiking, reset=layer.reset, bias_exp=BIAS_EXP, scale=s, v0=v0,
             stride=layer.conv.stride, padding=layer.conv.padding, dilation=layer.conv.dilation,
-            groups=layer.conv.groups))
+            groups=layer.conv.groups, skips=tuple(
+                dataclasses.replace(k, weight=np.rint(k.weight * s).astype(np.int64))
+                for k in layer.skips)))
     net = FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
                        input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
                        timesteps=snn.timesteps, meta={"layers": report})

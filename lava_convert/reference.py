@@ -8,7 +8,10 @@ runs the same network in real arithmetic (:func:`~lava_convert.neuron.float_step
 Timing. In Lava every synaptic layer delays its input by one step, and each
 layer's reset follows the data (see :mod:`lava_convert.lava_runtime`), so every
 layer sees exactly the ``T`` steps of the previous layer's output for the same
-sample. Simulating all layers in the same step index is therefore exact.
+sample. Residual shortcuts are delayed in Lava until they arrive together with
+the main path (:func:`~lava_convert.ir.skip_delays`), so a shortcut adds the
+current of its source's spikes of the same step. Simulating all layers in the
+same step index is therefore exact.
 Only the current state is kept: memory does not grow with ``T``.
 """
 
@@ -22,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, InputError
-from .ir import FixedLayer, FixedNetwork, SnnNetwork, layer_current, payload_max
+from .ir import (FixedLayer, FixedNetwork, Skip, SnnNetwork, layer_current, payload_max,
+                 skip_current)
 from .neuron import IF_DU, STATE_SHIFT, NeuronState, effective_bias, fixed_step, float_step
 from .results import RunResult
 
@@ -67,7 +71,7 @@ def _device(device) -> torch.device:
     return torch.device(device)
 
 
-def _synaptic_input(layer: FixedLayer, inp: torch.Tensor, weight: torch.Tensor | None,
+def _synaptic_input(layer: FixedLayer | Skip, inp: torch.Tensor, weight: torch.Tensor | None,
                     ) -> torch.Tensor:
     """Integer input current of ``layer`` for payloads ``inp`` (batch first), as Lava computes it.
 
@@ -98,8 +102,9 @@ def _readout(net: FixedNetwork, n_spikes: torch.Tensor, v: torch.Tensor, T: int)
     return potential.reshape(B, -1).to(torch.float64) / ((1 << STATE_SHIFT) * last.scale * T)
 
 
-def _current_bound(layer: FixedLayer, max_input: float) -> float:
-    """Largest |synaptic input| of ``layer`` for payloads of magnitude <= ``max_input``."""
+def _current_bound(layer, max_input: float) -> float:
+    """Largest |synaptic input| of a layer's (or shortcut's) synapse for payloads of
+    magnitude <= ``max_input``."""
     if layer.weight is None:
         return float(max_input)
     w = np.abs(np.asarray(layer.weight, dtype=np.float64)).reshape(len(layer.weight), -1)
@@ -134,8 +139,12 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     dev = _device(device)
     start = time.perf_counter()
     max_in = payload_max(net.input_bits, net.input_signed)
+    skip_bounds = [[_current_bound(k, 1) for k in l.skips] for l in net.layers]
     bounds = [_current_bound(l, max_in if i == 0 else 1) for i, l in enumerate(net.layers)]
     dtypes = [_exact_dtype(b) for b in bounds]
+    skip_weights = [[torch.as_tensor(k.weight, dtype=_exact_dtype(b), device=dev)
+                     for k, b in zip(l.skips, kb)] for l, kb in zip(net.layers, skip_bounds)]
+    bounds = [b + sum(kb) for b, kb in zip(bounds, skip_bounds)]  # all synapses together
     wrap = [not _u_never_wraps(l, b) for l, b in zip(net.layers, bounds)]
     for layer, bound in zip(net.layers, bounds):
         # NetX pre-shifts dense weights by up to 8 bits; Lava's int32 accumulator then
@@ -161,14 +170,17 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
         per_step, batch_trains = [], [[] for _ in net.layers]
         peak = [torch.zeros(2, dtype=torch.int32, device=dev) for _ in net.layers]
         for _ in range(T):
-            s = None
+            s, spikes = None, []
             for i, layer in enumerate(net.layers):
                 a_in = first_input if i == 0 else _synaptic_input(
                     layer, s.to(dtypes[i]), weights[i])
+                for skip, w in zip(layer.skips, skip_weights[i]):  # shortcuts, same step
+                    a_in = a_in + _synaptic_input(skip, spikes[skip.source].to(w.dtype), w)
                 states[i], s = fixed_step(states[i], a_in, vth=layer.vth, bias=biases[i],
                                           bias_exp=0, du=layer.du, dv=layer.dv,
                                           reset=layer.reset, wrap_u=wrap[i])
                 n_spikes[i] += s
+                spikes.append(s)
                 if track_state:
                     peak[i] = torch.maximum(peak[i], torch.stack(
                         [states[i].u.abs().max(), states[i].v.abs().max()]))
@@ -210,9 +222,11 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
         B = len(xb)
         states, n_spikes, per_step = [None] * len(snn.layers), [0] * len(snn.layers), []
         for _ in range(T):
-            inp = xb
+            inp, spikes = xb, []
             for i, layer in enumerate(snn.layers):
                 current = layer_current(layer.kind, weights[i], biases[i], inp, layer.conv)
+                for skip in layer.skips:
+                    current = current + skip_current(skip, spikes[skip.source])
                 if states[i] is None:
                     states[i] = NeuronState.zeros(current.shape, dtype=torch.float64, device=dev,
                                                   v0=layer.v0)
@@ -220,6 +234,7 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
                 states[i], s = float_step(states[i], current, vth=vth, reset=layer.reset)
                 n_spikes[i] = n_spikes[i] + s.to(torch.int64)
                 inp = s.to(torch.float64)
+                spikes.append(inp)
             last = n_spikes[-1] if snn.layers[-1].spiking else states[-1].v
             score = last.reshape(B, -1).to(torch.float64)
             per_step.append(torch.argmax(score, dim=1))
@@ -235,16 +250,19 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
     )
 
 
-def float_layer_trains(layer, inputs: torch.Tensor) -> torch.Tensor:
+def float_layer_trains(layer, inputs: torch.Tensor, skip_inputs=()) -> torch.Tensor:
     """Spike trains ``(T, batch, *out_shape)`` of one real-valued layer driven by
-    ``inputs`` ``(T, batch, *in_shape)``: the per-layer form of :func:`simulate_float`
-    (same neuron, same order), for passes that revisit one layer at a time."""
+    ``inputs`` ``(T, batch, *in_shape)`` and, for its shortcuts, ``skip_inputs`` (the
+    source layers' trains): the per-layer form of :func:`simulate_float` (same
+    neuron, same order), for passes that revisit one layer at a time."""
     weight = torch.as_tensor(layer.weight, dtype=torch.float64, device=inputs.device)
     bias = torch.as_tensor(layer.bias, dtype=torch.float64, device=inputs.device)
     vth = layer.threshold if layer.spiking else float("inf")
     state, trains = None, []
-    for inp in inputs:
+    for t, inp in enumerate(inputs):
         current = layer_current(layer.kind, weight, bias, inp.to(torch.float64), layer.conv)
+        for skip, src in zip(layer.skips, skip_inputs):
+            current = current + skip_current(skip, src[t].to(torch.float64))
         if state is None:
             state = NeuronState.zeros(current.shape, dtype=torch.float64, device=inputs.device,
                                       v0=layer.v0)

@@ -24,6 +24,7 @@ Two Linear layers with no activation between them are merged exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import operator
@@ -36,7 +37,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from .errors import CalibrationError, UnsupportedModuleError
-from .ir import AnnGraph, AnnLayer, ConvGeometry
+from .ir import AnnGraph, AnnLayer, ConvGeometry, Skip
 from .layers import QCFS, ThresholdReLU
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,14 @@ log = logging.getLogger(__name__)
 SUPPORTED = (
     "nn.Linear, nn.Conv2d, nn.ReLU (or F.relu / torch.relu), lava_convert.ThresholdReLU, "
     "lava_convert.QCFS, nn.BatchNorm1d/2d after Linear/Conv2d (folded), nn.AvgPool2d, "
-    "nn.AdaptiveAvgPool2d, nn.Flatten (or torch.flatten), nn.Dropout, nn.Identity"
+    "nn.AdaptiveAvgPool2d, nn.Flatten (or torch.flatten), nn.Dropout, nn.Identity, residual "
+    "adds (a + b) of a Conv2d/Linear output and a shortcut"
 )
 _NOOP_MODULES = (nn.Dropout, nn.Identity, nn.Flatten)
 _RELU_FUNCTIONS = {F.relu, torch.relu}
 _NOOP_FUNCTIONS = {torch.flatten, F.dropout}
 _POOL_FUNCTIONS = {F.avg_pool2d, F.adaptive_avg_pool2d}
+_ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _HINTS = {
     nn.MaxPool2d: "use nn.AvgPool2d, which converts exactly",
     nn.MaxPool1d: "use average pooling, which converts exactly",
@@ -199,42 +202,104 @@ def _avg_pool(where: str, module_or_fn, args, kwargs, in_shape, out_shape) -> _P
     return _Pool(where, fn, in_shape, out_shape, kernel)
 
 
+@dataclass
+class _Out:
+    """A node whose value is layer ``index``'s activated output (-1: the network input),
+    with average poolings still to fold into the next synapse."""
+
+    index: int
+    pools: tuple[_Pool, ...] = ()
+
+
+@dataclass
+class _Term:
+    """One synapse feeding a layer under construction: ``weight`` applied to the output
+    of layer ``source`` (-1: the network input)."""
+
+    where: str
+    source: int
+    kind: str
+    weight: np.ndarray
+    conv: ConvGeometry
+    in_shape: tuple[int, ...]
+
+
+@dataclass
+class _Open:
+    """A node whose value is a current ``sum(terms) + bias`` not yet through an activation."""
+
+    name: str
+    terms: list[_Term]
+    bias: np.ndarray
+    out_shape: tuple[int, ...]
+
+
 class _Builder:
-    """Collects layers while walking the traced graph."""
+    """Collects layers while walking the traced graph; every node gets a value
+    (:class:`_Out` or :class:`_Open`) and a layer is made when an activation closes
+    an :class:`_Open` current."""
 
     def __init__(self) -> None:
         self.layers: list[dict] = []
-        self.pools: list[_Pool] = []
         self.notes: list[str] = []
 
-    @property
-    def last(self) -> dict | None:
-        return self.layers[-1] if self.layers else None
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        log.info(text)
 
-    def open_layer(self) -> bool:
-        """True if the last layer has no activation yet (and no pooling came after it)."""
-        return self.last is not None and self.last["activation"] is None and not self.pools
+    def _name(self, index: int) -> str:
+        return "the network input" if index < 0 else f"'{self.layers[index]['name']}'"
 
-    def add_activation(self, kind: str, clip: float | None, where: str,
-                       levels: int | None = None) -> None:
-        if self.pools and kind == "relu" and self.last is not None \
-                and self.last["activation"] is not None:
-            self.notes.append(f"{where}: ReLU after average pooling of non-negative "
-                              "activations is the identity; dropped")
-            log.info(self.notes[-1])
-            return
-        if self.pools:
-            raise _unsupported(where, f"a {kind} activation after average pooling",
-                               "pool after the activation (pooling is folded into the next "
-                               "layer), or use ReLU, which is exact there")
-        if not self.open_layer():
-            raise _unsupported(where, f"an activation ({kind}) that does not follow a "
-                               "Linear or Conv2d layer", "put activations right after a layer")
-        self.last.update(activation=kind, clip=clip, activation_name=where, levels=levels)
+    def activation(self, value, kind: str, clip: float | None, where: str,
+                   levels: int | None = None) -> _Out:
+        if isinstance(value, _Out):
+            if value.pools and kind == "relu" and value.index >= 0:
+                self.note(f"{where}: ReLU after average pooling of non-negative activations "
+                          "is the identity; dropped")
+                return value
+            if value.pools:
+                raise _unsupported(where, f"a {kind} activation after average pooling",
+                                   "pool after the activation (pooling is folded into the "
+                                   "next layer), or use ReLU, which is exact there")
+            raise _unsupported(where, f"an activation ({kind}) that does not follow a Linear "
+                               "or Conv2d layer", "put activations right after a layer")
+        self.close(value, where, activation=kind, clip=clip, activation_name=where,
+                   levels=levels)
+        return _Out(len(self.layers) - 1)
 
-    def fold_batchnorm(self, bn: nn.modules.batchnorm._BatchNorm, where: str) -> None:
-        """y = (z - mean) * gamma / sqrt(var + eps) + beta, folded into the layer before it."""
-        if not self.open_layer():
+    def close(self, value: _Open, where: str, **activation) -> None:
+        """Make a layer of ``value``: its main synapse reads the last layer made, the other
+        terms become shortcut synapses (:class:`~lava_convert.ir.Skip`)."""
+        last = len(self.layers) - 1
+        main = [t for t in value.terms if t.source == last]
+        if len(main) != 1:
+            what = "no input from" if not main else "two synapses from"
+            raise _unsupported(where, f"a layer with {what} the layer just before it "
+                               f"({self._name(last)})", "residual blocks must be chains with "
+                               "shortcuts that add into the block's last layer (a shortcut "
+                               "may hold one Conv2d/Linear with BatchNorm, no activation)")
+        skips = []
+        for t in value.terms:
+            if t is main[0]:
+                continue
+            if t.source < 0:
+                raise _unsupported(where, "a shortcut from the network input",
+                                   "shortcuts carry spikes: begin the network with a layer "
+                                   "(e.g. a stem Conv2d + ReLU) before the first residual add")
+            skips.append(Skip(source=t.source, kind=t.kind, weight=t.weight, conv=t.conv))
+            self.note(f"residual add into {value.name}: shortcut {t.where} from "
+                      f"{self._name(t.source)}")
+        m = main[0]
+        layer = dict(name=value.name, kind=m.kind, weight=m.weight, bias=value.bias,
+                     activation=None, clip=None, activation_name=None, levels=None,
+                     in_shape=m.in_shape, out_shape=value.out_shape, conv=m.conv,
+                     skips=tuple(skips))
+        layer.update(activation)
+        self.layers.append(layer)
+
+    def fold_batchnorm(self, value, bn: nn.modules.batchnorm._BatchNorm, where: str) -> _Open:
+        """y = (z - mean) * gamma / sqrt(var + eps) + beta, folded into every synapse of z."""
+        if not isinstance(value, _Open):
             raise _unsupported(where, f"a {type(bn).__name__} that does not directly follow a "
                                "Linear or Conv2d layer", "put batch norm right after the layer "
                                "(before the activation)")
@@ -245,33 +310,29 @@ class _Builder:
         g = (_as_array(bn.weight, (n,), where) if bn.affine else np.ones(n)) / np.sqrt(
             _as_array(bn.running_var, (n,), where) + bn.eps)
         beta = _as_array(bn.bias, (n,), where) if bn.affine else np.zeros(n)
-        last = self.last
-        w = last["weight"]
-        last.update(weight=w * g.reshape((n,) + (1,) * (w.ndim - 1)),
-                    bias=last["bias"] * g + beta - _as_array(bn.running_mean, (n,), where) * g)
-        self.notes.append(f"folded batch norm {where} into {last['name']}")
-        log.info(self.notes[-1])
+        terms = [dataclasses.replace(t, weight=t.weight * g.reshape((n,) + (1,) * (
+            t.weight.ndim - 1))) for t in value.terms]
+        self.note(f"folded batch norm {where} into {', '.join(t.where for t in terms)}")
+        return _Open(value.name, terms, value.bias * g + beta
+                     - _as_array(bn.running_mean, (n,), where) * g, value.out_shape)
 
-    def add_linear(self, mod: nn.Linear, where: str, in_shape: tuple[int, ...]) -> None:
+    def linear(self, value, mod: nn.Linear, where: str, in_shape) -> _Open:
         w = _as_array(mod.weight, (), where)
         b = _as_array(mod.bias, (mod.out_features,), where)
-        if self.pools:
-            w = self._fold_pools_into_dense(w, where)
-            in_shape = self.pools[0].in_shape
-            self.pools = []
-        if self.open_layer() and self.last["kind"] == "dense":
-            prev = self.last
-            log.info("merging consecutive linear layers %s and %s", prev["name"], where)
-            prev.update(weight=w @ prev["weight"], bias=w @ prev["bias"] + b,
-                        name=f"{prev['name']}+{where}", out_shape=(mod.out_features,))
-            return
-        self._check_chain(where)
-        self.layers.append(dict(name=where, kind="dense", weight=w, bias=b, activation=None,
-                                clip=None, activation_name=None, levels=None,
-                                in_shape=tuple(in_shape), out_shape=(mod.out_features,),
-                                conv=ConvGeometry()))
+        if isinstance(value, _Open):
+            if any(t.kind != "dense" for t in value.terms):
+                raise self._no_activation(value, where)
+            log.info("merging consecutive linear layers %s and %s", value.name, where)
+            return _Open(f"{value.name}+{where}",
+                         [dataclasses.replace(t, weight=w @ t.weight) for t in value.terms],
+                         w @ value.bias + b, (mod.out_features,))
+        if value.pools:
+            w = self._fold_pools_into_dense(value.pools, w, where)
+            in_shape = value.pools[0].in_shape
+        term = _Term(where, value.index, "dense", w, ConvGeometry(), tuple(in_shape))
+        return _Open(where, [term], b, (mod.out_features,))
 
-    def add_conv(self, mod: nn.Conv2d, where: str, in_shape, out_shape) -> None:
+    def conv(self, value, mod: nn.Conv2d, where: str, in_shape, out_shape) -> _Open:
         if mod.padding_mode != "zeros":
             raise _unsupported(where, f"Conv2d with padding_mode={mod.padding_mode!r}",
                                "use zero padding (padding_mode='zeros')")
@@ -289,54 +350,77 @@ class _Builder:
         geometry = ConvGeometry(_pair(mod.stride), pad, d, int(mod.groups))
         w = _as_array(mod.weight, (), where)
         b = _as_array(mod.bias, (mod.out_channels,), where)
-        if self.pools:
-            w, geometry, in_shape = self._fold_pools_into_conv(w, b, geometry, where, out_shape)
-            self.pools = []
-        self._check_chain(where)
-        self.layers.append(dict(name=where, kind="conv", weight=w, bias=b, activation=None,
-                                clip=None, activation_name=None, levels=None,
-                                in_shape=tuple(in_shape), out_shape=tuple(out_shape),
-                                conv=geometry))
+        if isinstance(value, _Open):
+            raise self._no_activation(value, where)
+        if value.pools:
+            w, geometry, in_shape = self._fold_pools_into_conv(value.pools, w, b, geometry,
+                                                               where, out_shape)
+        term = _Term(where, value.index, "conv", w, geometry, tuple(in_shape))
+        return _Open(where, [term], b, tuple(out_shape))
 
-    def _check_chain(self, where: str) -> None:
-        if self.last is not None and self.last["activation"] is None:
-            raise _unsupported(where, f"a layer directly after '{self.last['name']}' with no "
-                               "activation between them", "add an activation (only two Linear "
-                               "layers can be merged)")
+    @staticmethod
+    def _no_activation(value: _Open, where: str) -> UnsupportedModuleError:
+        return _unsupported(where, f"a layer directly after '{value.name}' with no activation "
+                            "between them", "add an activation (only two Linear layers can be "
+                            "merged)")
 
-    def add_pool(self, pool: _Pool) -> None:
-        if self.last is not None and self.last["activation"] is None:
+    def add(self, a, b, where: str) -> _Open:
+        """A residual add: currents add; an activated output joins as an identity synapse."""
+        if isinstance(a, _Out) and isinstance(b, _Out):
+            raise _unsupported(where, "an add of two activations", "add a Conv2d/Linear "
+                               "output before its activation, e.g. relu(bn2(conv2(h)) + x)")
+        if isinstance(a, _Out):
+            a, b = b, a
+        if isinstance(b, _Out):
+            b = self._identity(b, a.out_shape, where)
+        if tuple(a.out_shape) != tuple(b.out_shape):
+            raise _unsupported(where, f"an add of shapes {a.out_shape} and {b.out_shape}",
+                               "give the shortcut a 1x1 Conv2d with the main path's stride")
+        return _Open(a.name, a.terms + b.terms, a.bias + b.bias, a.out_shape)
+
+    def _identity(self, value: _Out, shape: tuple[int, ...], where: str) -> _Open:
+        """An identity shortcut as a synapse with unit weights: 1x1 conv or dense eye."""
+        if value.pools:
+            raise _unsupported(where, "a pooled identity shortcut",
+                               "use a strided 1x1 Conv2d on the shortcut instead of pooling")
+        n = shape[0]
+        if len(shape) == 3:
+            term = _Term(where, value.index, "conv", np.eye(n)[:, :, None, None],
+                         ConvGeometry(), tuple(shape))
+        else:
+            term = _Term(where, value.index, "dense", np.eye(n), ConvGeometry(), tuple(shape))
+        return _Open(where, [term], np.zeros(n), tuple(shape))
+
+    @staticmethod
+    def pool(value, pool: _Pool) -> _Out:
+        if isinstance(value, _Open):
             raise _unsupported(pool.where, "average pooling of a layer without activation",
                                "pool after the activation")
-        self.pools.append(pool)
+        return _Out(value.index, value.pools + (pool,))
 
-    def _apply_pools(self, t: torch.Tensor) -> torch.Tensor:
-        for pool in self.pools:
-            t = pool.fn(t)
-        return t
-
-    def _fold_pools_into_dense(self, w: np.ndarray, where: str) -> np.ndarray:
+    def _fold_pools_into_dense(self, pools, w: np.ndarray, where: str) -> np.ndarray:
         """W' = W P, computed exactly as the adjoint of the pooling applied to W's rows."""
-        first = self.pools[0]
-        x = torch.zeros((len(w), *first.in_shape), dtype=torch.float64, requires_grad=True)
-        y = self._apply_pools(x).reshape(len(w), -1)
+        x = torch.zeros((len(w), *pools[0].in_shape), dtype=torch.float64, requires_grad=True)
+        y = x
+        for pool in pools:
+            y = pool.fn(y)
+        y = y.reshape(len(w), -1)
         if y.shape[1] != w.shape[1]:
             raise _unsupported(where, f"a Linear layer with {w.shape[1]} inputs after pooling "
                                f"to {tuple(y.shape[1:])}", "check the layer sizes")
         (y * torch.as_tensor(w)).sum().backward()
         folded = x.grad.reshape(len(w), -1).numpy()
-        names = ", ".join(p.where for p in self.pools)
-        self.notes.append(f"folded average pooling {names} into {where}: synapses "
-                          f"{w.size} -> {folded.size}")
-        log.info(self.notes[-1])
+        names = ", ".join(p.where for p in pools)
+        self.note(f"folded average pooling {names} into {where}: synapses "
+                  f"{w.size} -> {folded.size}")
         return folded
 
-    def _fold_pools_into_conv(self, w, b, g: ConvGeometry, where, out_shape):
+    def _fold_pools_into_conv(self, pools, w, b, g: ConvGeometry, where, out_shape):
         """pool(k_p = s_p) then conv(k, s, p, d) == conv(stride s*s_p, pad p*s_p, larger kernel)."""
-        if len(self.pools) != 1 or self.pools[0].kernel is None:
+        if len(pools) != 1 or pools[0].kernel is None:
             raise _unsupported(where, "a Conv2d after overlapping, chained or non-uniform "
                                "average pooling", "use one nn.AvgPool2d(k) with stride = kernel")
-        pool = self.pools[0]
+        pool = pools[0]
         kp = pool.kernel
         k = w.shape[2:]
         size = tuple((k[i] - 1) * g.dilation[i] * kp[i] + kp[i] for i in range(2))
@@ -362,11 +446,25 @@ class _Builder:
                                "input size")
         before = w.size * math.prod(out_shape[1:])  # synapses: kernel taps x output positions
         after = fused.size * math.prod(out_shape[1:])
-        self.notes.append(f"folded average pooling {pool.where} into {where}: kernel "
-                          f"{tuple(k)} -> {size}, stride {g.stride} -> {geometry.stride}, "
-                          f"synapses {before} -> {after}")
-        log.info(self.notes[-1])
+        self.note(f"folded average pooling {pool.where} into {where}: kernel {tuple(k)} -> "
+                  f"{size}, stride {g.stride} -> {geometry.stride}, synapses {before} -> {after}")
         return fused, geometry, pool.in_shape
+
+
+
+def _add_operands(node: fx.Node) -> tuple[fx.Node, fx.Node] | None:
+    """The two tensors of a residual add (``a + b``, ``a += b``, ``torch.add``,
+    ``a.add(b)``), or None if ``node`` is not one."""
+    is_add = (node.op == "call_function" and node.target in _ADD_FUNCTIONS) or (
+        node.op == "call_method" and node.target in ("add", "add_"))
+    if not is_add:
+        return None
+    args = [a for a in node.args if isinstance(a, fx.Node)]
+    alpha = node.kwargs.get("alpha", 1)
+    if len(node.args) != 2 or len(args) != 2 or alpha != 1 or set(node.kwargs) - {"alpha"}:
+        raise _unsupported(node.name, "an add that is not the sum of two tensors",
+                           "write the residual add as a + b")
+    return args[0], args[1]
 
 
 def trace(model: nn.Module, input_shape: tuple[int, ...]) -> AnnGraph:
@@ -379,76 +477,92 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> AnnGraph:
     gm = _trace(model, tuple(input_shape))
     modules = dict(gm.named_modules())
     b = _Builder()
-    previous: fx.Node | None = None
+    values: dict[fx.Node, _Out | _Open] = {}
+    result = None
     for node in gm.graph.nodes:
         if node.op == "placeholder":
-            previous = node
+            values[node] = _Out(-1)
             continue
         if node.op == "get_attr":
             raise _unsupported(str(node.target), "a parameter used directly in forward()")
         if node.op == "output":
+            result = values.get(node.args[0]) if isinstance(node.args[0], fx.Node) else None
+            if result is None:
+                raise _unsupported("output", "a model that returns several tensors",
+                                   "return one tensor of class scores")
             break
+        operands = _add_operands(node)
+        if operands is not None:
+            values[node] = b.add(values[operands[0]], values[operands[1]], node.name)
+            continue
         inputs = list(node.all_input_nodes)
-        if len(inputs) != 1 or inputs[0] is not previous:
-            raise _unsupported(
-                str(node.target), "a non-sequential connection (branch, skip or add)",
-                "only chains of layers are supported by this version",
-            )
+        if len(inputs) != 1:
+            raise _unsupported(str(node.target), "a call with several tensor inputs",
+                               "only residual adds (a + b) may join two paths")
+        value = values[inputs[0]]
+        if isinstance(value, _Open) and len(inputs[0].users) > 1:
+            raise _unsupported(str(node.target), f"the output of '{value.name}' before its "
+                               "activation used in several places", "branch after the "
+                               "activation")
         in_shape, out_shape = _shape(inputs[0]), _shape(node)
-        previous = node
-        if node.op == "call_module":
-            mod, where = modules[node.target], str(node.target)
-            if isinstance(mod, nn.Linear):
-                b.add_linear(mod, where, in_shape)
-            elif isinstance(mod, nn.Conv2d):
-                b.add_conv(mod, where, in_shape, out_shape)
-            elif isinstance(mod, ThresholdReLU):
-                b.add_activation("clip", float(mod.threshold.detach()), where)
-            elif isinstance(mod, QCFS):
-                b.add_activation("qcfs", float(mod.threshold.detach()), where, mod.levels)
-            elif isinstance(mod, nn.ReLU):
-                b.add_activation("relu", None, where)
-            elif isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                b.fold_batchnorm(mod, where)
-            elif isinstance(mod, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
-                b.add_pool(_avg_pool(where, mod, (), {}, in_shape, out_shape))
-            elif isinstance(mod, _NOOP_MODULES):
-                continue
-            else:
-                hint = next((h for cls, h in _HINTS.items() if isinstance(mod, cls)), "")
-                raise _unsupported(where, f"module {type(mod).__name__}", hint)
-        elif node.op == "call_function":
-            if node.target in _RELU_FUNCTIONS:
-                b.add_activation("relu", None, f"{node.name} (functional relu)")
-            elif node.target in _POOL_FUNCTIONS:
-                b.add_pool(_avg_pool(node.name, node.target, node.args[1:], node.kwargs,
-                                     in_shape, out_shape))
-            elif node.target in _NOOP_FUNCTIONS:
-                continue
-            elif node.target is operator.getitem:
-                raise _unsupported(node.name, "indexing in forward()")
-            else:
-                fname = getattr(node.target, "__name__", node.target)
-                hint = "use nn.AvgPool2d, which converts exactly" if "max_pool" in str(fname) \
-                    else ""
-                raise _unsupported(node.name, f"function {fname}", hint)
-        elif node.op == "call_method":
-            if node.target == "relu":
-                b.add_activation("relu", None, f"{node.name} (Tensor.relu)")
-            elif node.target == "flatten":
-                continue
-            else:
-                raise _unsupported(node.name, f"Tensor.{node.target}()",
-                                   "use nn.Flatten for reshaping")
+        values[node] = _step(b, node, modules, value, in_shape, out_shape)
 
-    if not b.layers:
+    if not b.layers and not isinstance(result, _Open):
         raise _unsupported(type(model).__name__, "a model without Linear or Conv2d layers")
-    if b.pools:
-        raise _unsupported(b.pools[-1].where, "average pooling after the last layer",
-                           "end the model with a Linear or Conv2d layer")
-    if b.last["activation"] is not None:
+    if isinstance(result, _Out):
+        if result.pools:
+            raise _unsupported(result.pools[-1].where, "average pooling after the last layer",
+                               "end the model with a Linear or Conv2d layer")
+        last = b.layers[-1]
+        if result.index != len(b.layers) - 1:
+            raise _unsupported("output", "a model whose output is not its last layer",
+                               "return the last layer's output")
         log.warning("output layer %s has an activation (%s); the SNN reads the pre-activation "
-                    "potential", b.last["name"], b.last["activation"])
-        b.last.update(activation=None, clip=None)
+                    "potential", last["name"], last["activation"])
+        last.update(activation=None, clip=None)
+    else:
+        b.close(result, "output")
     return AnnGraph(input_shape=tuple(int(s) for s in input_shape),
                     layers=tuple(AnnLayer(**d) for d in b.layers), notes=tuple(b.notes))
+
+
+def _step(b: _Builder, node: fx.Node, modules: dict, value, in_shape, out_shape):
+    """The value of one single-input node of the traced graph."""
+    if node.op == "call_module":
+        mod, where = modules[node.target], str(node.target)
+        if isinstance(mod, nn.Linear):
+            return b.linear(value, mod, where, in_shape)
+        if isinstance(mod, nn.Conv2d):
+            return b.conv(value, mod, where, in_shape, out_shape)
+        if isinstance(mod, ThresholdReLU):
+            return b.activation(value, "clip", float(mod.threshold.detach()), where)
+        if isinstance(mod, QCFS):
+            return b.activation(value, "qcfs", float(mod.threshold.detach()), where, mod.levels)
+        if isinstance(mod, nn.ReLU):
+            return b.activation(value, "relu", None, where)
+        if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            return b.fold_batchnorm(value, mod, where)
+        if isinstance(mod, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
+            return b.pool(value, _avg_pool(where, mod, (), {}, in_shape, out_shape))
+        if isinstance(mod, _NOOP_MODULES):
+            return value
+        hint = next((h for cls, h in _HINTS.items() if isinstance(mod, cls)), "")
+        raise _unsupported(where, f"module {type(mod).__name__}", hint)
+    if node.op == "call_function":
+        if node.target in _RELU_FUNCTIONS:
+            return b.activation(value, "relu", None, f"{node.name} (functional relu)")
+        if node.target in _POOL_FUNCTIONS:
+            return b.pool(value, _avg_pool(node.name, node.target, node.args[1:], node.kwargs,
+                                           in_shape, out_shape))
+        if node.target in _NOOP_FUNCTIONS:
+            return value
+        if node.target is operator.getitem:
+            raise _unsupported(node.name, "indexing in forward()")
+        fname = getattr(node.target, "__name__", node.target)
+        hint = "use nn.AvgPool2d, which converts exactly" if "max_pool" in str(fname) else ""
+        raise _unsupported(node.name, f"function {fname}", hint)
+    if node.target == "relu":
+        return b.activation(value, "relu", None, f"{node.name} (Tensor.relu)")
+    if node.target == "flatten":
+        return value
+    raise _unsupported(node.name, f"Tensor.{node.target}()", "use nn.Flatten for reshaping")
