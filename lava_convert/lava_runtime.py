@@ -10,6 +10,16 @@ passed through NetX's ``optimize_weight_bits``, exactly as
 (:class:`~lava_convert.lava_procs.process.SoftResetLIF`), built from the
 file's ``resetMode``.
 
+Residual shortcuts (layers with ``skips``) are wired next to the blocks::
+
+    source block --> [SpikeDelay(d)] --> Conv/Dense synapse --> target block's neurons
+
+The target's neurons sum their main synapse and the shortcut (Lava adds every
+connection into an InPort). Each synapse delays by one step, so a shortcut
+across ``n`` synapses of the main path is held ``d = n - 1`` extra steps
+(:func:`~lava_convert.ir.skip_delays`; no delay line when ``d = 0``) and both
+paths carry the same sample step when they meet.
+
 Streaming: sample ``k`` is sent on steps ``kT+1 ... kT+T``. Each synapse adds
 one step, so layer ``l`` (1-based) sees sample ``k`` on steps
 ``kT+1+l ... kT+T+l``; its neurons reset at the first of those steps (the
@@ -28,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LavaConvertError, LavaRunError
-from .ir import FixedNetwork
+from .ir import FixedNetwork, skip_delays
 from .lava_compat import ensure_lava
 from .netx_io import read_netx
 from .neuron import STATE_SHIFT
@@ -81,7 +91,43 @@ class LavaNetwork:
                 upstream.connect(block.inp)
             upstream, shape, message_bits = block.out, layer.shape, 0
             self.blocks.append(block)
+        self.shortcuts = [self._shortcut(t, k, delay)
+                          for t, delays in enumerate(skip_delays(net.layers))
+                          for k, delay in enumerate(delays)]
         self._started, self._step = False, 0
+
+    def _shortcut(self, t: int, k: int, delay: int) -> list:
+        """Wire shortcut ``k`` of layer ``t``: source spikes -> SpikeDelay (if the paths
+        differ by more than one synapse) -> synapse -> layer ``t``'s neurons, which add
+        it to their main input."""
+        from lava.lib.dl.netx.utils import optimize_weight_bits
+        from lava.proc.conv.process import Conv
+        from lava.proc.dense.process import Dense
+
+        from .lava_procs.process import SpikeDelay
+
+        skip = self.net.layers[t].skips[k]
+        source = self.net.layers[skip.source]
+        upstream, procs = self.blocks[skip.source].out, []
+        if delay:
+            line = SpikeDelay(shape=tuple(reversed(source.shape)), delay=delay)
+            upstream.connect(line.s_in)
+            upstream, procs = line.s_out, [line]
+        if skip.kind == "dense":
+            weight, num_bits, exponent, _ = optimize_weight_bits(skip.weight)
+            synapse = Dense(weights=weight, weight_exp=exponent, num_weight_bits=num_bits,
+                            num_message_bits=0)
+            if len(source.shape) == 3:
+                upstream = upstream.transpose([2, 1, 0]).flatten()
+        else:
+            synapse = Conv(input_shape=tuple(reversed(source.shape)),
+                           weight=lava_conv_weight(skip), stride=np.array(skip.stride[::-1]),
+                           padding=np.array(skip.padding[::-1]),
+                           dilation=np.array(skip.dilation[::-1]), groups=skip.groups,
+                           num_message_bits=0)
+        upstream.connect(synapse.s_in)
+        synapse.a_out.connect(self.blocks[t].neuron.a_in)
+        return procs + [synapse]
 
     def _block(self, layer, in_shape: tuple[int, ...], message_bits: int, start: int):
         """A lava-dl NetX block for ``layer`` with our neuron, built the way NetX builds it."""

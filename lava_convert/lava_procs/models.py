@@ -18,7 +18,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed, AbstractPyLifModelFloat
 
 # Absolute import: Lava's compiler executes this file as a top-level module.
-from lava_convert.lava_procs.process import GradedSource, SoftResetLIF
+from lava_convert.lava_procs.process import GradedSource, SoftResetLIF, SpikeDelay
 
 
 class _Streaming:
@@ -152,3 +152,24 @@ class PyGradedSourceModel(PyLoihiProcessModel):
             self.s_out.send(self.data[k])
         else:
             self.s_out.send(np.zeros(self.data.shape[1:], dtype=np.int32))
+
+
+@implements(proc=SpikeDelay, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt", "floating_pt")
+class PySpikeDelayModel(PyLoihiProcessModel):
+    """Ring buffer of ``delay`` steps: send the oldest entry, then store this step's input
+    in its place (sending first, as Lava's synapses do, keeps every step deadlock-free)."""
+
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    buffer: np.ndarray = LavaPyType(np.ndarray, np.int32)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self._delay = int(proc_params["delay"])
+
+    def run_spk(self) -> None:
+        slot = (self.time_step - 1) % self._delay
+        self.s_out.send(self.buffer[slot].copy())
+        self.buffer[slot] = self.s_in.recv()

@@ -1,9 +1,10 @@
-"""Lava processes: a LIF with soft or hard reset and per-sample recording; a graded source."""
+"""Lava processes: a LIF with soft or hard reset and per-sample recording; a graded source;
+a spike delay line for residual shortcuts."""
 
 from __future__ import annotations
 
 import numpy as np
-from lava.magma.core.process.ports.ports import OutPort
+from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 from lava.proc.lif.process import LIF
@@ -93,3 +94,19 @@ class GradedSource(AbstractProcess):
         super().__init__(window=window, num_message_bits=num_message_bits)
         self.data = Var(shape=data.shape, init=data.astype(np.int32))
         self.s_out = OutPort(shape=data.shape[1:])
+
+
+class SpikeDelay(AbstractProcess):
+    """Delay line: the spikes received on step ``t`` leave on step ``t + delay``.
+
+    It pads the shorter path of a residual connection so that both paths reach
+    their neurons on the same step. Zeros leave on the first ``delay`` steps.
+    """
+
+    def __init__(self, *, shape: tuple[int, ...], delay: int) -> None:
+        if delay < 1:
+            raise ValueError(f"delay must be >= 1 step, got {delay}")
+        super().__init__(shape=shape, delay=delay)
+        self.s_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.buffer = Var(shape=(delay, *shape), init=0)
