@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .cost import run_cost
-from .ir import FixedNetwork, layer_current
+from .ir import FixedNetwork, layer_current, skip_current
 from .reference import simulate_fixed
 from .results import RunResult
 
@@ -26,7 +26,7 @@ def ideal_rates(net: FixedNetwork, x) -> list[np.ndarray]:
     """Per layer ``(samples, neurons)`` ideal spike rates (see module docstring)."""
     inp = torch.as_tensor(net.quantize_input(np.asarray(x)).reshape(len(x), *net.input_shape),
                           dtype=torch.float64)
-    rates = []
+    rates, shaped = [], []
     for layer in net.layers:
         if layer.weight is None:
             current = inp.reshape(len(x), *layer.shape) + torch.as_tensor(
@@ -36,12 +36,15 @@ def ideal_rates(net: FixedNetwork, x) -> list[np.ndarray]:
             current = layer_current(layer.kind, torch.as_tensor(layer.weight, dtype=torch.float64),
                                     torch.as_tensor(layer.bias, dtype=torch.float64), flat,
                                     layer.conv)
+        for skip in layer.skips:
+            current = current + skip_current(skip, shaped[skip.source])
         if not layer.spiking:
             rates.append(current.reshape(len(x), -1).numpy() / layer.scale)  # logits
             break
         rate = torch.clamp(current / layer.vth, 0.0, 1.0)
         rates.append(rate.reshape(len(x), -1).numpy())
         inp = rate  # a spike carries one unit of the next layer's integer weight
+        shaped.append(rate)
     return rates
 
 

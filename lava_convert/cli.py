@@ -124,7 +124,14 @@ def _inspect(args: argparse.Namespace) -> int:
               l["neurons"], l["synapses"], l["vth"], l["reset"],
               None if l["weight_range"] is None else "{}..{}".format(*l["weight_range"]),
               l["weight_exponent"], l["v0"]] for l in info["layers"]]))
-        print("stock netx.hdf5.Network loads this file, with these differences:")
+        for l in info["layers"]:
+            for k in l["shortcuts"]:
+                print(f"shortcut {k['source']} -> {l['name']}: {k['kind']}, weights "
+                      f"{k['weight_range'][0]}..{k['weight_range'][1]}, delay line "
+                      f"{k['delay']} step(s)")
+        print("stock netx.hdf5.Network " + ("loads this file, with these differences:"
+                                            if info["stock_netx_loads"] else
+                                            "refuses this file:"))
         for note in info["stock_netx"]:
             print(f"  - {note}")
     if args.json:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .ir import FixedLayer, FixedNetwork
+from .ir import FixedLayer, FixedNetwork, Skip
 from .results import RunResult
 
 #: Loihi energy per synaptic spike operation, joules (Davies et al. 2018, Table 1).
@@ -76,8 +76,9 @@ class RunCost:
                                "Davies et al. 2018; MAC: Horowitz 2014)"}
 
 
-def fanout(layer: FixedLayer, in_shape: tuple[int, ...]) -> np.ndarray:
-    """Non-zero synapses each input neuron of ``layer`` drives, flattened in C,H,W order."""
+def fanout(layer: FixedLayer | Skip, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Non-zero synapses each input neuron of ``layer`` (or of a shortcut) drives,
+    flattened in C,H,W order."""
     if layer.kind == "dense":
         return (np.asarray(layer.weight) != 0).sum(axis=0).astype(np.float64)
     mask = torch.as_tensor((np.asarray(layer.weight) != 0).astype(np.float64))
@@ -89,11 +90,13 @@ def fanout(layer: FixedLayer, in_shape: tuple[int, ...]) -> np.ndarray:
 
 
 def macs(layer: FixedLayer) -> int:
-    """Multiply-accumulates of the layer in an ANN (non-zero weights times output positions)."""
+    """Multiply-accumulates of the layer in an ANN (non-zero weights times output positions,
+    shortcut synapses included)."""
     if layer.weight is None:
         return 0
-    nnz = int(np.count_nonzero(layer.weight))
-    return nnz * (int(np.prod(layer.shape[1:])) if layer.kind == "conv" else 1)
+    positions = int(np.prod(layer.shape[1:])) if len(layer.shape) == 3 else 1
+    return sum(int(np.count_nonzero(syn.weight)) * (positions if syn.kind == "conv" else 1)
+               for syn in (layer, *layer.skips))
 
 
 def run_cost(net: FixedNetwork, result: RunResult, x) -> RunCost:
@@ -109,6 +112,10 @@ def run_cost(net: FixedNetwork, result: RunResult, x) -> RunCost:
     synops = [float((s @ (fanout(layer, shape) if layer.weight is not None
                           else np.ones(s.shape[1]))).mean())
               for s, shape, layer in zip(spikes, shapes, net.layers)] + [0.0]
+    for layer in net.layers:  # residual shortcuts: more synapses driven by their source
+        for skip in layer.skips:
+            src = skip.source + 1
+            synops[src] += float((spikes[src] @ fanout(skip, shapes[src])).mean())
     layers = [None] + list(net.layers)
     rows = tuple(LayerCost(
         name=name, neurons=int(np.prod(shape)), spikes=float(s.sum(axis=1).mean()),

@@ -9,7 +9,7 @@ import numpy as np
 
 from .data import load_dataset
 from .errors import ConfigError
-from .ir import FixedNetwork
+from .ir import FixedNetwork, skip_delays
 from .netx_io import read_netx
 from .results import RunResult
 
@@ -122,7 +122,7 @@ def describe(net_path: str | Path) -> dict:
 
     net = read_netx(net_path)
     layers, previous = [], tuple(net.input_shape)
-    for layer in net.layers:
+    for layer, delays in zip(net.layers, skip_delays(net.layers)):
         synapses = macs(layer)
         w = None if layer.weight is None else np.asarray(layer.weight)
         layers.append({
@@ -135,6 +135,9 @@ def describe(net_path: str | Path) -> dict:
             **({"stride": list(layer.stride), "padding": list(layer.padding),
                 "dilation": list(layer.dilation), "groups": layer.groups}
                if layer.kind == "conv" else {}),
+            "shortcuts": [{"source": net.layers[k.source].name, "kind": k.kind, "delay": d,
+                           "weight_range": [int(k.weight.min()), int(k.weight.max())]}
+                          for k, d in zip(layer.skips, delays)],
         })
         previous = tuple(layer.shape)
     return {"file": str(net_path), "input_shape": list(net.input_shape),
@@ -142,7 +145,7 @@ def describe(net_path: str | Path) -> dict:
             "timesteps": net.timesteps, "layers": layers,
             "neurons": sum(l["neurons"] for l in layers),
             "synapses": sum(l["synapses"] for l in layers),
-            "stock_netx": stock_netx_notes(net)}
+            "stock_netx_loads": not net.is_residual, "stock_netx": stock_netx_notes(net)}
 
 
 def _weight_exponent(weight: np.ndarray, kind: str) -> int | None:

@@ -106,6 +106,12 @@ def stock_netx_notes(net: FixedNetwork) -> list[str]:
     """How stock ``netx.hdf5.Network`` treats ``net``: it loads every file without
     residual layers but ignores our extensions (each note says which layers that
     changes), and refuses files with residual layers."""
+    residual = [l.name for l in net.layers if l.skips]
+    if residual:
+        return [f"layers {residual} add residual shortcuts and are written as multi-input "
+                f"'{MULTI_INPUT}' layers: stock NetX refuses the file (NotImplementedError: "
+                f"{MULTI_INPUT} is not implemented.); run it with lava_convert.run_lava or "
+                "`lava-convert run`"]
     notes = []
     soft = [l.name for l in net.layers if l.reset == "soft" and l.spiking]
     if soft:
@@ -120,12 +126,6 @@ def stock_netx_notes(net: FixedNetwork) -> list[str]:
                      "its (unreachable) threshold; read its potential, not its spikes")
     notes.append("stock NetX keeps neuron state from one sample to the next; lava-convert "
                  "resets it at each sample's first step")
-    residual = [l.name for l in net.layers if l.skips]
-    if residual:
-        notes.insert(0, f"layers {residual} add residual shortcuts and are written as "
-                     f"multi-input '{MULTI_INPUT}' layers: stock NetX refuses the file "
-                     f"(NotImplementedError: {MULTI_INPUT} is not implemented.); run it with "
-                     "lava_convert.run_lava or `lava-convert run`")
     return notes
 
 

@@ -3,7 +3,8 @@
 For hidden layer ``l`` with ANN activation ``a_l = clip(W_l a_{l-1} + b_l, 0, theta_l)``
 the SNN layer gets threshold ``V_th^l = theta_l``, weights ``W_l * V_th^{l-1}``
 (a spike of layer ``l-1`` carries amplitude ``V_th^{l-1}``; the analog input
-has amplitude 1; a residual shortcut from layer ``s`` gets ``W_k * V_th^s``) and, with ``shift="bias"``, bias ``b_l + V_th^l / (2T)``:
+has amplitude 1; a residual shortcut from layer ``s`` gets ``W_k * V_th^s``)
+and, with ``shift="bias"``, bias ``b_l + V_th^l / (2T)``:
 Deng & Gu's shift that centres the rate staircase ``floor(T z / V_th) / T`` on
 the ReLU. The output layer is a non-spiking integrator (``readout="potential"``).
 """

@@ -25,8 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, InputError
-from .ir import (FixedLayer, FixedNetwork, Skip, SnnNetwork, layer_current, payload_max,
-                 skip_current)
+from .ir import FixedLayer, FixedNetwork, Skip, SnnNetwork, layer_current, payload_max, skip_current
 from .neuron import IF_DU, STATE_SHIFT, NeuronState, effective_bias, fixed_step, float_step
 from .results import RunResult
 

@@ -270,6 +270,10 @@ class _Builder:
     def close(self, value: _Open, where: str, **activation) -> None:
         """Make a layer of ``value``: its main synapse reads the last layer made, the other
         terms become shortcut synapses (:class:`~lava_convert.ir.Skip`)."""
+        if len(value.terms) > 1 and any(t.source < 0 for t in value.terms):
+            raise _unsupported(where, "a shortcut from the network input",
+                               "shortcuts carry spikes: begin the network with a layer "
+                               "(e.g. a stem Conv2d + ReLU) before the first residual add")
         last = len(self.layers) - 1
         main = [t for t in value.terms if t.source == last]
         if len(main) != 1:
@@ -282,10 +286,6 @@ class _Builder:
         for t in value.terms:
             if t is main[0]:
                 continue
-            if t.source < 0:
-                raise _unsupported(where, "a shortcut from the network input",
-                                   "shortcuts carry spikes: begin the network with a layer "
-                                   "(e.g. a stem Conv2d + ReLU) before the first residual add")
             skips.append(Skip(source=t.source, kind=t.kind, weight=t.weight, conv=t.conv))
             self.note(f"residual add into {value.name}: shortcut {t.where} from "
                       f"{self._name(t.source)}")
