@@ -2,7 +2,7 @@
 
 The model is traced with ``torch.fx`` (so models written as classes convert,
 not only ``nn.Sequential``) and shapes are propagated with an example input.
-Supported, in a chain: ``nn.Linear``, ``nn.Conv2d`` (stride, padding,
+Supported: ``nn.Linear``, ``nn.Conv2d`` (stride, padding,
 dilation, groups, bias; zero padding), ``nn.ReLU`` / ``F.relu`` /
 ``torch.relu``, :class:`~lava_convert.layers.ThresholdReLU`,
 :class:`~lava_convert.layers.QCFS`, ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``
@@ -20,6 +20,13 @@ then conv ``k, s, p, d`` equals a conv with stride ``s * s_p``, padding
 numerically against PyTorch; its synapse cost is logged and recorded. A ReLU
 right after pooling non-negative activations is the identity and is dropped.
 Two Linear layers with no activation between them are merged exactly.
+
+Residual adds (``a + b``, ``a += b``, ``torch.add``): every node's value is either a
+layer's activated output or a current ``sum_k W_k s_k + b`` not yet through an
+activation. An add sums currents (an activated output joins as an identity
+synapse: a 1x1 conv or dense eye); BatchNorm folds into every synapse of the
+current; the activation makes a layer whose main synapse reads the previous
+layer and whose other synapses become shortcuts (:class:`~lava_convert.ir.Skip`).
 """
 
 from __future__ import annotations
