@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import h5py
 import numpy as np
@@ -168,3 +169,14 @@ def test_conv_file_loads_in_stock_netx_and_runs_spike_exact(tmp_path):
     for name in ref.spike_counts:
         np.testing.assert_array_equal(lava.spike_counts[name], ref.spike_counts[name])
     assert ref.spike_counts["conv"].sum() > 0
+
+
+@pytest.mark.parametrize("path", sorted(pathlib.Path(__file__).resolve().parents[1].glob(
+    "netx_exports/*.net")), ids=lambda p: p.name)
+def test_shipped_exports_read_and_match_their_sidecars(path):
+    net = lc.read_netx(path)
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert [l["vth"] for l in side["layers"]] == [l.vth for l in net.layers]
+    assert [l["name"] for l in side["layers"]] == net.layer_names
+    with h5py.File(path) as f:
+        assert f["lava_convert"].attrs["format_version"] == (2 if net.is_residual else 1)
