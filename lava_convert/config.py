@@ -47,7 +47,11 @@ class ConversionConfig:
             records the warning.
         bias_calibration: Calibration samples used to correct each spiking
             layer's bias for its average conversion error (0: off; a few
-            hundred is plenty). See :func:`lava_convert.passes.calibrate_biases`.
+            hundred is plenty): once in float before quantization, then again
+            with the quantized weights and thresholds
+            (:func:`lava_convert.quantize.on_grid`), so the biases also absorb
+            the rounding of the weights. See
+            :func:`lava_convert.passes.calibrate_biases`.
     """
 
     timesteps: int = 32

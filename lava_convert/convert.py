@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .ir import AnnGraph, FixedNetwork, SnnNetwork
 from .netx_io import FORMAT_VERSION, read_netx, write_json, write_netx
 from .passes import balance, calibrate_biases, check_calibration
-from .quantize import quantize
+from .quantize import on_grid, quantize
 from .reference import check_input, dequantize, simulate_fixed, simulate_float
 from .results import RunResult
 from .trace import trace
@@ -123,10 +123,17 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
     finally:
         model.train(was_training)
     snn = balance(graph, x, config)
-    if config.bias_calibration:
+    if not config.bias_calibration:
+        fixed = quantize(snn, x, config)
+    else:
+        # calibrate in float, quantize, then calibrate again with the quantized weights
+        # and thresholds so the biases also absorb the systematic rounding error
         picks = np.linspace(0, len(x) - 1, min(config.bias_calibration, len(x))).astype(int)
         snn = calibrate_biases(graph, snn, x[picks])
-    fixed = quantize(snn, x, config)
+        first = quantize(snn, x, config, check=False)
+        grid = calibrate_biases(graph, on_grid(snn, first), x[picks])
+        fixed = quantize(grid, x, config, reference=snn, scales=[
+            (d["scale"], d["scale_limited_by"]) for d in first.meta["layers"]])
     return ConvertedNetwork(ann=graph, snn=snn, fixed=fixed, config=config,
                             source_hash=weights_hash(model))
 

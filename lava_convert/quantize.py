@@ -99,8 +99,15 @@ def _scale(layer: SpikingLayer, w_unit: np.ndarray, i_max: float) -> tuple[float
     return candidates[limit], limit
 
 
-def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> FixedNetwork:
-    """Map every layer of ``snn`` to Loihi integers (see module docstring for the rule)."""
+def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
+             scales: list[tuple[float, str]] | None = None,
+             reference: SnnNetwork | None = None, check: bool = True) -> FixedNetwork:
+    """Map every layer of ``snn`` to Loihi integers (see module docstring for the rule).
+
+    ``scales`` fixes each layer's ``(scale, what limited it)`` instead, for a network
+    whose weights are already on that grid (:func:`on_grid`): only the biases change;
+    they are clipped to the 13-bit mantissa. ``check`` compares the result with
+    ``reference`` (default ``snn``) on calibration samples (:func:`check_fixed_point`)."""
     lo_x, hi_x = snn.input_range
     signed = lo_x < 0
     amplitude = max(abs(lo_x), abs(hi_x)) or 1.0
@@ -129,8 +136,13 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
                 "remove the layer or retrain"
             )
         s, limit = _scale(layer, w_unit, i_max)
+        if scales is not None:
+            s, limit = scales[i]
         weight = np.rint(w_unit * s).astype(np.int64)
         bias = np.rint(layer.bias * s).astype(np.int64)
+        if np.abs(bias).max(initial=0) > BIAS_MANT_MAX:
+            log.info("layer %s: calibrated bias clipped to the 13-bit mantissa", layer.name)
+            bias = np.clip(bias, -BIAS_MANT_MAX, BIAS_MANT_MAX)
         if not np.any(weight):
             raise QuantizationError(
                 f"layer '{layer.name}': every weight rounds to 0 in Loihi's integers (scale "
@@ -181,7 +193,8 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig) -> 
     net = FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
                        input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
                        timesteps=snn.timesteps, meta={"layers": report})
-    check_fixed_point(net, snn, x, config.rate_tolerance)
+    if check:
+        check_fixed_point(net, reference or snn, x, config.rate_tolerance)
     return net
 
 
@@ -239,3 +252,23 @@ def check_fixed_point(net: FixedNetwork, snn: SnnNetwork, x: np.ndarray,
             log.info("readout %s: the potential of strongly negative classes clips at "
                      "-(2**23 - 1); the winning class is unaffected unless all are that low",
                      layer.name)
+
+
+def on_grid(snn: SnnNetwork, net: FixedNetwork) -> SnnNetwork:
+    """``snn`` with the weights and thresholds of its quantization ``net`` in real units
+    (``w_int / s``, ``vth / s``; the first layer's per input unit), biases unchanged.
+
+    Simulating it in float reproduces the fixed-point network up to the rounding of the
+    input and of the biases, so passes that correct biases on it (``calibrate_biases``)
+    also correct the systematic error that rounding the weights introduced.
+    """
+    layers = []
+    for i, (layer, fixed) in enumerate(zip(snn.layers, net.layers)):
+        unit = fixed.scale / (net.input_scale if i == 0 else 1.0)
+        layers.append(dataclasses.replace(
+            layer, weight=fixed.weight / unit,
+            threshold=fixed.vth / fixed.scale if layer.spiking else layer.threshold,
+            v0=(fixed.v0 >> STATE_SHIFT) / fixed.scale,
+            skips=tuple(dataclasses.replace(k, weight=kq.weight / fixed.scale)
+                        for k, kq in zip(layer.skips, fixed.skips))))
+    return dataclasses.replace(snn, layers=tuple(layers))

@@ -70,6 +70,20 @@ def _device(device) -> torch.device:
     return torch.device(device)
 
 
+#: Default samples per batch: small batches stay in the CPU's caches (on 2 cores, 4096
+#: samples at T=16: the MNIST CNN export 9.2 s at 512 vs 31.1 s at 16384, the MNIST MLP
+#: 0.24 s vs 0.48 s); a GPU wants large ones.
+CPU_BATCH, GPU_BATCH = 512, 16384
+
+
+def _batch_size(batch_size: int | None, dev: torch.device) -> int:
+    if batch_size is None:
+        return CPU_BATCH if dev.type == "cpu" else GPU_BATCH
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size} is invalid: pass a positive number")
+    return int(batch_size)
+
+
 def _synaptic_input(layer: FixedLayer | Skip, inp: torch.Tensor, weight: torch.Tensor | None,
                     ) -> torch.Tensor:
     """Integer input current of ``layer`` for payloads ``inp`` (batch first), as Lava computes it.
@@ -121,7 +135,7 @@ def _u_never_wraps(layer: FixedLayer, bound: float) -> bool:
 
 
 def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
-                   batch_size: int = 16384, record_trains: bool = False,
+                   batch_size: int | None = None, record_trains: bool = False,
                    track_state: bool = False) -> RunResult:
     """Run ``net`` in Lava's fixed-point arithmetic on samples ``x``.
 
@@ -158,6 +172,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
     trains = {l.name: [] for l in net.layers}
     state_max = np.zeros((len(net.layers), 2), dtype=np.int64)  # largest |u|, |v| per layer
+    batch_size = _batch_size(batch_size, dev)
     for lo in range(0, len(x), batch_size):
         xb = torch.as_tensor(net.quantize_input(x[lo:lo + batch_size]), dtype=dtypes[0],
                              device=dev).reshape(-1, *net.input_shape)
@@ -207,7 +222,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
 
 
 def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
-                   batch_size: int = 4096) -> RunResult:
+                   batch_size: int | None = None) -> RunResult:
     """Run ``snn`` in real-valued arithmetic (no quantization) on samples ``x``."""
     T = check_timesteps(timesteps)
     x = check_input(x, snn.input_shape, "simulate")
@@ -216,6 +231,7 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
     weights = [torch.as_tensor(l.weight, dtype=torch.float64, device=dev) for l in snn.layers]
     biases = [torch.as_tensor(l.bias, dtype=torch.float64, device=dev) for l in snn.layers]
     outputs, steps, counts = [], [], {l.name: [] for l in snn.layers}
+    batch_size = _batch_size(batch_size, dev)
     for lo in range(0, len(x), batch_size):
         xb = torch.as_tensor(x[lo:lo + batch_size], dtype=torch.float64, device=dev)
         B = len(xb)

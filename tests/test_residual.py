@@ -268,3 +268,21 @@ def test_residual_networks_run_spike_exact_on_lava(make):
         np.testing.assert_array_equal(lava.spike_counts[name], ref.spike_counts[name], name)
     np.testing.assert_allclose(lava.output, ref.output)
     assert sum(c.sum() for c in ref.spike_counts.values()) > 0
+
+
+def test_on_grid_network_predicts_the_fixed_point_spikes():
+    """Float simulation with the quantized weights and thresholds tracks the fixed-point
+    network more closely than the unquantized network does (what the second bias
+    calibration pass relies on)."""
+    from lava_convert.quantize import on_grid
+
+    c = lc.convert(small_resnet(), X_IMG, timesteps=32)
+    fixed = lc.simulate(c, X_IMG, 32)
+    grid = simulate_float(on_grid(c.snn, c.fixed), X_IMG, 32)
+    plain = simulate_float(c.snn, X_IMG, 32)
+    for layer in c.snn.layers[:-1]:
+        err_grid = np.abs(grid.spike_counts[layer.name] - fixed.spike_counts[layer.name]).mean()
+        err_plain = np.abs(plain.spike_counts[layer.name] - fixed.spike_counts[layer.name]).mean()
+        assert err_grid <= err_plain, layer.name
+    assert np.mean(grid.predictions == fixed.predictions) >= np.mean(
+        plain.predictions == fixed.predictions)
