@@ -87,6 +87,27 @@ def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
                 spikes=ref.spikes_per_sample())
 
 
+def accuracy_table(ann: float, accs: dict[int, list]) -> list[str]:
+    """Markdown rows: accuracy (%) per T with and without bias calibration (None: not run)."""
+    def pct(a) -> str:
+        return "not run (time budget)" if a is None else f"{100 * a:.2f}"
+
+    return ["| bias calibration | ANN | " + " | ".join(f"T={T}" for T in TIMESTEPS)
+            + " | ANN - SNN at T=16 |", "|---" * (len(TIMESTEPS) + 3) + "|",
+            *(f"| {samples or 'off'} | {100 * ann:.2f} | " + " | ".join(pct(a) for a in row)
+              + f" | {100 * (ann - row[TIMESTEPS.index(16)]):+.2f} |"
+              for samples, row in accs.items())]
+
+
+def lava_summary(lv: dict) -> str:
+    """One sentence on a Lava confirmation run: accuracy, agreement, speed."""
+    return (f"Lava (T={lv['T']}, first {lv['samples']} test samples): {100 * lv['acc']:.2f} % "
+            f"(reference {100 * lv['ref']:.2f} %), spike counts "
+            f"{'identical' if lv['identical'] else 'DIFFERENT'}; {lv['sps']:.2f} samples/s "
+            f"({1000 * lv['wall'] / lv['steps']:.1f} ms per time step, {lv['steps']} steps "
+            "including compilation)")
+
+
 def section(quick: bool = False) -> str:
     export_dir = None if quick else Path("netx_exports")
     lines = ["## CNNs: accuracy (%) vs T, fixed point (Lava-exact reference)", "",
@@ -99,19 +120,9 @@ def section(quick: bool = False) -> str:
         lines += [
             f"### {title} ({r['n_test']} test samples; training {r['train_s']:.0f} s)",
             "",
-            "| bias calibration | ANN | " + " | ".join(f"T={T}" for T in TIMESTEPS)
-            + " | ANN - SNN at T=16 |",
-            "|---" * (len(TIMESTEPS) + 3) + "|",
-            *(f"| {samples or 'off'} | {100 * r['ann']:.2f} | "
-              + " | ".join(f"{100 * a:.2f}" for a in row)
-              + f" | {100 * (r['ann'] - row[TIMESTEPS.index(16)]):+.2f} |"
-              for samples, row in r["accs"].items()),
+            *accuracy_table(r["ann"], r["accs"]),
             "",
-            f"Lava (T={lv['T']}, first {lv['samples']} test samples): {100 * lv['acc']:.2f} % "
-            f"(reference {100 * lv['ref']:.2f} %), spike counts "
-            f"{'identical' if lv['identical'] else 'DIFFERENT'}; {lv['sps']:.2f} samples/s "
-            f"({1000 * lv['wall'] / lv['steps']:.1f} ms per time step, {lv['steps']} steps "
-            f"including compilation) vs reference {r['ref_sps']:.0f} samples/s on the same "
+            lava_summary(lv) + f" vs reference {r['ref_sps']:.0f} samples/s on the same "
             f"samples. Synaptic connections after folding: {r['synapses']:,}. Slowest "
             f"conversion (with calibration, T={TIMESTEPS[-1]}): {r['convert_s']:.0f} s.",
             "",

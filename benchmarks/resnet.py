@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 import lava_convert as lc
+from benchmarks.cnn import TIMESTEPS, accuracy_table, lava_summary
 from lava_convert.data import load_dataset
 from lava_convert.models import resnet
 from lava_convert.reference import simulate_fixed
 from lava_convert.train import accuracy, train_classifier
 
-TIMESTEPS = (4, 8, 16, 32, 64, 128)
 BIAS_CALIBRATION = 512
 EPOCHS = 8
 LEVELS = 4
@@ -82,10 +82,6 @@ def run(quick: bool, export_dir: Path | None) -> dict:
                           steps=lava.info["steps"]))
 
 
-def _pct(a) -> str:
-    return "not run (time budget)" if a is None else f"{100 * a:.2f}"
-
-
 def section(quick: bool = False) -> str:
     r = run(quick, None if quick else Path("netx_exports"))
     lv = r["lava"]
@@ -103,19 +99,9 @@ def section(quick: bool = False) -> str:
         "calibration nothing depends on T (V_th/2 start), so that row is one run read after "
         "each T; with it, each T is its own conversion.",
         "",
-        "| bias calibration | ANN | " + " | ".join(f"T={T}" for T in TIMESTEPS)
-        + " | ANN - SNN at T=16 |",
-        "|---" * (len(TIMESTEPS) + 3) + "|",
-        *(f"| {samples or 'off'} | {100 * r['ann']:.2f} | "
-          + " | ".join(_pct(a) for a in row)
-          + f" | {100 * (r['ann'] - row[TIMESTEPS.index(16)]):+.2f} |"
-          for samples, row in r["accs"].items()),
+        *accuracy_table(r["ann"], r["accs"]),
         "",
-        f"Lava (T={lv['T']}, first {lv['samples']} test samples): {100 * lv['acc']:.2f} % "
-        f"(reference {100 * lv['ref']:.2f} %), spike counts "
-        f"{'identical' if lv['identical'] else 'DIFFERENT'}; {lv['sps']:.2f} samples/s "
-        f"({1000 * lv['wall'] / lv['steps']:.1f} ms per time step, {lv['steps']} steps "
-        "including compilation). Slowest conversion (with calibration, "
+        lava_summary(lv) + ". Slowest conversion (with calibration, "
         f"T={TIMESTEPS[-1]}): {r['convert_s']:.0f} s.",
         "",
         "Graph: " + "; ".join(r["notes"]) + ".",
