@@ -57,11 +57,11 @@ def run(quick: bool, export_dir: Path | None) -> dict:
     model.eval()
     ann = accuracy(model, x_test, y_test)
     # Lava first: the T=16 calibrated network, the one exported
-    T, n_lava = 16, 10 if quick else LAVA_SAMPLES
-    best = lc.convert(model, calibration=calib, timesteps=T, shift="v0",
+    T_LAVA, n_lava = 16, 10 if quick else LAVA_SAMPLES
+    best = lc.convert(model, calibration=calib, timesteps=T_LAVA, shift="v0",
                       bias_calibration=BIAS_CALIBRATION)
-    ref = simulate_fixed(best.fixed, x_test[:n_lava], T)
-    lava = lc.run_lava(best.fixed, x_test[:n_lava], T, progress=False)
+    ref = simulate_fixed(best.fixed, x_test[:n_lava], T_LAVA)
+    lava = lc.run_lava(best.fixed, x_test[:n_lava], T_LAVA, progress=False)
     identical = all(np.array_equal(lava.spike_counts[k], ref.spike_counts[k])
                     for k in lava.spike_counts)
     # without calibration (V_th/2 start) nothing depends on T: one run gives every T
@@ -74,13 +74,13 @@ def run(quick: bool, export_dir: Path | None) -> dict:
             accs[BIAS_CALIBRATION].append(None)
             continue
         t0 = time.perf_counter()
-        snn = best if T == 16 else lc.convert(model, calibration=calib, timesteps=T,
+        snn = best if T == T_LAVA else lc.convert(model, calibration=calib, timesteps=T,
                                               shift="v0", bias_calibration=BIAS_CALIBRATION)
         convert_s = max(convert_s, time.perf_counter() - t0)
         accs[BIAS_CALIBRATION].append(simulate_fixed(snn.fixed, x_test, T).accuracy(y_test))
     if export_dir is not None:
         best.accuracy.update(ann=ann,
-                             snn_reference=accs[BIAS_CALIBRATION][TIMESTEPS.index(16)],
+                             snn_reference=accs[BIAS_CALIBRATION][TIMESTEPS.index(T_LAVA)],
                              reference_samples=n_test, snn_lava=lava.accuracy(y_test[:n_lava]),
                              lava_samples=n_lava)
         best.export(export_dir / EXPORT)
@@ -88,7 +88,7 @@ def run(quick: bool, export_dir: Path | None) -> dict:
                 convert_s=convert_s,
                 notes=[n for n in best.ann.notes if "residual" in n or "pooling" in n],
                 warnings=best.fixed.meta.get("warnings", []),
-                lava=dict(T=T, samples=n_lava, acc=lava.accuracy(y_test[:n_lava]),
+                lava=dict(T=T_LAVA, samples=n_lava, acc=lava.accuracy(y_test[:n_lava]),
                           ref=ref.accuracy(y_test[:n_lava]), identical=identical,
                           sps=n_lava / lava.wall_time_s, wall=lava.wall_time_s,
                           steps=lava.info["steps"]))
