@@ -301,7 +301,7 @@ def layer_depths(layers) -> list[int]:
     by one step in Lava (input layers have none)."""
     depths, depth = [], 0
     for layer in layers:
-        depth += int(layer.kind != "input")
+        depth += int(layer.kind != "input")  # FixedLayer.has_synapse, for any stage's layers
         depths.append(depth)
     return depths
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import LavaConvertError, LavaRunError
-from .ir import FixedNetwork, skip_delays
+from .ir import FixedNetwork, layer_depths, skip_delays
 from .lava_compat import ensure_lava
 from .netx_io import read_netx
 from .neuron import STATE_SHIFT
@@ -79,9 +79,8 @@ class LavaNetwork:
         self.source = GradedSource(data=data, window=timesteps, num_message_bits=net.input_bits)
         self.blocks = []
         shape = tuple(net.input_shape) if data.ndim == 4 else (data.shape[1],)
-        upstream, message_bits, depth = self.source.s_out, net.input_bits, 0
-        for layer in net.layers:
-            depth += int(layer.has_synapse)
+        upstream, message_bits = self.source.s_out, net.input_bits
+        for layer, depth in zip(net.layers, layer_depths(net.layers)):
             block = self._block(layer, shape, message_bits, start=1 + depth)
             if layer.kind == "input":
                 upstream.connect(block.neuron.a_in)  # NetX leaves Input.inp unconnected
@@ -232,7 +231,7 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
     x = check_input(x, net.input_shape, "run_lava")
     check_timeout(timeout_s)
     x_int = net.quantize_input(x)
-    N, depth = len(x_int), sum(layer.has_synapse for layer in net.layers)
+    N, depth = len(x_int), layer_depths(net.layers)[-1]
     chunk = max(1, min(int(chunk), N))
     if progress is None:
         progress = N * T > PROGRESS_MIN_STEPS
