@@ -44,7 +44,7 @@ from .netx_io import read_netx
 from .neuron import STATE_SHIFT
 from .reference import check_input, check_timesteps
 from .results import RunResult
-from .run_guard import check_timeout, guarded_run
+from .run_guard import check_timeout, guarded_run, stop_runtime
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,7 @@ class LavaNetwork:
         if self._started:
             self._started = False
             try:
-                self.source.stop()
+                stop_runtime(self.source)
             except Exception as exc:  # never mask the error that led here
                 log.warning("stopping the Lava runtime failed: %s", exc)
 

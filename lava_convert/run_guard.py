@@ -24,6 +24,12 @@ raised inside Python's at-fork hooks is swallowed there and can leave the
 ``logging`` lock held, after which the parent hangs at its next log call. A
 signal that arrives during a fork is delivered again once the forks are over
 (``FORK_QUIET_S`` later).
+
+:func:`stop_runtime` stops a Lava runtime in every state it can be left in.
+Lava's ``Runtime.stop()`` tells the workers to end only if the run had begun;
+a runtime interrupted while it was still being built has workers waiting for
+their first command, and ``stop()`` would then wait for them forever. Those
+workers are terminated first.
 """
 
 from __future__ import annotations
@@ -127,6 +133,36 @@ class RunGuard:
                 f"the Lava run exceeded timeout_s={self.timeout_s:g} s and was stopped: raise "
                 "the timeout, or run fewer samples (limit) or time steps"
             ))
+
+
+def stop_runtime(process) -> None:
+    """Stop the Lava runtime of ``process`` (a Lava Process) and end its workers.
+
+    Safe in every state: never compiled (no runtime), started (Lava's own
+    ``stop()``), or built partly or fully but never started (interrupted
+    during start-up): then its workers are sent SIGTERM and joined, and the
+    shared-memory manager is shut down, which is what Lava's ``stop()`` would
+    do after telling started workers to end.
+    """
+    runtime = process.runtime
+    if runtime is None:
+        return
+    if runtime._is_started:
+        runtime.stop()
+        return
+    infrastructure = runtime._messaging_infrastructure
+    if infrastructure is not None:
+        actors = [a for a in infrastructure._actors if a._parent_pid == os.getpid()]
+        for actor in actors:
+            if actor.is_alive():
+                actor.terminate()
+        for actor in actors:
+            actor.join()
+        manager = getattr(infrastructure, "_smm", None)
+        if manager is not None:
+            manager.shutdown()
+    if runtime._watchdog_manager is not None:
+        runtime._watchdog_manager.stop()
 
 
 def check_timeout(timeout_s) -> float | None:

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import run_python
 
 import lava_convert as lc
 
@@ -126,3 +127,36 @@ def test_timeout_stops_the_run(digits_net):
     assert multiprocessing.active_children() == []
     with pytest.raises(lc.ConfigError, match="timeout_s"):
         lc.run_lava(digits_net, x[:2], timeout_s=0)
+
+
+@pytest.mark.parametrize("stage", ["_build_processes", "_build_runtime_services", "_start_ports"])
+def test_interrupt_while_lava_builds_its_runtime(digits_net, stage):
+    # Lava's stop() only ends workers of a started run: interrupted earlier, it waited for
+    # them forever. Ctrl-C is simulated at the start of one build stage (fresh interpreter:
+    # the patch must not outlive the test, and a hang must not hang the suite).
+    result = run_python(f"""
+        import multiprocessing, time
+        import numpy as np
+        import lava_convert as lc
+        from lava_convert.lava_compat import ensure_lava
+        ensure_lava()
+        from lava.magma.runtime.runtime import Runtime
+
+        original = Runtime.{stage}
+        def interrupted(self, *args, **kwargs):
+            if "{stage}" != "_build_processes":
+                original(self, *args, **kwargs)  # this stage's workers exist; the next is cut
+            raise KeyboardInterrupt("simulated Ctrl-C")
+        Runtime.{stage} = interrupted
+
+        if __name__ == "__main__":
+            start = time.monotonic()
+            try:
+                lc.run_lava({str(digits_net)!r}, np.zeros((4, 1, 8, 8)), progress=False)
+            except KeyboardInterrupt as exc:
+                print("interrupted:", exc)
+            print("stopped in", round(time.monotonic() - start), "s")
+            print("workers left:", len(multiprocessing.active_children()))
+    """, timeout=120)
+    assert "interrupted: simulated Ctrl-C" in result.stdout, result.stderr[-3000:]
+    assert "workers left: 0" in result.stdout, result.stdout + result.stderr[-3000:]
