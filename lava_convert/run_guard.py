@@ -158,9 +158,10 @@ def stop_runtime(process) -> None:
                 actor.terminate()
         for actor in actors:
             actor.join()
-        manager = getattr(infrastructure, "_smm", None)
-        if manager is not None:
-            manager.shutdown()
+        # the shared-memory manager has shutdown() only once it has started
+        shutdown = getattr(getattr(infrastructure, "_smm", None), "shutdown", None)
+        if shutdown is not None:
+            shutdown()
     if runtime._watchdog_manager is not None:
         runtime._watchdog_manager.stop()
 

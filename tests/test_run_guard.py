@@ -129,11 +129,13 @@ def test_timeout_stops_the_run(digits_net):
         lc.run_lava(digits_net, x[:2], timeout_s=0)
 
 
-@pytest.mark.parametrize("stage", ["_build_processes", "_build_runtime_services", "_start_ports"])
+@pytest.mark.parametrize("stage", ["_build_message_infrastructure", "_build_processes",
+                                   "_build_runtime_services", "_start_ports"])
 def test_interrupt_while_lava_builds_its_runtime(digits_net, stage):
     # Lava's stop() only ends workers of a started run: interrupted earlier, it waited for
-    # them forever. Ctrl-C is simulated at the start of one build stage (fresh interpreter:
-    # the patch must not outlive the test, and a hang must not hang the suite).
+    # them forever. Ctrl-C is simulated in one build stage: before the first two run, after
+    # the last two (whose workers then exist). A fresh interpreter: the patch must not
+    # outlive the test, and a hang must not hang the suite.
     result = run_python(f"""
         import multiprocessing, time
         import numpy as np
@@ -144,8 +146,8 @@ def test_interrupt_while_lava_builds_its_runtime(digits_net, stage):
 
         original = Runtime.{stage}
         def interrupted(self, *args, **kwargs):
-            if "{stage}" != "_build_processes":
-                original(self, *args, **kwargs)  # this stage's workers exist; the next is cut
+            if "{stage}" in ("_build_runtime_services", "_start_ports"):
+                original(self, *args, **kwargs)  # workers exist; the next stage is cut
             raise KeyboardInterrupt("simulated Ctrl-C")
         Runtime.{stage} = interrupted
 
@@ -160,3 +162,4 @@ def test_interrupt_while_lava_builds_its_runtime(digits_net, stage):
     """, timeout=120)
     assert "interrupted: simulated Ctrl-C" in result.stdout, result.stderr[-3000:]
     assert "workers left: 0" in result.stdout, result.stdout + result.stderr[-3000:]
+    assert "stopping the Lava runtime failed" not in result.stderr, result.stderr[-3000:]
