@@ -203,16 +203,25 @@ def check_fixed_point(net: FixedNetwork, snn: SnnNetwork, x: np.ndarray,
     """Simulate calibration samples in fixed and float point; warn where quantization costs.
 
     Per layer this records in ``net.meta["layers"]`` the largest ``|u|`` and
-    ``|v|`` (Lava units) and ``rate_error``, the mean ``|fixed - float|`` spike
-    count per neuron divided by T (spikes per step). Every warning is logged
-    and appended to ``net.meta["warnings"]`` (it goes into the sidecar):
+    ``|v|`` and the lowest ``v`` (Lava units) and ``rate_error``, the mean
+    ``|fixed - float|`` spike count per neuron divided by T (spikes per step).
+    Every warning is logged and appended to ``net.meta["warnings"]`` (it goes
+    into the sidecar):
 
-    * ``rate_error > tolerance`` for a spiking layer (quantization loses accuracy);
+    * ``rate_error > tolerance`` for a spiking layer (quantization loses
+      accuracy); if ``v`` also reached the 24-bit floor ``-(2**23 - 1)`` there,
+      the warning names it as a likely cause;
     * ``u`` beyond 24 bits (it wraps in Lava). The scales rule this out, so
-      this only fires for hand-made networks;
-    * ``v`` saturating at +-(2**23 - 1) in a hidden layer (spikes can differ).
-      In the first layer (constant analog input) saturation never changes a
-      spike; a readout clips only strongly negative classes (logged at info).
+      this only fires for hand-made networks.
+
+    In hidden layers ``v`` cannot pass ``+(2**23 - 1)``: at most the threshold
+    before a step, it gains at most the largest current, and the scales keep
+    their sum within 2**17 - 1 units. Reaching the floor ``-(2**23 - 1)`` alone
+    is logged at info: a neuron held that far below threshold is silent in
+    fixed and float point alike, and where its later recovery (sooner from the
+    clipped value) changes spikes, ``rate_error`` measures it. In the first
+    layer (constant analog input) the floor never changes a spike; a readout
+    clips only strongly negative classes.
 
     The share of calibration samples whose predicted class differs between
     fixed and float point is recorded as ``net.meta["prediction_mismatch"]``.
@@ -235,23 +244,25 @@ def check_fixed_point(net: FixedNetwork, snn: SnnNetwork, x: np.ndarray,
         peak = peaks[layer.name]
         diff = np.abs(fixed.spike_counts[layer.name] - flt.spike_counts[layer.name])
         rate_error = float(diff.mean()) / net.timesteps if layer.spiking else 0.0
-        entry.update(max_abs_u=peak["u"], max_abs_v=peak["v"], rate_error=rate_error)
+        entry.update(max_abs_u=peak["u"], max_abs_v=peak["v"], min_v=peak["v_min"],
+                     rate_error=rate_error)
+        # first layer: constant input, saturation never changes a spike
+        floor = i > 0 and peak["v_min"] <= -V_MAX
         if rate_error > tolerance:
             warn(f"layer {layer.name}: quantization changes spike rates by {rate_error:.4f} "
                  f"spikes/step on average (tolerance {tolerance:g}; scale limited by "
-                 f"{entry['scale_limited_by']}): see lc.quantization_report; raise input_bits if "
-                 "the input is coarse, or retrain with weight decay to narrow the weight range")
+                 f"{entry['scale_limited_by']}"
+                 + ("; v also reached the 24-bit floor -(2**23 - 1), where strongly inhibited "
+                    "neurons recover sooner than in float" if floor and layer.spiking else "")
+                 + "): see lc.quantization_report; raise input_bits if the input is coarse, or "
+                 "retrain with weight decay to narrow the weight range")
         if peak["u"] > U_WRAP:
             warn(f"layer {layer.name}: u exceeded 24 bits on calibration data and wraps in Lava")
-        if peak["v"] < V_MAX or i == 0:
-            continue  # constant input: first-layer saturation never changes a spike
-        if layer.spiking:
-            warn(f"layer {layer.name}: v saturates at 24 bits on calibration data; spike counts "
-                 "can differ from the float network (lower the threshold or input range)")
-        else:
-            log.info("readout %s: the potential of strongly negative classes clips at "
-                     "-(2**23 - 1); the winning class is unaffected unless all are that low",
-                     layer.name)
+        if floor:
+            log.info("layer %s: v reaches the 24-bit floor -(2**23 - 1) on calibration data "
+                     "(strongly inhibited neurons; %s)", layer.name,
+                     f"rate error {rate_error:.4f} spikes/step" if layer.spiking else
+                     "the readout's winning class is unaffected unless all classes are that low")
 
 
 def on_grid(snn: SnnNetwork, net: FixedNetwork) -> SnnNetwork:

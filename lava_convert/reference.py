@@ -144,8 +144,9 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     every step of a sample, so its current is computed once per batch. With
     ``record_trains`` the result also holds every layer's spikes at every step
     (``spike_trains``, memory grows with T); otherwise only counts. With
-    ``track_state`` ``info["state_max"]`` holds the largest ``|u|`` and ``|v|``
-    of each layer (for headroom reports; costs two reductions per step).
+    ``track_state`` ``info["state_max"]`` holds per layer the largest ``|u|``
+    and ``|v|`` after each step and the lowest ``v`` (``"v_min"``, at most 0;
+    for headroom reports and the 24-bit floor; three reductions per step).
     """
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
@@ -171,7 +172,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                              l.bias_exp) for l in net.layers]  # shifted once; steps get exp 0
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
     trains = {l.name: [] for l in net.layers}
-    state_max = np.zeros((len(net.layers), 2), dtype=np.int64)  # largest |u|, |v| per layer
+    state_max = np.zeros((len(net.layers), 3), dtype=np.int64)  # largest |u|, |v|, -v
     batch_size = _batch_size(batch_size, dev)
     for lo in range(0, len(x), batch_size):
         xb = torch.as_tensor(net.quantize_input(x[lo:lo + batch_size]), dtype=dtypes[0],
@@ -182,7 +183,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                   for l in net.layers]
         n_spikes = [torch.zeros((B, *l.shape), dtype=torch.int32, device=dev) for l in net.layers]
         per_step, batch_trains = [], [[] for _ in net.layers]
-        peak = [torch.zeros(2, dtype=torch.int32, device=dev) for _ in net.layers]
+        peak = [torch.zeros(3, dtype=torch.int32, device=dev) for _ in net.layers]
         for _ in range(T):
             s, spikes = None, []
             for i, layer in enumerate(net.layers):
@@ -197,7 +198,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                 spikes.append(s)
                 if track_state:
                     peak[i] = torch.maximum(peak[i], torch.stack(
-                        [states[i].u.abs().max(), states[i].v.abs().max()]))
+                        [states[i].u.abs().max(), states[i].v.abs().max(), -states[i].v.min()]))
                 if record_trains:
                     batch_trains[i].append(s.reshape(B, -1).cpu().numpy())
             scores = _readout(net, n_spikes[-1], states[-1].v, T)
@@ -215,8 +216,9 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
         spike_trains={k: np.concatenate(v) for k, v in trains.items()} if record_trains else None,
         predictions_per_step=np.concatenate(steps, axis=1),
         wall_time_s=time.perf_counter() - start,
-        info={"device": str(dev), "state_max": {l.name: {"u": int(m[0]), "v": int(m[1])}
-                                                for l, m in zip(net.layers, state_max)}
+        info={"device": str(dev),
+              "state_max": {l.name: {"u": int(m[0]), "v": int(m[1]), "v_min": -int(m[2])}
+                            for l, m in zip(net.layers, state_max)}
               if track_state else None},
     )
 

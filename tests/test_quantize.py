@@ -55,20 +55,55 @@ def test_all_zero_layer_is_refused():
         lc.convert(model, calibration=np.random.default_rng(0).random((20, 3)))
 
 
-def test_warns_when_a_hidden_layer_saturates(caplog):
+def checked(snn, x, layer: int, timesteps: int, bias: int, neuron: int = 0) -> dict:
+    """``check_fixed_point`` of ``snn`` on ``x`` with the bias of one neuron set to ``bias``
+    (fixed point; the same current in float) and T = ``timesteps``; returns the meta."""
+    import dataclasses
+
+    from lava_convert.quantize import check_fixed_point
+
+    fixed_layers, float_layers = list(snn.fixed.layers), list(snn.snn.layers)
+    f = fixed_layers[layer]
+    b, real = np.array(f.bias), np.array(float_layers[layer].bias, dtype=np.float64)
+    b[neuron], real[neuron] = bias, bias / f.scale
+    fixed_layers[layer] = dataclasses.replace(f, bias=b)
+    float_layers[layer] = dataclasses.replace(float_layers[layer], bias=real)
+    meta = json.loads(json.dumps(snn.fixed.meta))
+    meta["warnings"] = []
+    net = dataclasses.replace(snn.fixed, layers=fixed_layers, timesteps=timesteps, meta=meta)
+    check_fixed_point(net, dataclasses.replace(snn.snn, layers=float_layers),
+                      x, tolerance=0.1)
+    return net.meta
+
+
+def test_the_24_bit_floor_alone_is_no_warning(digits, digits_snn, caplog):
+    from lava_convert.neuron import BIAS_MANT_MAX, V_MAX
+
+    # one neuron held far below threshold (silent in fixed and float point alike) for
+    # 64 steps: its v reaches -(2**23 - 1) and stays there
+    with caplog.at_level("INFO", logger="lava_convert.quantize"):
+        meta = checked(digits_snn, digits.x_train, 1, timesteps=64, bias=-BIAS_MANT_MAX)
+    name = digits_snn.fixed.layers[1].name
+    assert meta["layers"][1]["min_v"] == -V_MAX
+    assert not any(w.startswith(f"layer {name}:") for w in meta["warnings"]), meta["warnings"]
+    assert any(r.getMessage().startswith(f"layer {name}: v reaches the 24-bit floor")
+               and r.levelname == "INFO" for r in caplog.records)
+
+
+def test_rate_warning_names_the_floor():
     import torch
     from torch import nn
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3), nn.ReLU(), nn.Linear(3, 2))
     with torch.no_grad():
-        model[2].bias[0] = -500.0  # a persistent, large negative current in layer '2'
+        model[2].bias[0] = -500.0  # a large negative current; it also coarsens the scale
     x = np.random.default_rng(0).random((64, 4))
-    with caplog.at_level("WARNING", logger="lava_convert.quantize"):
-        snn = lc.convert(model, calibration=x, timesteps=128)
-    assert any("layer 2: v saturates" in r.getMessage() for r in caplog.records)
+    snn = lc.convert(model, calibration=x, timesteps=128)
     entry = next(e for e in snn.fixed.meta["layers"] if e["name"] == "2")
-    assert entry["max_abs_v"] == 2**23 - 1
+    assert entry["min_v"] == -(2**23 - 1) and entry["max_abs_v"] == 2**23 - 1
+    assert any(w.startswith("layer 2: quantization changes spike rates") and "24-bit floor" in w
+               for w in snn.fixed.meta["warnings"]), snn.fixed.meta["warnings"]
 
 
 def test_quantization_report_is_consistent(digits, digits_snn):
