@@ -115,12 +115,13 @@ def compare_backends(net: FixedNetwork | str | Path, x, timesteps: int | None = 
             "lava_wall_time_s": lava.wall_time_s, "reference_wall_time_s": ref.wall_time_s}
 
 
-def describe(net_path: str | Path) -> dict:
-    """What a NetX file holds: layers, shapes, thresholds, exponents, counts, stock-NetX notes."""
+def describe(net_path: str | Path | FixedNetwork) -> dict:
+    """What a NetX file (or a FixedNetwork, then ``"file"`` is None) holds: layers, shapes,
+    thresholds, exponents, counts, stock-NetX notes."""
     from .cost import macs
     from .netx_io import stock_netx_notes
 
-    net = read_netx(net_path)
+    net = net_path if isinstance(net_path, FixedNetwork) else read_netx(net_path)
     layers, previous = [], tuple(net.input_shape)
     for layer, delays in zip(net.layers, skip_delays(net.layers)):
         synapses = macs(layer)
@@ -140,8 +141,9 @@ def describe(net_path: str | Path) -> dict:
                           for k, d in zip(layer.skips, delays)],
         })
         previous = tuple(layer.shape)
-    return {"file": str(net_path), "input_shape": list(net.input_shape),
-            "input_bits": net.input_bits, "input_scale": net.input_scale,
+    return {"file": None if net_path is net else str(net_path),
+            "input_shape": list(net.input_shape), "input_bits": net.input_bits,
+            "input_scale": net.input_scale,
             "timesteps": net.timesteps, "layers": layers,
             "neurons": sum(l["neurons"] for l in layers),
             "synapses": sum(l["synapses"] for l in layers),

@@ -55,7 +55,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .errors import NetXFormatError
+from .errors import ConfigError, NetXFormatError
 from .ir import LAYER_KINDS, ConvGeometry, FixedLayer, FixedNetwork, Skip, skip_delays
 from .neuron import BIAS_EXP, DECAY_UNITY, V_MAX
 
@@ -457,7 +457,11 @@ def read_netx(path: str | os.PathLike) -> FixedNetwork:
     Raises:
         NetXFormatError: missing, truncated, corrupt, unsupported or too-new
             files, naming the file and the key.
+        ConfigError: ``path`` is not a path.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"read_netx takes the path of a .net file, not a "
+                          f"{type(path).__name__}: pass the path that export() returned")
     path = Path(path)
     if not path.is_file():
         raise NetXFormatError(f"{path}: no such file; check the path (exports go to netx_exports/)")

@@ -53,6 +53,17 @@ def test_missing_file(tmp_path):
         read_netx(tmp_path / "nope.net")
 
 
+def test_a_network_instead_of_a_path(digits_snn, digits_net):
+    with pytest.raises(lc.ConfigError, match="path of a .net file, not a FixedNetwork"):
+        read_netx(digits_snn.fixed)
+    from lava_convert.evaluate import describe
+
+    # describe takes either; only the file entry differs
+    from_file, from_network = describe(digits_net), describe(read_netx(digits_net))
+    assert from_file.pop("file") == str(digits_net) and from_network.pop("file") is None
+    assert from_file == from_network
+
+
 def test_truncated_file(digits_net, tmp_path):
     bad = tmp_path / "cut.net"
     bad.write_bytes(digits_net.read_bytes()[:1000])
