@@ -251,7 +251,10 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
                     count = min(chunk, N - first)
                     lava_net.run_until((first + count) * T + depth)
                     guard.check()
-                    c, p = lava_net.read(first, count)
+                    # reading Vars is a request/reply exchange with the workers: cut short, it
+                    # leaves them waiting forever and stop() waiting for them
+                    with guard.shielded():
+                        c, p = lava_net.read(first, count)
                     for name, v in c.items():
                         counts[name].append(v)
                     potentials.append(p)

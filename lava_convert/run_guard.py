@@ -17,7 +17,9 @@ into :class:`~lava_convert.errors.LavaTimeoutError`, both raised in the main
 thread so the caller's ``finally`` stops the runtime. Signal handlers can only
 be installed from the main thread; elsewhere the timeout is checked by the
 caller between chunks (:meth:`RunGuard.check`). Stopping the runtime runs
-inside :meth:`RunGuard.shielded`, so a second signal cannot cut it short.
+inside :meth:`RunGuard.shielded`, so a second signal cannot cut it short, and
+so does reading recorded Vars: a request/reply exchange with the workers that,
+cut short, leaves them and then ``stop()`` waiting forever.
 
 Ctrl-C and SIGTERM are held back while Lava forks its workers: an exception
 raised inside Python's at-fork hooks is swallowed there and can leave the
@@ -116,7 +118,8 @@ class RunGuard:
 
     @contextmanager
     def shielded(self):
-        """Defer SIGTERM and the timeout until the block (e.g. ``stop()``) has finished."""
+        """Defer Ctrl-C, SIGTERM and the timeout until the block (``stop()``, reading Vars)
+        has finished."""
         self._shielded = True
         try:
             yield

@@ -163,3 +163,32 @@ def test_interrupt_while_lava_builds_its_runtime(digits_net, stage):
     assert "interrupted: simulated Ctrl-C" in result.stdout, result.stderr[-3000:]
     assert "workers left: 0" in result.stdout, result.stdout + result.stderr[-3000:]
     assert "stopping the Lava runtime failed" not in result.stderr, result.stderr[-3000:]
+
+
+def test_ctrl_c_waits_until_the_recordings_are_read(digits_net):
+    # reading Vars is a request/reply exchange with the workers; cut short, it left them
+    # (and stop()) waiting forever. Ctrl-C arriving during a read takes effect after it.
+    result = run_python(f"""
+        import multiprocessing, os, signal, time
+        import numpy as np
+        import lava_convert as lc
+        from lava_convert.lava_runtime import LavaNetwork
+
+        original = LavaNetwork.read
+        def read(self, first, count):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)  # unshielded, the KeyboardInterrupt lands here
+            out = original(self, first, count)
+            print("read completed", flush=True)
+            return out
+        LavaNetwork.read = read
+
+        if __name__ == "__main__":
+            try:
+                lc.run_lava({str(digits_net)!r}, np.zeros((4, 1, 8, 8)), chunk=2, progress=False)
+            except KeyboardInterrupt:
+                print("interrupted")
+            print("workers left:", len(multiprocessing.active_children()))
+    """, timeout=120)
+    assert result.stdout.split() == ["read", "completed", "interrupted", "workers", "left:", "0"], \
+        result.stdout + result.stderr[-3000:]
