@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 _active = 0  # number of guarded runs in progress (forks inside them are Lava workers)
 _parent_pid = 0  # the process that runs them
+#: Seconds a terminated worker of a never-started runtime gets before SIGKILL.
+TERMINATE_GRACE_S = 5.0
 #: Seconds after a fork during which Ctrl-C and SIGTERM stay deferred.
 FORK_QUIET_S = 0.05
 _forking = 0  # forks (of the guarded parent) whose at-fork hooks may still be running
@@ -160,7 +163,12 @@ def stop_runtime(process) -> None:
             if actor.is_alive():
                 actor.terminate()
         for actor in actors:
-            actor.join()
+            # SIGTERM can land before a fresh worker has dropped the parent's handler, which
+            # swallows it: after a grace period, SIGKILL (Lava's own join() has no timeout)
+            multiprocessing.Process.join(actor, TERMINATE_GRACE_S)
+            if actor.is_alive():
+                actor.kill()
+                multiprocessing.Process.join(actor)
         # the shared-memory manager has shutdown() only once it has started
         shutdown = getattr(getattr(infrastructure, "_smm", None), "shutdown", None)
         if shutdown is not None:
