@@ -146,7 +146,8 @@ def stop_runtime(process) -> None:
 
     Safe in every state: never compiled (no runtime), started (Lava's own
     ``stop()``), or built partly or fully but never started (interrupted
-    during start-up): then its workers are sent SIGTERM and joined, and the
+    during start-up): then its workers are sent SIGTERM (SIGKILL after
+    ``TERMINATE_GRACE_S``) and joined, and the
     shared-memory manager is shut down, which is what Lava's ``stop()`` would
     do after telling started workers to end.
     """
