@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 import lava_convert as lc
-from lava_convert.data import load_dataset
-from lava_convert.reference import simulate_fixed
-from lava_convert.train import accuracy, train_classifier
+from lava_convert.sim.reference import simulate_fixed
+from lava_convert.zoo.data import load_dataset
+from lava_convert.zoo.train import accuracy, train_classifier
 
 TIMESTEPS = (4, 8, 16, 32, 64, 128)
 BIAS_CALIBRATION = 512

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 import lava_convert as lc
-from lava_convert.data import load_dataset
-from lava_convert.models import mlp
-from lava_convert.reference import simulate_fixed
-from lava_convert.train import accuracy, train_classifier
+from lava_convert.sim.reference import simulate_fixed
+from lava_convert.zoo.data import load_dataset
+from lava_convert.zoo.models import mlp
+from lava_convert.zoo.train import accuracy, train_classifier
 
 TIMESTEPS = (4, 8, 16, 32, 64, 128)
 METHODS = [

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 import lava_convert as lc
-from lava_convert.data import load_dataset
-from lava_convert.lava_compat import ensure_lava
-from lava_convert.lava_runtime import lava_conv_weight
+from lava_convert.lava.compat import ensure_lava
+from lava_convert.lava.runtime import lava_conv_weight
+from lava_convert.sim.inputs import quantize_input
+from lava_convert.zoo.data import load_dataset
 
 NET = Path("netx_exports/mnist_cnn_qcfs.net")
 REPEATS = 100
@@ -40,18 +41,18 @@ def synapse_ms(net, x) -> list[tuple[str, str, float]]:
     from lava.proc.conv import utils
 
     ref = lc.simulate(net, x, net.timesteps)
-    payload = net.quantize_input(x[:1])[0].reshape(net.input_shape)
+    payload = quantize_input(net, x[:1])[0].reshape(net.input_shape)
     inp = payload.astype(np.int32)  # graded input, the same every step
     rows, rng = [], np.random.default_rng(0)
     for layer in net.layers:
         if layer.kind == "conv":
-            w = np.ascontiguousarray(lava_conv_weight(layer))
-            whc = inp.transpose(2, 1, 0)
-            ms = _per_call_ms(lambda w=w, whc=whc, layer=layer: utils.conv(
-                whc, w, w.shape[1:3], layer.stride[::-1], layer.padding[::-1],
-                layer.dilation[::-1], layer.groups))
+            w = np.ascontiguousarray(lava_conv_weight(layer.synapse))
+            whc, g = inp.transpose(2, 1, 0), layer.geometry
+            ms = _per_call_ms(lambda w=w, whc=whc, g=g: utils.conv(
+                whc, w, w.shape[1:3], g.stride[::-1], g.padding[::-1], g.dilation[::-1],
+                g.groups))
             what = f"conv {inp.shape} -> {layer.shape} (scipy, {layer.shape[0]} x " \
-                   f"{inp.shape[0] // layer.groups} channel pairs)"
+                   f"{inp.shape[0] // g.groups} channel pairs)"
         else:
             w, v = layer.weight.astype(np.int32), inp.reshape(-1)
             ms = _per_call_ms(lambda w=w, v=v: w @ v)

@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 import lava_convert as lc
-from lava_convert.data import load_digits
-from lava_convert.train import digits_mlp, train_classifier
+from lava_convert.zoo.data import load_digits
+from lava_convert.zoo.train import digits_mlp, train_classifier
 
 
 def tree_rss_mib(pid: int) -> float:

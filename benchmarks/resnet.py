@@ -1,6 +1,6 @@
 """A small ResNet on Fashion-MNIST: accuracy vs T (fixed point), Lava confirmation.
 
-``lava_convert.models.resnet``: stem conv8, three stages of one basic block (8, 16, 32
+``lava_convert.zoo.models.resnet``: stem conv8, three stages of one basic block (8, 16, 32
 channels; the 2nd and 3rd halve the resolution with a strided 1x1 conv + BN shortcut,
 the first has an identity shortcut), global average pooling (folded into the
 classifier), Linear. QCFS activations (L=4, trainable thresholds) everywhere,
@@ -20,10 +20,10 @@ import torch
 
 import lava_convert as lc
 from benchmarks.cnn import TIMESTEPS, accuracy_table, lava_summary
-from lava_convert.data import load_dataset
-from lava_convert.models import resnet
-from lava_convert.reference import simulate_fixed
-from lava_convert.train import accuracy, train_classifier
+from lava_convert.sim.reference import simulate_fixed
+from lava_convert.zoo.data import load_dataset
+from lava_convert.zoo.models import resnet
+from lava_convert.zoo.train import accuracy, train_classifier
 
 BIAS_CALIBRATION = 512
 EPOCHS = 8
@@ -87,7 +87,7 @@ def run(quick: bool, export_dir: Path | None) -> dict:
     return dict(ann=ann, accs=accs, n_test=n_test, train_s=train_s,
                 convert_s=convert_s,
                 notes=[n for n in best.ann.notes if "residual" in n or "pooling" in n],
-                warnings=best.fixed.meta.get("warnings", []),
+                warnings=list(best.warnings),
                 lava=dict(T=T_LAVA, samples=n_lava, acc=lava.accuracy(y_test[:n_lava]),
                           ref=ref.accuracy(y_test[:n_lava]), identical=identical,
                           sps=n_lava / lava.wall_time_s, wall=lava.wall_time_s,
@@ -100,7 +100,7 @@ def section(quick: bool = False) -> str:
     return "\n".join([
         "## ResNet on Fashion-MNIST: accuracy (%) vs T, fixed point (Lava-exact reference)",
         "",
-        "`lava_convert.models.resnet()`: stem conv8, three stages of one basic block (8, 16, "
+        "`lava_convert.zoo.models.resnet()`: stem conv8, three stages of one basic block (8, 16, "
         "32 channels; identity shortcut, then two strided 1x1 conv + BN shortcuts), global "
         f"average pooling, Linear; QCFS L={LEVELS}, {EPOCHS} epochs. Soft reset, V_th/2 initial "
         f"potential, bias calibration on {BIAS_CALIBRATION} training samples or off. Each "

@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 
 import lava_convert as lc
-from lava_convert.data import load_digits
-from lava_convert.ir import FixedLayer, FixedNetwork
-from lava_convert.lava_compat import ensure_lava
-from lava_convert.quant_report import format_quantization, quantization_report
-from lava_convert.reference import simulate_fixed
-from lava_convert.train import accuracy, digits_mlp, train_classifier
+from lava_convert.ir import ConvGeometry, FixedLayer, FixedNetwork, Synapse
+from lava_convert.lava.compat import ensure_lava
+from lava_convert.report.quantization import format_quantization, quantization_report
+from lava_convert.sim.inputs import quantize_input
+from lava_convert.sim.reference import simulate_fixed
+from lava_convert.zoo.data import load_digits
+from lava_convert.zoo.train import accuracy, digits_mlp, train_classifier
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -38,14 +39,15 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 def mnist_sized_cnn(seed: int = 0) -> FixedNetwork:
     """A 28x28x1 -> 8@14x14 -> 16@7x7 -> 10 network in Loihi integers (random weights)."""
     rng = np.random.default_rng(seed)
+    strided = ConvGeometry(stride=(2, 2), padding=(1, 1))
     conv1 = FixedLayer(name="conv1", kind="conv", shape=(8, 14, 14),
-                       weight=rng.integers(-60, 80, (8, 1, 3, 3)), bias=np.zeros(8, np.int64),
-                       vth=4000, stride=(2, 2), padding=(1, 1))
+                       synapse=Synapse("conv", rng.integers(-60, 80, (8, 1, 3, 3)), -1, strided),
+                       bias=np.zeros(8, np.int64), vth=4000)
     conv2 = FixedLayer(name="conv2", kind="conv", shape=(16, 7, 7),
-                       weight=rng.integers(-40, 60, (16, 8, 3, 3)), bias=np.zeros(16, np.int64),
-                       vth=150, stride=(2, 2), padding=(1, 1))
+                       synapse=Synapse("conv", rng.integers(-40, 60, (16, 8, 3, 3)), 0, strided),
+                       bias=np.zeros(16, np.int64), vth=150)
     fc = FixedLayer(name="fc", kind="dense", shape=(10,),
-                    weight=rng.integers(-100, 100, (10, 16 * 7 * 7)),
+                    synapse=Synapse("dense", rng.integers(-100, 100, (10, 16 * 7 * 7)), 1),
                     bias=np.zeros(10, np.int64), vth=2**16, spiking=False, scale=1.0)
     return FixedNetwork(input_shape=(1, 28, 28), input_scale=255.0, input_bits=8,
                         input_signed=False, layers=(conv1, conv2, fc), timesteps=32)
@@ -72,8 +74,8 @@ def ms_per_step(net_path: Path, x_int: np.ndarray, steps: int, stock: bool) -> f
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    from lava_convert.lava_procs.process import GradedSource
-    from lava_convert.lava_runtime import LavaNetwork
+    from lava_convert.lava.procs.process import GradedSource
+    from lava_convert.lava.runtime import LavaNetwork
 
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
     if stock:
@@ -125,7 +127,7 @@ def speed_section(quick: bool) -> str:
                            x_cnn[:n_cnn_lava], T))
     tmp = RESULTS.with_name(".bench_digits.net")
     snn.export(tmp)
-    x_int = snn.fixed.quantize_input(data.x_test[: n_steps + 2])
+    x_int = quantize_input(snn.fixed, data.x_test[: n_steps + 2])
     runs = {"stock": [], "ours": []}
     for _ in range(3):  # interleaved repetitions: this machine's timing noise is large
         runs["stock"].append(ms_per_step(tmp, x_int, n_steps, stock=True))

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+from .hw.loihi import MAX_MESSAGE_BITS
+from .ir.snn import RESET_MODES
 
 BALANCING = ("auto", "clip", "max", "percentile")
 SHIFTS = ("bias", "v0", "none")
-RESETS = ("soft", "hard")
+RESETS = RESET_MODES
 READOUTS = ("potential", "spikes")
 
 
@@ -49,9 +51,9 @@ class ConversionConfig:
             layer's bias for its average conversion error (0: off; a few
             hundred is plenty): once in float before quantization, then again
             with the quantized weights and thresholds
-            (:func:`lava_convert.quantize.on_grid`), so the biases also absorb
+            (:func:`lava_convert.quantize.scale.on_grid`), so the biases also absorb
             the rounding of the weights. See
-            :func:`lava_convert.passes.calibrate_biases`.
+            :func:`lava_convert.passes.bias_calibration.calibrate_biases`.
     """
 
     timesteps: int = 32
@@ -79,8 +81,9 @@ class ConversionConfig:
         check(self.reset in RESETS, "reset", f"use one of {RESETS}")
         check(self.shift in SHIFTS, "shift", f"use one of {SHIFTS}")
         check(self.readout in READOUTS, "readout", f"use one of {READOUTS}")
-        check(isinstance(self.input_bits, int) and 2 <= self.input_bits <= 24, "input_bits",
-              "use 2..24 bits (Lava graded spikes carry at most 24)")
+        check(isinstance(self.input_bits, int) and 2 <= self.input_bits <= MAX_MESSAGE_BITS,
+              "input_bits", f"use 2..{MAX_MESSAGE_BITS} bits (Lava graded spikes carry at most "
+              f"{MAX_MESSAGE_BITS})")
         check(float(self.headroom) >= 1.0, "headroom", "use a factor >= 1")
         check(isinstance(self.bias_calibration, int) and self.bias_calibration >= 0,
               "bias_calibration", "use a number of samples >= 0 (0: off)")

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .convert import convert
-from .data import load_digits
-from .netx_io import write_json
-from .report import format_table
-from .train import accuracy, digits_mlp, train_classifier
+from .files import write_json
+from .lava.runtime import run_lava
+from .pipeline import convert
+from .report.tables import format_table
+from .zoo.data import load_digits
+from .zoo.train import accuracy, digits_mlp, train_classifier
 
 
 def run_demo(*, timesteps: int = 32, out_dir: str | Path = "netx_exports",
@@ -26,8 +27,6 @@ def run_demo(*, timesteps: int = 32, out_dir: str | Path = "netx_exports",
         json_path: Also write the summary as JSON here.
         echo: Where progress lines and the table go (``None`` for silence).
     """
-    from .lava_runtime import run_lava
-
     say = echo or (lambda *_: None)
     times = {}
     data = load_digits()

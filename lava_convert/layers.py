@@ -17,6 +17,22 @@ def _set_threshold(module: nn.Module, threshold: float, trainable: bool) -> None
         module.register_buffer("threshold", value)
 
 
+def activate(kind: str, x: torch.Tensor, theta=None, levels: int | None = None,
+             floor=torch.floor) -> torch.Tensor:
+    """The ANN activations, defined once (the modules below and the IR's ANN simulator call
+    this): ``"relu"``; ``"clip"``, ``min(relu(x), theta)``; ``"qcfs"``, ``theta *
+    clip(floor(x * L / theta + 1/2) / L, 0, 1)`` with ``L = levels``. ``floor`` may be a
+    straight-through estimator for training."""
+    if kind == "relu":
+        return torch.relu(x)
+    theta = torch.as_tensor(theta, dtype=x.dtype, device=x.device)
+    if kind == "clip":
+        return torch.minimum(torch.relu(x), theta)
+    if kind == "qcfs":
+        return theta * torch.clamp(floor(x * levels / theta + 0.5) / levels, 0.0, 1.0)
+    raise ValueError(f"unknown activation {kind!r}: use relu, clip or qcfs")
+
+
 def _describe_threshold(module: nn.Module) -> str:
     trainable = isinstance(module.threshold, nn.Parameter)
     return f"threshold={float(module.threshold.detach()):.4g}, trainable={trainable}"
@@ -41,7 +57,7 @@ class ThresholdReLU(nn.Module):
         _set_threshold(self, threshold, trainable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.minimum(torch.relu(x), self.threshold)
+        return activate("clip", x, self.threshold)
 
     def extra_repr(self) -> str:
         return _describe_threshold(self)
@@ -76,9 +92,7 @@ class QCFS(nn.Module):
         _set_threshold(self, threshold, trainable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        theta = self.threshold
-        steps = _floor_ste(x * self.levels / theta + 0.5)
-        return torch.clamp(steps / self.levels, 0.0, 1.0) * theta
+        return activate("qcfs", x, self.threshold, self.levels, floor=_floor_ste)
 
     def extra_repr(self) -> str:
         return f"levels={self.levels}, {_describe_threshold(self)}"

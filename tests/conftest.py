@@ -7,8 +7,8 @@ import os
 import pytest
 
 import lava_convert as lc
-from lava_convert.data import load_digits
-from lava_convert.train import digits_mlp, train_classifier
+from lava_convert.zoo.data import load_digits
+from lava_convert.zoo.train import digits_mlp, train_classifier
 
 SLOW = os.environ.get("LAVA_CONVERT_SLOW") == "1"
 

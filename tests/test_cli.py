@@ -47,9 +47,9 @@ def test_help_and_bad_arguments():
 
 
 def test_train_saves_a_model_that_loads_and_converts(tmp_path):
-    from lava_convert.data import load_digits
-    from lava_convert.models import load_model
-    from lava_convert.train import accuracy
+    from lava_convert.zoo.data import load_digits
+    from lava_convert.zoo.models import load_model
+    from lava_convert.zoo.train import accuracy
 
     out = tmp_path / "m.pt"
     result = lava_convert("train", "--activation", "qcfs", "--hidden", "32", "--epochs", "3",
@@ -101,7 +101,7 @@ def test_every_verb_has_help_with_examples():
 def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     import torch
 
-    from lava_convert.models import load_model
+    from lava_convert.zoo.models import load_model
 
     model_file = tmp_path / "m.pt"
     assert lava_convert("train", "--hidden", "32", "--epochs", "3", "--out",
@@ -120,7 +120,7 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"timesteps": 16, "shift": "v0"}))
     kwargs = json.dumps({"input_shape": [1, 8, 8], "hidden": [32]})
-    result = lava_convert("convert", "lava_convert.models:mlp", "--weights", str(state),
+    result = lava_convert("convert", "lava_convert.zoo.models:mlp", "--weights", str(state),
                           "--kwargs", kwargs, "--config", str(config), "--calibration", "300",
                           "--out", str(tmp_path / "b.net"), "-q")
     assert result.returncode == 0, result.stderr
@@ -137,11 +137,11 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     assert not np.array_equal(lc.read_netx(tmp_path / "d.net").layers[0].bias, plain_bias)
     # a factory in a module of the working directory imports, as with `python -m`
     (tmp_path / "mymodels.py").write_text(
-        "from lava_convert.models import mlp\n\ndef net():\n    return mlp(hidden=(32,))\n")
+        "from lava_convert.zoo.models import mlp\n\ndef net():\n    return mlp(hidden=(32,))\n")
     local = lava_convert("convert", "mymodels:net", "--weights", str(state), "--calibration",
                          "300", "--out", str(tmp_path / "e.net"), "-q", cwd=tmp_path)
     assert local.returncode == 0, local.stderr
-    bad = lava_convert("convert", "lava_convert.models:mlp", "--out", str(tmp_path / "c.net"))
+    bad = lava_convert("convert", "lava_convert.zoo.models:mlp", "--out", str(tmp_path / "c.net"))
     assert bad.returncode == 2 and "--weights" in bad.stderr
     bad = lava_convert("convert", "nowhere.module:f", "--weights", str(state), "--out",
                        str(tmp_path / "c.net"))
@@ -186,8 +186,8 @@ def test_compare_verb(tmp_path, digits_net):
 
 
 def test_training_progress_bar_and_quiet(tmp_path, capsys):
-    from lava_convert.data import load_digits
-    from lava_convert.train import digits_mlp, train_classifier
+    from lava_convert.zoo.data import load_digits
+    from lava_convert.zoo.train import digits_mlp, train_classifier
 
     d = load_digits()
     train_classifier(digits_mlp(), d.x_train[:256], d.y_train[:256], epochs=2, progress=True)

@@ -39,7 +39,7 @@ def digits_as_mnist(directory: Path) -> Path:
     import torch
     import torch.nn.functional as F
 
-    from lava_convert.data import IDX_FILES, load_digits
+    from lava_convert.zoo.data import IDX_FILES, load_digits
 
     d = load_digits()
     directory.mkdir(parents=True, exist_ok=True)

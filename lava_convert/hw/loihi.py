@@ -1,0 +1,67 @@
+"""Loihi's fixed-point ranges as Lava 0.10 / NetX (lava-dl 0.6) implement them: the one
+place these numbers are written.
+
+* Lava left-shifts the synaptic input, the threshold and (NetX) the bias by
+  ``STATE_SHIFT`` bits; NetX always loads the bias exponent as ``BIAS_EXP``, so
+  one bias unit equals one unit of synaptic current.
+* State is 24 bit: ``v`` saturates at ``+-V_MAX``, ``u`` wraps at ``U_WRAP``,
+  so ``v`` holds ``STATE_LIMIT`` current units.
+* The threshold mantissa is unsigned 17 bit, the bias mantissa signed 13 bit.
+* Decays are 12 bit (``DECAY_UNITY`` = 4096); ``IF_DU, IF_DV`` make a
+  non-leaky integrate-and-fire neuron.
+* Dense weights: NetX re-expresses integers up to ``WEIGHT_MAX`` as an 8-bit
+  mantissa with a shared exponent (``optimize_weight_bits``); conv weights go
+  to Lava's ``Conv`` unchanged (8-bit signed, ``CONV_WEIGHT_MAX``) and its
+  output wraps at ``CONV_WRAP`` (24 bit).
+* Graded spikes carry at most ``MAX_MESSAGE_BITS`` bits.
+"""
+
+from __future__ import annotations
+
+#: Lava shifts the synaptic input, the threshold and the bias left by 6 bits.
+STATE_SHIFT = 6
+#: NetX always loads the bias exponent as 6: one bias unit is one current unit.
+BIAS_EXP = 6
+#: 24-bit state: ``v`` saturates at +-V_MAX, ``u`` wraps at 2**23.
+V_MAX = 2**23 - 1
+U_WRAP = 2**23
+#: Largest threshold mantissa (unsigned 17 bit).
+VTH_MAX = 2**17 - 1
+#: Current units that ``v`` can hold: ``(2**23 - 1) >> 6``.
+STATE_LIMIT = V_MAX >> STATE_SHIFT
+#: Largest bias mantissa magnitude (signed 13 bit).
+BIAS_MANT_MAX = 2**12 - 1
+#: 12-bit decays: a decay ``d`` keeps ``(4096 - d) / 4096`` of the state per step.
+DECAY_UNITY = 4096
+#: Decay constants of a non-leaky IF neuron: u holds this step's input only, v never leaks.
+IF_DU, IF_DV = 4095, 0
+#: Dense weights: NetX re-expresses integers up to 254 as an 8-bit mantissa and exponent.
+WEIGHT_MAX = 254
+#: Conv weights: NetX passes them to Lava's Conv unchanged (no exponent): 8-bit signed.
+CONV_WEIGHT_MAX = 127
+#: Largest weight magnitude Lava can hold at all (8-bit mantissa, exponent <= 7).
+WEIGHT_HARD_MAX = 2**15
+#: Lava's Conv synapse wraps its output to 24-bit two's complement.
+CONV_WRAP = 2**24
+#: Widest graded spike payload.
+MAX_MESSAGE_BITS = 24
+
+
+def weight_limit(kind: str) -> int:
+    """Largest integer weight magnitude NetX can carry for a synapse kind."""
+    return CONV_WEIGHT_MAX if kind == "conv" else WEIGHT_MAX
+
+
+def payload_max(bits: int, signed: bool) -> int:
+    """Largest graded-input payload magnitude for ``bits`` (one bit is the sign if ``signed``)."""
+    return 2 ** (bits - int(signed)) - 1
+
+
+def netx_decays(du: int, dv: int) -> tuple[int, int]:
+    """NetX's ``(iDecay, vDecay)`` for Lava's ``(du, dv)``: NetX loads ``du = iDecay - 1``."""
+    return du + 1, dv
+
+
+def lava_decays(i_decay: int, v_decay: int) -> tuple[int, int]:
+    """Lava's ``(du, dv)`` for NetX's ``(iDecay, vDecay)`` (the inverse of :func:`netx_decays`)."""
+    return i_decay - 1, v_decay

@@ -1,0 +1,131 @@
+"""The network in Loihi integers: the content of a NetX file.
+
+Timing facts of the graph live here too (:func:`layer_depths`, :func:`skip_delays`):
+the NetX writer and reader, the reference simulator and the Lava runtime all use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..hw.loihi import BIAS_EXP, IF_DU, IF_DV
+from .records import LayerQuantization, QuantizationCheck
+from .snn import ResetMode
+from .synapse import ConvGeometry, Synapse
+
+#: ``input``: neurons fed directly (no synapse, no delay); ``dense`` / ``conv``: the kind
+#: of the layer's main synapse.
+LayerKind = Literal["input", "dense", "conv"]
+LAYER_KINDS: tuple[str, ...] = ("input", "dense", "conv")
+
+
+@dataclass(frozen=True)
+class FixedLayer:
+    """One NetX layer in Loihi integers: an optional synapse and a group of LIF neurons.
+
+    ``shape`` is the output shape in C,H,W order (``(n,)`` for dense),
+    ``bias`` the bias mantissa per neuron or per channel (exponent
+    ``bias_exp``), ``vth`` the threshold mantissa (compared as ``vth << 6``),
+    ``du``/``dv`` Lava's 12-bit decays, ``v0`` the potential at each sample's
+    start (Lava units). ``scale`` is integer current units per real-valued unit
+    of the layer it was quantized from (1 for foreign files). ``skips`` are
+    shortcut synapses with integer weights from earlier layers' spikes of the
+    same step: in Lava they are delayed so that both paths arrive together
+    (see :func:`skip_delays`).
+    """
+
+    name: str
+    kind: LayerKind
+    shape: tuple[int, ...]
+    synapse: Synapse | None
+    bias: np.ndarray
+    vth: int
+    spiking: bool = True
+    reset: ResetMode = "soft"
+    du: int = IF_DU
+    dv: int = IF_DV
+    bias_exp: int = BIAS_EXP
+    scale: float = 1.0
+    v0: int = 0
+    skips: tuple[Synapse, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def weight(self) -> np.ndarray | None:
+        """The main synapse's integer weights (``None`` for an input layer)."""
+        return None if self.synapse is None else self.synapse.weight
+
+    @property
+    def geometry(self) -> ConvGeometry:
+        return ConvGeometry() if self.synapse is None else self.synapse.geometry
+
+    @property
+    def has_synapse(self) -> bool:
+        """Input layers have none; every synapse delays its input by one time step."""
+        return self.synapse is not None
+
+    def full_bias(self) -> np.ndarray:
+        """Bias mantissa broadcast to ``shape`` (channel-wise biases expanded)."""
+        b = np.asarray(self.bias, dtype=np.int64)
+        if b.shape == tuple(self.shape):
+            return b
+        if b.size == 1:
+            return np.full(self.shape, int(b.reshape(-1)[0]), dtype=np.int64)
+        if len(self.shape) == 3 and b.shape == (self.shape[0],):
+            return np.broadcast_to(b[:, None, None], self.shape).copy()
+        raise ValueError(f"layer {self.name}: bias of shape {b.shape} does not fit {self.shape}")
+
+
+@dataclass(frozen=True)
+class FixedNetwork:
+    """A network in Loihi fixed point: the content of a NetX file.
+
+    The input is sent as graded spikes ``round(x * input_scale)``, clipped to
+    ``input_bits`` (signed if ``input_signed``; see
+    :func:`lava_convert.sim.inputs.quantize_input`). ``quantization`` holds one
+    record per layer for files this package wrote (empty for foreign files),
+    ``check`` what the fixed-point check measured, when it ran.
+    """
+
+    input_shape: tuple[int, ...]
+    input_scale: float
+    input_bits: int
+    input_signed: bool
+    layers: tuple[FixedLayer, ...]
+    timesteps: int
+    quantization: tuple[LayerQuantization, ...] = ()
+    check: QuantizationCheck | None = None
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    @property
+    def is_residual(self) -> bool:
+        """True if any layer has shortcut synapses (a non-sequential graph)."""
+        return any(layer.skips for layer in self.layers)
+
+
+def layer_depths(layers) -> list[int]:
+    """Time steps from the input to each layer along its main path: every synapse delays
+    by one step in Lava (input layers have none). Takes any stage's layers."""
+    depths, depth = [], 0
+    for layer in layers:
+        depth += int(getattr(layer, "kind", "dense") != "input")
+        depths.append(depth)
+    return depths
+
+
+def skip_delays(layers) -> list[list[int]]:
+    """Extra delay (steps) of every shortcut synapse, per layer, that makes it arrive on
+    the same step as the layer's main input: ``depth(t) - depth(s) - 1`` for a shortcut
+    from layer ``s`` into layer ``t`` (its own synapse adds the last step)."""
+    depths = layer_depths(layers)
+    return [[depths[t] - depths[skip.source] - 1 for skip in layer.skips]
+            for t, layer in enumerate(layers)]

@@ -1,0 +1,113 @@
+"""Frozen records that stages hand on: what quantization chose per layer, and what the
+fixed-point check measured. The NetX writer and the sidecar serialise these same objects
+(``to_dict``); the NetX reader rebuilds them (``from_dict``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+def _from_dict(cls, data: dict[str, Any], where: str):
+    """``cls(**known fields of data)``; a missing field raises ``KeyError`` naming ``where``."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [n for n in required if n not in data]
+    if missing:
+        raise KeyError(f"{where} lacks {missing}")
+    return cls(**{n: data[n] for n in names if n in data})
+
+
+@dataclass(frozen=True)
+class LayerQuantization:
+    """How quantization mapped one layer to Loihi integers.
+
+    Attributes:
+        name: Layer name.
+        scale: Integer current units per real unit (weights, bias, threshold).
+        scale_limited_by: Which range set the scale: ``"weights"``, ``"bias"`` or
+            ``"state headroom"``.
+        vth: Threshold mantissa.
+        threshold: The real-valued threshold it came from (0 for a readout).
+        threshold_source: How balancing chose the threshold.
+        weight_bits: Bits (sign included) the largest integer weight uses.
+        weights_underflow: Share of non-zero real weights that rounded to 0.
+        max_current: Largest current magnitude per step, integer units.
+        shift: Real-valued bias added by conversion (a number, or per neuron/channel).
+        bias_exp: Bias exponent written for NetX.
+    """
+
+    name: str
+    scale: float
+    scale_limited_by: str
+    vth: int
+    threshold: float = 0.0
+    threshold_source: str = ""
+    weight_bits: int = 0
+    weights_underflow: float = 0.0
+    max_current: float = 0.0
+    shift: float | list = 0.0
+    bias_exp: int = 6
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerQuantization:
+        return _from_dict(cls, data, "a layer's quantization record")
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    """What the fixed-point check measured in one layer on calibration samples.
+
+    Attributes:
+        name: Layer name.
+        rate_error: Mean ``|fixed - float|`` spikes per step and neuron (0 for a readout).
+        max_abs_u, max_abs_v: Largest ``|u|`` and ``|v|`` in Lava units.
+        min_v: Lowest ``v`` in Lava units (at most 0).
+    """
+
+    name: str
+    rate_error: float
+    max_abs_u: int
+    max_abs_v: int
+    min_v: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerCheck:
+        return _from_dict(cls, data, "a layer's check record")
+
+
+@dataclass(frozen=True)
+class QuantizationCheck:
+    """The result of :func:`lava_convert.quantize.check.check_fixed_point`.
+
+    Attributes:
+        layers: One :class:`LayerCheck` per layer.
+        warnings: Messages about layers where quantization costs accuracy.
+        prediction_mismatch: Share of calibration samples whose class differs
+            between fixed and float point.
+    """
+
+    layers: tuple[LayerCheck, ...]
+    warnings: tuple[str, ...] = ()
+    prediction_mismatch: float = 0.0
+
+    def layer(self, name: str) -> LayerCheck | None:
+        return next((c for c in self.layers if c.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": [c.to_dict() for c in self.layers], "warnings": list(self.warnings),
+                "prediction_mismatch": self.prediction_mismatch}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QuantizationCheck:
+        return cls(layers=tuple(LayerCheck.from_dict(d) for d in data["layers"]),
+                   warnings=tuple(str(w) for w in data.get("warnings", ())),
+                   prediction_mismatch=float(data.get("prediction_mismatch") or 0.0))

@@ -1,0 +1,63 @@
+"""The converted network in real-valued units: integrate-and-fire layers after balancing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .synapse import Synapse
+
+#: ``soft``: a spike subtracts the threshold; ``hard``: a spike sets ``v`` to 0 (Lava's LIF).
+ResetMode = Literal["soft", "hard"]
+RESET_MODES: tuple[str, ...] = ("soft", "hard")
+
+
+@dataclass(frozen=True)
+class SpikingLayer:
+    """A layer of IF neurons in real-valued units.
+
+    Per time step the layer receives ``I = W s + bias (+ shortcuts)`` where ``s``
+    is the analog input (first layer) or the previous layer's binary spikes.
+    Spiking layers fire on ``v > threshold`` and reset by ``reset``; a readout
+    layer (``spiking=False``) only integrates ``v``.
+
+    Attributes:
+        synapse: Main synapse; the previous layer's threshold is folded into its
+            weight, so a spike counts 1.
+        bias: Current per step (per neuron or channel), including the shift.
+        threshold: V_th (same units as the weights); 0 for a readout layer.
+        shift: The part of ``bias`` added by conversion (V_th/(2T), calibration).
+        v0: Membrane potential at the start of each sample.
+        threshold_source: How the threshold was chosen (for reports).
+        out_shape: Output shape (C,H,W for conv layers).
+        skips: Shortcut synapses; each reads its source layer's spikes of the same
+            step, its weight scaled by the source's threshold.
+    """
+
+    name: str
+    synapse: Synapse
+    bias: np.ndarray
+    threshold: float
+    spiking: bool
+    reset: ResetMode = "soft"
+    shift: float | np.ndarray = 0.0
+    v0: float = 0.0
+    threshold_source: str = ""
+    out_shape: tuple[int, ...] = ()
+    skips: tuple[Synapse, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return self.synapse.kind
+
+
+@dataclass(frozen=True)
+class SnnNetwork:
+    """A converted network in real-valued units, ready to quantize or simulate."""
+
+    input_shape: tuple[int, ...]
+    layers: tuple[SpikingLayer, ...]
+    timesteps: int
+    input_range: tuple[float, float]

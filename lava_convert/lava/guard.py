@@ -1,0 +1,227 @@
+"""Keep Lava's worker processes under control: Ctrl-C, SIGTERM, timeouts, a killed parent.
+
+Lava's CPU simulator runs every process (and a shared-memory manager) as a
+forked OS process. Left alone, three things go wrong:
+
+* Ctrl-C in a terminal sends SIGINT to the whole process group; the workers
+  die mid-step and the parent's ``stop()`` then waits for them forever;
+* SIGTERM kills the parent without running ``stop()``, orphaning the workers;
+* if the parent is killed outright (SIGKILL, out of memory), the workers keep
+  waiting for messages that never come.
+
+:func:`guarded_run` fixes all three for the duration of a run: workers forked
+inside it ignore SIGINT (the parent handles it and stops them cleanly) and get
+SIGTERM from the kernel when the parent dies (Linux ``PR_SET_PDEATHSIG``); the
+parent turns SIGTERM into ``KeyboardInterrupt`` and an expired ``timeout_s``
+into :class:`~lava_convert.errors.LavaTimeoutError`, both raised in the main
+thread so the caller's ``finally`` stops the runtime. Signal handlers can only
+be installed from the main thread; elsewhere the timeout is checked by the
+caller between chunks (:meth:`RunGuard.check`). Stopping the runtime runs
+inside :meth:`RunGuard.shielded`, so a second signal cannot cut it short, and
+so does reading recorded Vars: a request/reply exchange with the workers that,
+cut short, leaves them and then ``stop()`` waiting forever.
+
+Ctrl-C and SIGTERM are held back while Lava forks its workers: an exception
+raised inside Python's at-fork hooks is swallowed there and can leave the
+``logging`` lock held, after which the parent hangs at its next log call. A
+signal that arrives during a fork is delivered again once the forks are over
+(``FORK_QUIET_S`` later).
+
+:func:`stop_runtime` stops a Lava runtime in every state it can be left in.
+Lava's ``Runtime.stop()`` tells the workers to end only if the run had begun;
+a runtime interrupted while it was still being built has workers waiting for
+their first command, and ``stop()`` would then wait for them forever. Those
+workers are terminated first.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+from ..errors import ConfigError, LavaTimeoutError
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+_active = 0  # number of guarded runs in progress (forks inside them are Lava workers)
+_parent_pid = 0  # the process that runs them
+#: Seconds a terminated worker of a never-started runtime gets before SIGKILL.
+TERMINATE_GRACE_S = 5.0
+#: Seconds after a fork during which Ctrl-C and SIGTERM stay deferred.
+FORK_QUIET_S = 0.05
+_forking = 0  # forks (of the guarded parent) whose at-fork hooks may still be running
+_deferred: list[int] = []  # signals that arrived during a fork, to deliver again
+
+
+def _before_fork() -> None:
+    global _forking
+    if _active and os.getpid() == _parent_pid:
+        _forking += 1
+
+
+def _after_fork_in_parent() -> None:
+    if _active and os.getpid() == _parent_pid and _forking:
+        # later at-fork hooks still run after this one: end the quiet window from a timer
+        timer = threading.Timer(FORK_QUIET_S, _fork_finished)
+        timer.daemon = True
+        timer.start()
+
+
+def _fork_finished() -> None:
+    global _forking
+    _forking = max(0, _forking - 1)
+    if not _forking and _deferred:
+        os.kill(os.getpid(), _deferred.pop())
+        _deferred.clear()
+
+
+def _after_fork_in_child() -> None:
+    """Runs in every forked child: only children forked during a guarded run are changed."""
+    if not _active:
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: just end
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+        except (OSError, AttributeError):  # pragma: no cover - non-glibc systems
+            return
+        if os.getppid() != _parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
+
+
+class RunGuard:
+    """The state of one guarded run: its deadline (``None``: no timeout)."""
+
+    def __init__(self, timeout_s: float | None) -> None:
+        self.timeout_s = timeout_s
+        self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self._shielded = False
+        self._pending: BaseException | None = None
+
+    def _raise(self, exc: BaseException) -> None:
+        """Raise ``exc`` now, or after the shielded block that is running."""
+        if self._shielded:
+            self._pending = self._pending or exc
+        else:
+            raise exc
+
+    @contextmanager
+    def shielded(self):
+        """Defer Ctrl-C, SIGTERM and the timeout until the block (``stop()``, reading Vars)
+        has finished."""
+        self._shielded = True
+        try:
+            yield
+        finally:
+            self._shielded = False
+        if self._pending is not None:
+            exc, self._pending = self._pending, None
+            raise exc
+
+    def check(self) -> None:
+        """Raise :class:`LavaTimeoutError` if the deadline has passed."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self._raise(LavaTimeoutError(
+                f"the Lava run exceeded timeout_s={self.timeout_s:g} s and was stopped: raise "
+                "the timeout, or run fewer samples (limit) or time steps"
+            ))
+
+
+def stop_runtime(process) -> None:
+    """Stop the Lava runtime of ``process`` (a Lava Process) and end its workers.
+
+    Safe in every state: never compiled (no runtime), started (Lava's own
+    ``stop()``), or built partly or fully but never started (interrupted
+    during start-up): then its workers are sent SIGTERM (SIGKILL after
+    ``TERMINATE_GRACE_S``) and joined, and the
+    shared-memory manager is shut down, which is what Lava's ``stop()`` would
+    do after telling started workers to end.
+    """
+    runtime = process.runtime
+    if runtime is None:
+        return
+    if runtime._is_started:
+        runtime.stop()
+        return
+    infrastructure = runtime._messaging_infrastructure
+    if infrastructure is not None:
+        actors = [a for a in infrastructure._actors if a._parent_pid == os.getpid()]
+        for actor in actors:
+            if actor.is_alive():
+                actor.terminate()
+        for actor in actors:
+            # SIGTERM can land before a fresh worker has dropped the parent's handler, which
+            # swallows it: after a grace period, SIGKILL (Lava's own join() has no timeout)
+            multiprocessing.Process.join(actor, TERMINATE_GRACE_S)
+            if actor.is_alive():
+                actor.kill()
+                multiprocessing.Process.join(actor)
+        # the shared-memory manager has shutdown() only once it has started
+        shutdown = getattr(getattr(infrastructure, "_smm", None), "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+    if runtime._watchdog_manager is not None:
+        runtime._watchdog_manager.stop()
+
+
+def check_timeout(timeout_s) -> float | None:
+    """Validate a run's ``timeout_s`` (positive seconds, or ``None`` for no limit)."""
+    if timeout_s is None:
+        return None
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) \
+            or not 0 < timeout_s < float("inf"):
+        raise ConfigError(f"timeout_s={timeout_s!r} is invalid: use a positive number of "
+                          "seconds, or None for no limit")
+    return float(timeout_s)
+
+
+@contextmanager
+def guarded_run(timeout_s: float | None = None):
+    """Context for a Lava run; yields a :class:`RunGuard` (see the module docstring)."""
+    global _active, _parent_pid
+    check_timeout(timeout_s)
+    guard = RunGuard(timeout_s)
+    main = threading.current_thread() is threading.main_thread()
+    previous = {}
+    if main:
+        def on_interrupt(signum, frame):
+            if _forking:
+                _deferred.append(signum)
+                return
+            guard._raise(KeyboardInterrupt() if signum == signal.SIGINT else
+                         KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}"))
+
+        def on_alarm(signum, frame):
+            guard.check()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_interrupt)
+        if timeout_s is not None:
+            previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, timeout_s + 0.01)
+    _active += 1
+    _parent_pid = os.getpid()
+    try:
+        yield guard
+    finally:
+        _active -= 1
+        _deferred.clear()
+        if main:
+            if timeout_s is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

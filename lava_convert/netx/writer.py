@@ -1,0 +1,106 @@
+"""Write a :class:`~lava_convert.ir.FixedNetwork` as a NetX HDF5 file (layout: see
+:mod:`lava_convert.netx.format`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..files import atomic_write
+from ..hw.loihi import netx_decays
+from ..ir import FixedLayer, FixedNetwork, Synapse, skip_delays
+from .format import META_GROUP, MULTI_INPUT, encode_meta, format_version
+
+
+def _bytes(handle: h5py.Group, key: str, value: str) -> None:
+    handle.create_dataset(key, (1,), f"S{max(len(value), 1)}", [value.encode("ascii")])
+
+
+def _compact(a: np.ndarray) -> np.ndarray:
+    """The smallest signed integer type that holds ``a`` (NetX casts to int on load)."""
+    a = np.asarray(a, dtype=np.int64)
+    for dtype in (np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if a.size == 0 or (a.min() >= info.min and a.max() <= info.max):
+            return a.astype(dtype)
+    return a
+
+
+def _write_synapse(g: h5py.Group, synapse: Synapse) -> None:
+    """Weight (and conv settings) of a layer's main synapse or of a shortcut."""
+    g.create_dataset("weight", data=_compact(synapse.weight))
+    if synapse.kind == "conv":
+        for key in ("stride", "padding", "dilation"):
+            g.create_dataset(key, data=np.asarray(getattr(synapse.geometry, key),
+                                                  dtype=np.int64))
+        g.create_dataset("groups", data=np.int64(synapse.geometry.groups))
+
+
+def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: list[int]) -> None:
+    """One layer; with shortcuts, the multi-input form (``groups``: the /layer index of
+    the input and of every layer so far, ``delays``: each shortcut's extra delay)."""
+    _bytes(g, "type", MULTI_INPUT if layer.skips else layer.kind)
+    _bytes(g, "name", layer.name)
+    g.create_dataset("shape", data=np.asarray(layer.shape, dtype=np.int64))
+    if layer.skips:
+        inputs = g.create_group("inputs")
+        main = inputs.create_group("0")
+        _bytes(main, "type", layer.kind)
+        main.create_dataset("source", data=np.int64(groups[-1]))
+        main.create_dataset("delay", data=np.int64(0))
+        _write_synapse(main, layer.synapse)
+        for j, (skip, delay) in enumerate(zip(layer.skips, delays), start=1):
+            k = inputs.create_group(str(j))
+            _bytes(k, "type", skip.kind)
+            k.create_dataset("source", data=np.int64(groups[skip.source + 1]))
+            k.create_dataset("delay", data=np.int64(delay))
+            _write_synapse(k, skip)
+    elif layer.synapse is not None:
+        _write_synapse(g, layer.synapse)
+    g.create_dataset("bias", data=_compact(layer.bias))
+    n = g.create_group("neuron")
+    _bytes(n, "type", "LOIHI")
+    n.create_dataset("vThMant", data=np.int64(layer.vth))
+    i_decay, v_decay = netx_decays(layer.du, layer.dv)
+    n.create_dataset("iDecay", data=np.int64(i_decay))
+    n.create_dataset("vDecay", data=np.int64(v_decay))
+    n.create_dataset("refDelay", data=np.int64(1))
+    n.create_dataset("gradedSpike", data=np.int64(0))
+    _bytes(n, "resetMode", layer.reset)
+    n.create_dataset("spiking", data=np.int64(int(layer.spiking)))
+    n.create_dataset("v0", data=np.int64(layer.v0))
+
+
+def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: str = "") -> Path:
+    """Write ``net`` as a NetX HDF5 file at ``path`` (atomically): its layers, and in
+    ``/lava_convert`` the input coding, T, the format version and the quantization
+    records (with the check's measurements when ``net.check`` is set)."""
+
+    def write(tmp: Path) -> None:
+        with h5py.File(tmp, "w") as f:
+            meta = f.create_group(META_GROUP)
+            meta.attrs.update(
+                format_version=format_version(net),
+                package_version=package_version,
+                input_scale=net.input_scale, input_bits=net.input_bits,
+                input_signed=int(net.input_signed), timesteps=net.timesteps,
+                input_shape=np.asarray(net.input_shape, dtype=np.int64),
+                meta_json=encode_meta(net),
+            )
+            layers = f.create_group("layer")
+            g = layers.create_group("0")
+            _bytes(g, "type", "input")
+            g.create_dataset("shape", data=np.asarray(net.input_shape, dtype=np.int64))
+            index, previous, groups = 1, tuple(net.input_shape), [0]
+            for layer, delays in zip(net.layers, skip_delays(net.layers)):
+                if layer.kind == "dense" and len(previous) > 1 and not layer.skips:
+                    _bytes(layers.create_group(str(index)), "type", "flatten")
+                    index += 1
+                _write_layer(layers.create_group(str(index)), layer, groups, delays)
+                groups.append(index)
+                index, previous = index + 1, tuple(layer.shape)
+
+    return atomic_write(path, write)

@@ -1,0 +1,273 @@
+"""The conversion pipeline, declared in one place: trace, then the passes in
+:data:`PASSES` order, each a named function with a log line and an entry in the
+sidecar's ``passes``; then ``export`` (NetX) and ``simulate`` (reference).
+
+    torch model --trace--> AnnGraph --balance--> SnnNetwork --quantize--> FixedNetwork
+                                      [bias_calibration]      [bias_calibration_on_grid]
+                                                              --check--> FixedNetwork.check
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import ConversionConfig
+from .errors import ConfigError
+from .files import write_json
+from .frontend.torch_fx import trace
+from .ir import AnnGraph, FixedNetwork, SnnNetwork
+from .netx.format import format_version, meta_dict
+from .netx.reader import read_netx
+from .netx.writer import write_netx
+from .passes.balance import balance
+from .passes.bias_calibration import calibrate_biases
+from .passes.calibration_data import check_calibration
+from .quantize.check import check_fixed_point
+from .quantize.scale import on_grid, quantize
+from .sim.ann import logits
+from .sim.inputs import check_input
+from .sim.reference import dequantize, simulate_fixed, simulate_float
+from .sim.results import RunResult
+from .version import __version__
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What the passes hand on: the traced graph, the calibration samples, the settings,
+    and the networks made so far (``snn``: float; ``fixed``: Loihi integers)."""
+
+    graph: AnnGraph
+    x: np.ndarray
+    config: ConversionConfig
+    snn: SnnNetwork | None = None
+    fixed: FixedNetwork | None = None
+
+    def calibration_samples(self) -> np.ndarray:
+        """``config.bias_calibration`` samples spread evenly over the calibration data."""
+        n = min(self.config.bias_calibration, len(self.x))
+        return self.x[np.linspace(0, len(self.x) - 1, n).astype(int)]
+
+
+def _balance(stage: Stage) -> Stage:
+    """Thresholds per layer, soft/hard reset, the shift and the readout: ANN -> float SNN
+    (:func:`~lava_convert.passes.balance.balance`; refuses calibration data that does
+    not fit and layers that never activate)."""
+    return dataclasses.replace(stage, snn=balance(stage.graph, stage.x, stage.config))
+
+
+def _bias_calibration(stage: Stage) -> Stage:
+    """Correct each spiking layer's bias for its mean conversion error, in float
+    (:func:`~lava_convert.passes.bias_calibration.calibrate_biases`)."""
+    snn = calibrate_biases(stage.graph, stage.snn, stage.calibration_samples())
+    return dataclasses.replace(stage, snn=snn)
+
+
+def _quantize(stage: Stage) -> Stage:
+    """Scale weights, biases and thresholds into Loihi's integer ranges
+    (:func:`~lava_convert.quantize.scale.quantize`; refuses layers whose weights vanish
+    or whose threshold does not fit 17 bits)."""
+    return dataclasses.replace(stage, fixed=quantize(stage.snn, stage.x, stage.config))
+
+
+def _bias_calibration_on_grid(stage: Stage) -> Stage:
+    """Calibrate the biases again with the quantized weights and thresholds
+    (:func:`~lava_convert.quantize.scale.on_grid`), so they also absorb the rounding of
+    the weights, and requantize with the same scales."""
+    grid = calibrate_biases(stage.graph, on_grid(stage.snn, stage.fixed),
+                            stage.calibration_samples())
+    scales = [(q.scale, q.scale_limited_by) for q in stage.fixed.quantization]
+    return dataclasses.replace(stage, fixed=quantize(grid, stage.x, stage.config, scales))
+
+
+def _check(stage: Stage) -> Stage:
+    """Compare fixed and float point on calibration samples and attach the result
+    (:func:`~lava_convert.quantize.check.check_fixed_point`; warns, never refuses)."""
+    result = check_fixed_point(stage.fixed, stage.snn, stage.x, stage.config.rate_tolerance)
+    return dataclasses.replace(stage, fixed=dataclasses.replace(stage.fixed, check=result))
+
+
+@dataclass(frozen=True)
+class Pass:
+    """A named pass of the pipeline and the settings under which it runs."""
+
+    name: str
+    run: Callable[[Stage], Stage]
+    applies: Callable[[ConversionConfig], bool] = lambda config: True
+
+
+#: The passes after tracing, in the order they run.
+PASSES: tuple[Pass, ...] = (
+    Pass("balance", _balance),
+    Pass("bias_calibration", _bias_calibration, lambda c: c.bias_calibration > 0),
+    Pass("quantize", _quantize),
+    Pass("bias_calibration_on_grid", _bias_calibration_on_grid,
+         lambda c: c.bias_calibration > 0),
+    Pass("check", _check),
+)
+
+
+def run_passes(stage: Stage, passes: tuple[Pass, ...] = PASSES) -> tuple[Stage, tuple[str, ...]]:
+    """Run the passes that apply to ``stage.config``; return the result and their names."""
+    applied = []
+    for p in passes:
+        if p.applies(stage.config):
+            log.info("pass %s", p.name)
+            stage = p.run(stage)
+            applied.append(p.name)
+    return stage, tuple(applied)
+
+
+def weights_hash(model: nn.Module) -> str:
+    """SHA-256 over the model's state_dict (names, dtypes, shapes and values)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class ConvertedNetwork:
+    """A converted network at every stage of the pipeline.
+
+    Attributes:
+        ann: The traced ANN (float weights), for reference predictions.
+        snn: The float SNN after threshold balancing and the shift.
+        fixed: The Loihi fixed-point network (what :meth:`export` writes), with the
+            fixed-point check's result in ``fixed.check``.
+        config: The settings used.
+        source_hash: SHA-256 of the source model's weights.
+        passes: Names of the passes applied, in order.
+        accuracy: Accuracies measured so far (recorded in the sidecar).
+    """
+
+    ann: AnnGraph
+    snn: SnnNetwork
+    fixed: FixedNetwork
+    config: ConversionConfig
+    source_hash: str
+    passes: tuple[str, ...] = ()
+    accuracy: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The fixed-point check's warnings."""
+        return self.fixed.check.warnings if self.fixed.check is not None else ()
+
+    def ann_logits(self, x) -> np.ndarray:
+        """The traced ANN's output for samples ``x`` (float64)."""
+        return logits(self.ann, check_input(x, self.ann.input_shape, "ann_logits"))
+
+    def simulate(self, x, timesteps: int | None = None, mode: str = "fixed",
+                 device=None) -> RunResult:
+        """Reference simulation (``mode="fixed"``: Lava-exact; ``"float"``: unquantized)."""
+        return simulate(self, x, timesteps, mode=mode, device=device)
+
+    def sidecar(self) -> dict:
+        """The JSON sidecar written next to the NetX file."""
+        meta = meta_dict(self.fixed)
+        return {
+            "package": "lava-convert",
+            "version": __version__,
+            "format_version": format_version(self.fixed),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": self.config.to_dict(),
+            "source_weights_sha256": self.source_hash,
+            "input": {"shape": list(self.fixed.input_shape), "scale": self.fixed.input_scale,
+                      "bits": self.fixed.input_bits, "signed": self.fixed.input_signed},
+            "passes": list(self.passes),
+            "layers": meta["layers"],
+            "trace_notes": list(self.ann.notes),
+            "warnings": meta["warnings"],
+            "prediction_mismatch": meta["prediction_mismatch"],
+            "accuracy": dict(self.accuracy),
+        }
+
+    def export(self, path: str | Path) -> Path:
+        """Write the NetX HDF5 file and its ``.json`` sidecar (both atomically)."""
+        path = Path(path)
+        write_netx(self.fixed, path, package_version=__version__)
+        self.write_sidecar(path)
+        log.info("wrote %s and %s", path, path.with_suffix(".json"))
+        return path
+
+    def write_sidecar(self, path: str | Path) -> Path:
+        """(Re)write the ``.json`` sidecar of the NetX file ``path``, e.g. with new accuracies."""
+        return write_json(Path(path).with_suffix(".json"), self.sidecar())
+
+
+def convert(model: nn.Module, calibration, timesteps: int | None = None,
+            config: ConversionConfig | None = None, **overrides) -> ConvertedNetwork:
+    """Convert a trained torch model into a Loihi fixed-point SNN.
+
+    Args:
+        model: A feed-forward ``nn.Module`` (see :mod:`lava_convert.frontend.torch_fx`).
+        calibration: Representative input samples ``(batch, *input_shape)``;
+            they set thresholds (unless clips do) and fixed-point scales.
+        timesteps: Time steps per sample the network is tuned for
+            (overrides ``config.timesteps``).
+        config: Conversion settings; keyword ``overrides`` replace fields of it.
+    """
+    config = config or ConversionConfig()
+    if timesteps is not None:
+        overrides["timesteps"] = timesteps
+    if overrides:
+        config = config.replace(**overrides)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"convert() needs a torch.nn.Module, got {type(model).__name__}")
+    x = check_calibration(calibration)
+    was_training = model.training
+    model.eval()
+    try:
+        graph = trace(model, tuple(x.shape[1:]))
+    finally:
+        model.train(was_training)
+    stage, applied = run_passes(Stage(graph=graph, x=x, config=config))
+    return ConvertedNetwork(ann=graph, snn=stage.snn, fixed=stage.fixed, config=config,
+                            source_hash=weights_hash(model), passes=applied)
+
+
+def simulate(net, x, timesteps: int | None = None, *, mode: str = "fixed",
+             device=None) -> RunResult:
+    """Reference simulation of a network on samples ``x``.
+
+    Args:
+        net: A ``.net`` path, :class:`ConvertedNetwork`, FixedNetwork or SnnNetwork.
+        x: Samples ``(batch, *input_shape)``.
+        timesteps: Time steps per sample (default: the network's).
+        mode: ``"fixed"`` reproduces Lava's fixed-point run exactly; ``"float"``
+            runs real-valued arithmetic (the unquantized SNN where available).
+        device: torch device; default CUDA when available, else CPU.
+    """
+    if mode not in ("fixed", "float"):
+        raise ConfigError(f"mode={mode!r} is invalid: use 'fixed' or 'float'")
+    if isinstance(net, (str, Path)):
+        net = read_netx(net)
+    if isinstance(net, ConvertedNetwork):
+        fixed, snn = net.fixed, net.snn
+    elif isinstance(net, FixedNetwork):
+        fixed, snn = net, None
+    elif isinstance(net, SnnNetwork):
+        fixed, snn = None, net
+    else:
+        raise ConfigError(f"cannot simulate a {type(net).__name__}: pass a .net path or a "
+                          "network from lc.convert")
+    T = timesteps if timesteps is not None else (fixed or snn).timesteps
+    if mode == "fixed":
+        if fixed is None:
+            raise ConfigError("mode='fixed' needs a quantized network (.net file or lc.convert)")
+        return simulate_fixed(fixed, x, T, device=device)
+    return simulate_float(snn if snn is not None else dequantize(fixed), x, T, device=device)

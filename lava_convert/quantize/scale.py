@@ -1,0 +1,215 @@
+"""Quantize a float SNN to Loihi's fixed-point ranges (what NetX can carry).
+
+Ranges (Lava 0.10 / NetX):
+
+* dense weights: integers in [-254, 254] per input unit. NetX re-expresses
+  them as an 8-bit mantissa with a shared exponent (``optimize_weight_bits``)
+  and the synapse delivers exactly ``sum(w * payload)``;
+* threshold ``vth``: unsigned 17 bit, compared as ``vth << 6``;
+* bias: 13-bit signed mantissa with NetX's fixed exponent 6 (one bias unit
+  equals one unit of synaptic current);
+* state: ``u`` wraps and ``v`` saturates at 24 bits, i.e. 2**17 current units.
+
+Per layer one scale ``s`` (integer current units per real unit) maps weights
+(of the main synapse and of residual shortcuts into the layer), bias and
+threshold together, so the neuron's decisions are unchanged up to rounding.
+``s`` is the largest value that keeps every quantity in range::
+
+    s = min( 254 / max|w|,                      weights (127 for conv; shortcuts too)
+             4095 / max|b|,                     bias mantissa
+             (2**17 - 1) / (V_th + I_max) )     v and u never leave 24 bits
+
+``I_max`` is the largest current magnitude the layer can receive in one step:
+exact for spike inputs (sum of positive or negative weights, shortcuts
+included, plus bias); for the analog first layer, the largest current on
+calibration data times ``config.headroom`` (capped by the exact bound for
+inputs in the calibrated range). The readout layer gets the largest threshold
+that still cannot be reached, so it integrates without ever spiking or
+saturating in a step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+
+import numpy as np
+import torch
+
+from ..config import ConversionConfig
+from ..errors import QuantizationError
+from ..hw.loihi import (
+    BIAS_EXP,
+    BIAS_MANT_MAX,
+    STATE_LIMIT,
+    STATE_SHIFT,
+    VTH_MAX,
+    payload_max,
+    weight_limit,
+)
+from ..ir import FixedLayer, FixedNetwork, LayerQuantization, SnnNetwork, SpikingLayer
+from ..sim.synapse import current
+
+log = logging.getLogger(__name__)
+
+#: Warn when more than this share of a layer's non-zero weights round to 0.
+UNDERFLOW_WARN = 0.25
+
+
+def _current_bound(weight: np.ndarray, bias: np.ndarray, lo, hi, skips=()) -> float:
+    """Largest |W s + b + sum_k W_k s_k| over inputs with lo <= s <= hi and shortcut spikes
+    0 <= s_k <= 1 (exact for a box; conv: per channel, ``lo``/``hi`` scalars; zero
+    padding lies inside the box when lo <= 0 <= hi)."""
+    w = weight.reshape(len(weight), -1)
+    top = np.maximum(w * hi, w * lo).sum(axis=1) + bias
+    bottom = np.minimum(w * hi, w * lo).sum(axis=1) + bias
+    for skip in skips:
+        k = skip.weight.reshape(len(skip.weight), -1)
+        top, bottom = top + np.maximum(k, 0).sum(axis=1), bottom + np.minimum(k, 0).sum(axis=1)
+    return float(max(np.abs(top).max(), np.abs(bottom).max()))
+
+
+def _observed_current(layer: SpikingLayer, x: np.ndarray) -> float:
+    """Largest |current| of the first layer for calibration samples ``x``."""
+    with torch.no_grad():
+        a = current(layer.synapse, torch.as_tensor(x), bias=torch.as_tensor(layer.bias))
+    return float(a.abs().max())
+
+
+def weight_bits(weight: np.ndarray) -> int:
+    """Bits (sign included) the largest integer weight of a layer uses."""
+    return int(np.ceil(np.log2(np.abs(weight).max() + 1))) + 1
+
+
+def _scale(layer: SpikingLayer, w_unit: np.ndarray, i_max: float) -> tuple[float, str]:
+    candidates = {"weights": min([weight_limit(layer.kind) / float(np.abs(w_unit).max())] + [
+        weight_limit(k.kind) / float(np.abs(k.weight).max()) for k in layer.skips
+        if np.any(k.weight)])}
+    if np.any(layer.bias != 0):
+        candidates["bias"] = BIAS_MANT_MAX / float(np.abs(layer.bias).max())
+    if layer.spiking:
+        candidates["state headroom"] = STATE_LIMIT / (layer.threshold + i_max)
+    elif i_max > 0:
+        candidates["state headroom"] = (STATE_LIMIT // 2) / i_max
+    limit = min(candidates, key=candidates.get)
+    return candidates[limit], limit
+
+
+def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
+             scales: list[tuple[float, str]] | None = None) -> FixedNetwork:
+    """Map every layer of ``snn`` to Loihi integers (see module docstring for the rule);
+    the result carries one :class:`~lava_convert.ir.LayerQuantization` record per layer.
+
+    ``scales`` fixes each layer's ``(scale, what limited it)`` instead, for a network
+    whose weights are already on that grid (:func:`on_grid`): only the biases change;
+    they are clipped to the 13-bit mantissa.
+
+    Raises:
+        QuantizationError: a layer whose weights are all zero or all round to zero, or
+            whose threshold does not fit Loihi's 17 bits at its scale.
+    """
+    lo_x, hi_x = snn.input_range
+    signed = lo_x < 0
+    amplitude = max(abs(lo_x), abs(hi_x)) or 1.0
+    input_scale = payload_max(config.input_bits, signed) / amplitude
+    x = np.asarray(x_calib, dtype=np.float64).reshape(len(x_calib), *snn.input_shape)
+
+    layers, report = [], []
+    for i, layer in enumerate(snn.layers):
+        if i == 0:
+            w_unit = layer.synapse.weight / input_scale
+            observed = max(_observed_current(layer, x[lo:lo + 1024])
+                           for lo in range(0, len(x), 1024))
+            if layer.kind == "dense":  # per input feature
+                flat = x.reshape(len(x), -1)
+                lo_in, hi_in = flat.min(axis=0), flat.max(axis=0)
+            else:  # one range for every position, zero padding included
+                lo_in, hi_in = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+            bound = _current_bound(layer.synapse.weight, layer.bias, lo_in, hi_in)
+            i_max = min(bound, observed * config.headroom)
+        else:
+            w_unit = layer.synapse.weight
+            i_max = _current_bound(w_unit, layer.bias, 0.0, 1.0, layer.skips)
+        if not np.any(w_unit != 0):
+            raise QuantizationError(
+                f"layer '{layer.name}' has only zero weights and cannot be written to NetX: "
+                "remove the layer or retrain"
+            )
+        s, limit = _scale(layer, w_unit, i_max)
+        if scales is not None:
+            s, limit = scales[i]
+        weight = np.rint(w_unit * s).astype(np.int64)
+        bias = np.rint(layer.bias * s).astype(np.int64)
+        if np.abs(bias).max(initial=0) > BIAS_MANT_MAX:
+            log.info("layer %s: calibrated bias clipped to the 13-bit mantissa", layer.name)
+            bias = np.clip(bias, -BIAS_MANT_MAX, BIAS_MANT_MAX)
+        if not np.any(weight):
+            raise QuantizationError(
+                f"layer '{layer.name}': every weight rounds to 0 in Loihi's integers (scale "
+                f"{s:.3g} set by {limit}; largest |weight| {np.abs(w_unit).max():.3g}): its "
+                "input would be ignored. The bias or current range dwarfs the weights: retrain "
+                "with a smaller bias, or rescale the layer"
+            )
+        underflow = float(np.mean(weight[w_unit != 0] == 0))
+        if underflow > UNDERFLOW_WARN:
+            log.warning("layer %s: %.0f%% of its non-zero weights round to 0 (scale limited by "
+                        "%s); retrain with weight decay to narrow the weight range",
+                        layer.name, 100 * underflow, limit)
+        if layer.spiking:
+            vth = int(round(layer.threshold * s))
+            if not 1 <= vth <= VTH_MAX:
+                raise QuantizationError(
+                    f"layer '{layer.name}': threshold {layer.threshold:.3g} becomes {vth} at "
+                    f"scale {s:.3g} (set by {limit}), outside Loihi's 1..{VTH_MAX}: the "
+                    "threshold is out of proportion to the weights (largest |weight| "
+                    f"{np.abs(layer.synapse.weight).max():.3g}). Raise the layer's "
+                    "ThresholdReLU/QCFS threshold or use balancing='max'"
+                )
+        else:
+            vth = int(VTH_MAX - math.ceil(i_max * s))
+        if vth < 1:
+            raise QuantizationError(
+                f"layer '{layer.name}': no threshold fits Loihi's 17 bits next to a current of "
+                f"{i_max:.3g}; lower the layer's weights or input range"
+            )
+        used_bits = weight_bits(weight)
+        if used_bits < 5:
+            log.warning("layer %s: weights use only %d bits (scale limited by %s)", layer.name,
+                        used_bits, limit)
+        report.append(LayerQuantization(
+            name=layer.name, scale=s, scale_limited_by=limit, vth=vth,
+            threshold=float(layer.threshold), threshold_source=layer.threshold_source,
+            weight_bits=used_bits, weights_underflow=underflow, max_current=i_max * s,
+            shift=np.asarray(layer.shift, dtype=float).tolist(), bias_exp=BIAS_EXP))
+        v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
+        shape = tuple(layer.out_shape) if layer.kind == "conv" else (len(weight),)
+        layers.append(FixedLayer(
+            name=layer.name, kind=layer.kind, shape=shape,
+            synapse=dataclasses.replace(layer.synapse, weight=weight), bias=bias, vth=vth,
+            spiking=layer.spiking, reset=layer.reset, bias_exp=BIAS_EXP, scale=s, v0=v0,
+            skips=tuple(dataclasses.replace(k, weight=np.rint(k.weight * s).astype(np.int64))
+                        for k in layer.skips)))
+    return FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
+                        input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
+                        timesteps=snn.timesteps, quantization=tuple(report))
+
+
+def on_grid(snn: SnnNetwork, net: FixedNetwork) -> SnnNetwork:
+    """``snn`` with the weights and thresholds of its quantization ``net`` in real units
+    (``w_int / s``, ``vth / s``; the first layer's per input unit), biases unchanged.
+
+    Simulating it in float reproduces the fixed-point network up to the rounding of the
+    input and of the biases, so passes that correct biases on it (``calibrate_biases``)
+    also correct the systematic error that rounding the weights introduced.
+    """
+    layers = []
+    for i, (layer, fixed) in enumerate(zip(snn.layers, net.layers)):
+        unit = fixed.scale / (net.input_scale if i == 0 else 1.0)
+        layers.append(dataclasses.replace(
+            layer, synapse=dataclasses.replace(layer.synapse, weight=fixed.weight / unit),
+            threshold=fixed.vth / fixed.scale if layer.spiking else layer.threshold,
+            v0=(fixed.v0 >> STATE_SHIFT) / fixed.scale,
+            skips=tuple(dataclasses.replace(k, weight=kq.weight / fixed.scale)
+                        for k, kq in zip(layer.skips, fixed.skips))))
+    return dataclasses.replace(snn, layers=tuple(layers))

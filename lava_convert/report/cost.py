@@ -1,0 +1,129 @@
+"""Operation counts of a run and an energy estimate for Loihi, next to the ANN's MACs.
+
+Per sample and layer:
+
+* ``spikes``: spikes the layer's neurons emit (the input layer: non-zero
+  graded payloads, one per pixel and step);
+* ``synops``: synaptic operations, ``sum_n spikes_n * fanout_n`` where
+  ``fanout_n`` counts the non-zero synapses neuron ``n`` drives in the next
+  layer (exact for conv layers: every output it reaches through the kernel);
+* ``neuron_updates``: ``neurons * T`` (every neuron is updated every step);
+* ``ann_macs``: multiply-accumulates of the same (folded) layer in the ANN,
+  once per sample.
+
+The energy figures are an **estimate** from published per-operation energies,
+not a measurement: Loihi, Davies et al., "Loihi: A Neuromorphic Manycore
+Processor with On-Chip Learning", IEEE Micro 38(1), 2018, Table 1: 23.6 pJ
+per synaptic spike operation and 52 pJ per (inactive) neuron update; the ANN
+at 4.6 pJ per 32-bit floating-point MAC (3.7 pJ multiply + 0.9 pJ add, 45 nm;
+Horowitz, "Computing's energy problem", ISSCC 2014). Routing between cores,
+input encoding and host I/O are not included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..ir import FixedLayer, FixedNetwork, Synapse
+from ..sim.inputs import quantize_input
+from ..sim.results import RunResult
+
+#: Loihi energy per synaptic spike operation, joules (Davies et al. 2018, Table 1).
+E_SYNOP_J = 23.6e-12
+#: Loihi energy per neuron update, joules (Davies et al. 2018, Table 1, inactive neuron).
+E_NEURON_UPDATE_J = 52e-12
+#: Energy per 32-bit float multiply-accumulate, joules (Horowitz 2014, 45 nm).
+E_MAC_J = 4.6e-12
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Counts per sample for one layer (see the module docstring)."""
+
+    name: str
+    neurons: int
+    spikes: float
+    synops: float
+    neuron_updates: int
+    ann_macs: int
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """Counts per sample of a run and the energy estimate (joules per sample)."""
+
+    timesteps: int
+    layers: tuple[LayerCost, ...]
+    snn_energy_j: float
+    ann_energy_j: float
+
+    @property
+    def synops(self) -> float:
+        return sum(layer.synops for layer in self.layers)
+
+    @property
+    def ann_macs(self) -> int:
+        return sum(layer.ann_macs for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        return {"timesteps": self.timesteps, "layers": [asdict(l) for l in self.layers],
+                "synops": self.synops, "ann_macs": self.ann_macs,
+                "snn_energy_j": self.snn_energy_j, "ann_energy_j": self.ann_energy_j,
+                "energy_note": "estimate from published per-operation energies (Loihi: "
+                               "Davies et al. 2018; MAC: Horowitz 2014)"}
+
+
+def fanout(synapse: Synapse, in_shape: tuple[int, ...]) -> np.ndarray:
+    """Non-zero synapses each input neuron of ``synapse`` drives, flattened in C,H,W order."""
+    if synapse.kind == "dense":
+        return (np.asarray(synapse.weight) != 0).sum(axis=0).astype(np.float64)
+    mask = torch.as_tensor((np.asarray(synapse.weight) != 0).astype(np.float64))
+    # d(sum of all outputs)/d(input) = per input position, the connections it feeds
+    g = synapse.geometry
+    x = torch.ones((1, *in_shape), dtype=torch.float64, requires_grad=True)
+    F.conv2d(x, mask, stride=g.stride, padding=g.padding, dilation=g.dilation,
+             groups=g.groups).sum().backward()
+    return x.grad.reshape(-1).numpy()
+
+
+def macs(layer: FixedLayer) -> int:
+    """Multiply-accumulates of the layer in an ANN (non-zero weights times output positions,
+    shortcut synapses included)."""
+    if layer.synapse is None:
+        return 0
+    positions = int(np.prod(layer.shape[1:])) if len(layer.shape) == 3 else 1
+    return sum(int(np.count_nonzero(syn.weight)) * (positions if syn.kind == "conv" else 1)
+               for syn in (layer.synapse, *layer.skips))
+
+
+def run_cost(net: FixedNetwork, result: RunResult, x) -> RunCost:
+    """Counts and energy per sample for ``result``, a run of ``net`` on samples ``x``."""
+    T = result.timesteps
+    x_int = quantize_input(net, x)
+    # presynaptic populations: the graded input (one event per non-zero pixel and step),
+    # then every layer; population i drives layer i, the last one drives nothing
+    names = ["input"] + [l.name for l in net.layers]
+    shapes = [tuple(net.input_shape)] + [l.shape for l in net.layers]
+    spikes = [(x_int != 0).astype(np.float64) * T] + [
+        np.asarray(result.spike_counts[l.name], dtype=np.float64) for l in net.layers]
+    synops = [float((s @ (fanout(layer.synapse, shape) if layer.synapse is not None
+                          else np.ones(s.shape[1]))).mean())
+              for s, shape, layer in zip(spikes, shapes, net.layers)] + [0.0]
+    for layer in net.layers:  # residual shortcuts: more synapses driven by their source
+        for skip in layer.skips:
+            src = skip.source + 1
+            synops[src] += float((spikes[src] @ fanout(skip, shapes[src])).mean())
+    layers = [None] + list(net.layers)
+    rows = tuple(LayerCost(
+        name=name, neurons=int(np.prod(shape)), spikes=float(s.sum(axis=1).mean()),
+        synops=ops, neuron_updates=0 if layer is None else layer.size * T,
+        ann_macs=0 if layer is None else macs(layer))
+        for name, shape, s, ops, layer in zip(names, shapes, spikes, synops, layers))
+    updates = sum(r.neuron_updates for r in rows)
+    return RunCost(timesteps=T, layers=rows,
+                   snn_energy_j=sum(synops) * E_SYNOP_J + updates * E_NEURON_UPDATE_J,
+                   ann_energy_j=sum(r.ann_macs for r in rows) * E_MAC_J)

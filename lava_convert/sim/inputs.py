@@ -1,0 +1,48 @@
+"""What enters a network: validated samples, the number of steps, graded input payloads."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError, InputError
+from ..hw.loihi import payload_max
+from ..ir import FixedNetwork
+
+
+def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
+    """Validate samples for a network; return float64 ``(batch, *input_shape)``."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise InputError(f"{where}: input dtype {x.dtype} is not numeric")
+    if x.shape[1:] != tuple(input_shape):
+        if x.shape == tuple(input_shape):
+            raise InputError(f"{where}: got one sample of shape {x.shape}; pass a batch "
+                             f"(x[None]) of shape (samples, {', '.join(map(str, input_shape))})")
+        raise InputError(f"{where}: input shape {x.shape} does not match the network's "
+                         f"(samples, {', '.join(map(str, input_shape))})")
+    if len(x) == 0:
+        raise InputError(f"{where}: no samples")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise InputError(f"{where}: input contains NaN or inf")
+    return x
+
+
+def check_timesteps(timesteps) -> int:
+    """A positive whole number of time steps, else :class:`ConfigError`."""
+    if not isinstance(timesteps, (int, np.integer)) or isinstance(timesteps, bool) \
+            or timesteps <= 0:
+        raise ConfigError(f"timesteps={timesteps!r} is invalid: pass a positive whole number "
+                          "of time steps (files from other tools may not record one)")
+    return int(timesteps)
+
+
+def quantize_input(net: FixedNetwork, x) -> np.ndarray:
+    """Graded input payloads (int64, ``(batch, inputs)``) for samples ``x``:
+    ``round(x * input_scale)`` clipped to ``input_bits`` (signed if ``input_signed``)."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    hi = payload_max(net.input_bits, net.input_signed)
+    lo = -hi if net.input_signed else 0
+    return np.clip(np.rint(x * net.input_scale), lo, hi).astype(np.int64)

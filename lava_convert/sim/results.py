@@ -1,0 +1,64 @@
+"""``RunResult``: what every runtime (reference or Lava) returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+
+
+@dataclass
+class RunResult:
+    """Outputs of one run over a batch of samples.
+
+    Attributes:
+        backend: ``"reference-fixed"``, ``"reference-float"`` or ``"lava"``.
+        timesteps: Time steps per sample.
+        output: ``(samples, classes)`` accumulated readout potential divided by
+            ``T``, in real units: comparable to the ANN's logits.
+        spike_counts: Layer name -> ``(samples, neurons)`` spikes per sample.
+        predictions_per_step: ``(T, samples)`` class after each time step, when
+            the runtime records it (reference simulator), else ``None``.
+        wall_time_s: Seconds spent running (excluding file loading).
+        spike_trains: Layer name -> ``(samples, T, neurons)`` bool spikes, when
+            asked for (``record_trains=True``), else ``None``.
+    """
+
+    backend: str
+    timesteps: int
+    output: np.ndarray
+    spike_counts: dict[str, np.ndarray]
+    predictions_per_step: np.ndarray | None = None
+    wall_time_s: float = 0.0
+    spike_trains: dict[str, np.ndarray] | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return np.argmax(self.output, axis=1)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.output.shape[0])
+
+    def _labels(self, labels) -> np.ndarray:
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != self.num_samples:
+            raise InputError(f"{len(labels)} labels for {self.num_samples} samples")
+        return labels
+
+    def accuracy(self, labels) -> float:
+        """Fraction of samples whose prediction equals ``labels``."""
+        return float(np.mean(self.predictions == self._labels(labels)))
+
+    def accuracy_curve(self, labels) -> np.ndarray:
+        """Accuracy after each time step 1..T (needs ``predictions_per_step``)."""
+        if self.predictions_per_step is None:
+            raise InputError(f"the {self.backend} backend does not record per-step predictions")
+        return np.mean(self.predictions_per_step == self._labels(labels)[None, :], axis=1)
+
+    def spikes_per_sample(self) -> dict[str, float]:
+        """Mean number of spikes per sample, per layer."""
+        return {k: float(v.sum(axis=1).mean()) for k, v in self.spike_counts.items()}

@@ -1,0 +1,137 @@
+"""The jobs the CLI, the demo, the benchmarks and the tutorials run: convert and export a
+model, run a file on a dataset, sweep T, compare Lava with the reference."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from .config import ConversionConfig
+from .errors import ConfigError
+from .ir import FixedNetwork
+from .lava.runtime import run_lava
+from .netx.reader import read_netx
+from .pipeline import ConvertedNetwork, convert, simulate
+from .report.analysis import run_summary
+from .report.summary import RunSummary
+from .sim.reference import simulate_fixed
+from .sim.results import RunResult
+from .zoo.data import Dataset, load_dataset
+from .zoo.train import accuracy
+
+#: Training samples used for calibration by :func:`convert_and_export` (default).
+CALIBRATION_SAMPLES = 2000
+
+
+def load_test_split(dataset: str, limit: int | None = None,
+                    data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``limit`` (default: all) test samples and labels of ``dataset``."""
+    data = load_dataset(dataset, data_dir)
+    if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
+        raise ConfigError(f"limit={limit!r} is invalid: use a positive number of samples")
+    n = len(data.x_test) if limit is None else min(int(limit), len(data.x_test))
+    return data.x_test[:n], data.y_test[:n]
+
+
+def _sidecar_ann_accuracy(net_path: str | Path) -> float | None:
+    """The ANN accuracy recorded in the file's sidecar (measured at export), if any."""
+    sidecar = Path(net_path).with_suffix(".json")
+    try:
+        return float(json.loads(sidecar.read_text())["accuracy"]["ann"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def convert_and_export(model: nn.Module, data: Dataset, out: str | Path, *,
+                       config: ConversionConfig | None = None,
+                       calibration: int = CALIBRATION_SAMPLES,
+                       seed: int = 0) -> tuple[ConvertedNetwork, Path]:
+    """Convert ``model`` with ``calibration`` random training samples of ``data``, measure
+    ANN and reference-SNN accuracy on the test split, and export NetX + sidecar to ``out``.
+
+    The accuracies are in ``converted.accuracy`` (and the sidecar)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(data.x_train), min(calibration, len(data.x_train)), replace=False)
+    converted = convert(model, calibration=data.x_train[picks], config=config)
+    ref = converted.simulate(data.x_test)
+    converted.accuracy.update(ann=accuracy(model, data.x_test, data.y_test),
+                              snn_reference=ref.accuracy(data.y_test),
+                              test_samples=len(data.x_test))
+    return converted, converted.export(out)
+
+
+def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "lava",
+             mode: str = "fixed", timesteps: int | None = None, limit: int | None = None,
+             data_dir=None, progress: bool | None = None,
+             timeout_s: float | None = None) -> tuple[RunResult, RunSummary]:
+    """Run ``net_path`` on the test split of ``dataset``; return the result and its summary.
+
+    The summary (:func:`lava_convert.report.analysis.run_summary`) holds accuracy,
+    per-layer rates and their agreement with the ideal rates, a raster, costs
+    and, for the reference backend, the accuracy after every time step.
+
+    Args:
+        backend: ``"lava"`` (Lava CPU simulator) or ``"reference"``.
+        mode: Reference arithmetic, ``"fixed"`` (Lava-exact) or ``"float"``.
+        timesteps: Time steps per sample (default: the file's).
+        limit: Only the first ``limit`` test samples.
+        timeout_s: Stop a Lava run after this many seconds.
+    """
+    if backend not in ("lava", "reference"):
+        raise ConfigError(f"backend={backend!r} is invalid: use 'lava' or 'reference'")
+    net = read_netx(net_path)
+    x, y = load_test_split(dataset, limit, data_dir)
+    T = timesteps if timesteps is not None else net.timesteps
+    if backend == "lava":
+        result = run_lava(net, x, T, progress=progress, timeout_s=timeout_s)
+    else:
+        result = simulate(net, x, T, mode=mode)
+    summary = run_summary(net, result, x, y, ann_accuracy=_sidecar_ann_accuracy(net_path),
+                          network=str(net_path), dataset=dataset)
+    return result, summary
+
+
+def sweep(net_path: str | Path, dataset: str = "digits", *, timesteps: int = 128,
+          limit: int | None = None, data_dir=None) -> RunSummary:
+    """Accuracy after every time step 1..``timesteps`` from one reference simulation.
+
+    Returns the run summary; ``accuracy_per_step[t-1]`` is the accuracy at T=t.
+    (A file converted with the ``bias`` shift is tuned for its own T; the
+    ``v0`` shift does not depend on T.)
+    """
+    _, summary = evaluate(net_path, dataset, backend="reference", timesteps=timesteps,
+                          limit=limit, data_dir=data_dir)
+    return summary
+
+
+def compare_backends(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
+                     timeout_s: float | None = None) -> dict:
+    """Run Lava and the reference on the same samples; compare spike counts layer by layer.
+
+    Returns per layer the number of neurons, samples with any difference, the
+    largest count difference and the first differing (sample, neuron), plus
+    whether predictions agree.
+    """
+    if not isinstance(net, FixedNetwork):
+        net = read_netx(net)
+    T = net.timesteps if timesteps is None else timesteps
+    lava = run_lava(net, x, T, progress=False, timeout_s=timeout_s)
+    ref = simulate_fixed(net, x, T)
+    layers = []
+    for layer in net.layers:
+        a, b = lava.spike_counts[layer.name], ref.spike_counts[layer.name]
+        diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
+        where = np.argwhere(diff > 0)
+        layers.append({"name": layer.name, "neurons": layer.size,
+                       "samples_differing": int((diff.sum(axis=1) > 0).sum()),
+                       "max_count_difference": int(diff.max()) if diff.size else 0,
+                       "first_difference": where[0].tolist() if len(where) else None,
+                       "lava_spikes_per_sample": float(a.sum(axis=1).mean()),
+                       "reference_spikes_per_sample": float(b.sum(axis=1).mean())})
+    return {"samples": len(lava.output), "timesteps": T, "layers": layers,
+            "identical": all(l["samples_differing"] == 0 for l in layers),
+            "predictions_agree": float(np.mean(lava.predictions == ref.predictions)),
+            "lava_wall_time_s": lava.wall_time_s, "reference_wall_time_s": ref.wall_time_s}

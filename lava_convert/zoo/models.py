@@ -1,0 +1,160 @@
+"""Model factories for conversion-ready networks, and saving/loading trained models."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, LavaConvertError
+from ..files import atomic_write
+from ..layers import QCFS, ThresholdReLU
+
+ACTIVATIONS = ("relu", "threshold", "qcfs")
+
+
+def activation(kind: str, threshold: float = 1.0, levels: int = 8) -> nn.Module:
+    """``"relu"``, ``"threshold"`` (ThresholdReLU, fixed) or ``"qcfs"`` (QCFS, trainable)."""
+    if kind == "relu":
+        return nn.ReLU()
+    if kind == "threshold":
+        return ThresholdReLU(threshold)
+    if kind == "qcfs":
+        return QCFS(levels, threshold, trainable=True)
+    raise ConfigError(f"activation {kind!r} is unknown: use one of {ACTIVATIONS}")
+
+
+def mlp(input_shape: tuple[int, ...] = (1, 8, 8), hidden: tuple[int, ...] = (128, 64),
+        classes: int = 10, act: str = "threshold", threshold: float = 1.0, levels: int = 8,
+        seed: int = 0) -> nn.Sequential:
+    """Flatten, then ``Linear + activation`` per hidden width, then a Linear read-out.
+
+    Weights are initialised from ``seed`` without touching the global RNG.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = math.prod(input_shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), activation(act, threshold, levels)]
+            width = h
+        layers.append(nn.Linear(width, classes))
+        return nn.Sequential(*layers)
+
+
+def save_model(model: nn.Module, path: str | Path, *, factory: str, kwargs: dict,
+               info: dict | None = None) -> Path:
+    """Save weights with the factory (``"module:function"``) and arguments to rebuild it."""
+    payload = {"factory": factory, "kwargs": kwargs, "state_dict": model.state_dict(),
+               "info": info or {}}
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """Rebuild a model saved by :func:`save_model` (evaluation mode)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        module_name, func_name = payload["factory"].split(":")
+        factory = getattr(importlib.import_module(module_name), func_name)
+        model = factory(**payload["kwargs"])
+        model.load_state_dict(payload["state_dict"])
+    except (OSError, KeyError, ValueError, AttributeError, ImportError, RuntimeError) as exc:
+        raise LavaConvertError(f"{path}: cannot load the model ({exc}); save it with "
+                               "lava-convert train or lava_convert.models.save_model") from exc
+    return model.eval()
+
+
+def model_from(source: str, weights: str | Path | None = None,
+               kwargs: dict | None = None) -> nn.Module:
+    """A model from a file of :func:`save_model`, or from ``"module:factory"`` plus weights.
+
+    Args:
+        source: A ``.pt`` file written by :func:`save_model` / ``lava-convert
+            train``, or ``"package.module:function"`` returning an ``nn.Module``.
+        weights: With a factory: a ``state_dict`` file (``torch.save(model.state_dict())``).
+        kwargs: With a factory: keyword arguments for it.
+    """
+    if ":" not in str(source) or Path(source).is_file():
+        if weights is not None or kwargs:
+            raise ConfigError(f"{source}: weights and factory arguments go with "
+                              "'module:factory' sources only")
+        return load_model(source)
+    if weights is None:
+        raise ConfigError(f"{source}: a factory needs --weights, the state_dict file to load")
+    module_name, _, func_name = str(source).partition(":")
+    here = os.getcwd()
+    added = here not in sys.path  # like `python -m`: modules in the working directory import
+    if added:
+        sys.path.insert(0, here)
+    try:
+        factory = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{source}: cannot import the factory ({exc}); check the module "
+                          "path and that it is importable (PYTHONPATH)") from exc
+    finally:
+        if added:
+            sys.path.remove(here)
+    model = factory(**(kwargs or {}))
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{source} returned a {type(model).__name__}, not an nn.Module")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        model.load_state_dict(state)
+    except (OSError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{weights}: cannot load these weights into {source} ({exc}); "
+                          "save them with torch.save(model.state_dict(), path)") from exc
+    return model.eval()
+
+
+class ResidualBlock(nn.Module):
+    """A basic ResNet block: ``act(bn2(conv2(act(bn1(conv1(x))))) + shortcut(x))``.
+
+    The shortcut is the identity when shape is kept, else a strided 1x1 conv with
+    batch norm (ResNet's option B). Converted, the add becomes one group of
+    integrate-and-fire neurons fed by two synapses (conv2 and the shortcut).
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1, act: str = "qcfs",
+                 threshold: float = 2.0, levels: int = 8) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.act1 = activation(act, threshold, levels)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        self.act2 = activation(act, threshold, levels)
+
+    def forward(self, x):
+        return self.act2(self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
+                         + self.shortcut(x))
+
+
+def resnet(input_shape: tuple[int, ...] = (1, 28, 28), widths: tuple[int, ...] = (8, 16, 32),
+           blocks: int = 1, classes: int = 10, act: str = "qcfs", threshold: float = 2.0,
+           levels: int = 8, seed: int = 0) -> nn.Sequential:
+    """A small ResNet: stem conv, ``len(widths)`` stages of ``blocks`` residual blocks
+    (each stage after the first halves the resolution), global average pooling, Linear.
+
+    Weights are initialised from ``seed`` without touching the global RNG.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = [
+            nn.Conv2d(input_shape[0], widths[0], 3, 1, 1, bias=False),
+            nn.BatchNorm2d(widths[0]), activation(act, threshold, levels)]
+        c_in = widths[0]
+        for stage, width in enumerate(widths):
+            for b in range(blocks):
+                stride = 2 if stage > 0 and b == 0 else 1
+                layers.append(ResidualBlock(c_in, width, stride, act, threshold, levels))
+                c_in = width
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, classes)]
+        return nn.Sequential(*layers)

@@ -1,0 +1,193 @@
+"""Lava runs stop cleanly on Ctrl-C, SIGTERM, a timeout or a killed parent: no worker remains."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from helpers import run_python
+
+import lava_convert as lc
+
+pytestmark = pytest.mark.lava
+
+LONG_RUN = """
+import sys
+import numpy as np
+import lava_convert as lc
+
+if __name__ == "__main__":
+    x = np.random.default_rng(0).random((100000, 1, 8, 8)) * 16
+    print("running", flush=True)
+    lc.run_lava(sys.argv[1], x, timesteps=32, chunk=16, progress=False)
+"""
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc)."""
+    found, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+                found.update(kids)
+                todo.extend(kids)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return found
+
+
+def session_members(sid: int) -> set[int]:
+    """Every process of session ``sid`` (the long run starts a new session), orphans too."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session
+                found.add(int(entry))
+    return found
+
+
+def alive(pids: set[int]) -> list[int]:
+    out = []
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(p)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def start_long_run(tmp_path, net, early: bool = False) -> tuple[subprocess.Popen, set[int]]:
+    """Start a long Lava run in a new session; return once its workers run (``early``: as
+    soon as the first ones exist, while Lava is still forking the rest)."""
+    script = tmp_path / "long_run.py"
+    script.write_text(textwrap.dedent(LONG_RUN))
+    log = open(tmp_path / "log.txt", "w+")
+    proc = subprocess.Popen([sys.executable, str(script), str(net)], stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    deadline, workers = time.monotonic() + 120, set()
+    # wait until the workers exist and the run is under way (their number stops growing)
+    while time.monotonic() < deadline:
+        time.sleep(0.01 if early else 1.0)
+        now = descendants(proc.pid)
+        if len(now) >= 3 and (early or now == workers):
+            workers = now
+            break
+        workers = now
+    assert proc.poll() is None and len(workers) >= 3, open(tmp_path / "log.txt").read()
+    return proc, workers
+
+
+@pytest.mark.parametrize("how", ["ctrl-c to the process group", "ctrl-c during start-up",
+                                 "SIGINT", "SIGTERM", "SIGKILL"])
+def test_killed_run_leaves_no_lava_workers(tmp_path, digits_net, how):
+    # during start-up the signal lands while Lava forks its workers: it once interrupted
+    # logging's at-fork hook, left the logging lock held and hung the parent
+    proc, workers = start_long_run(tmp_path, digits_net, early="start-up" in how)
+    try:
+        if how.startswith("ctrl-c"):
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(getattr(signal, how))
+        proc.wait(timeout=60)
+        workers |= session_members(proc.pid)
+        deadline = time.monotonic() + 30
+        while alive(workers) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert alive(workers) == [], open(tmp_path / "log.txt").read()[-3000:]
+        if how != "SIGKILL":  # the parent stopped the runtime and reported the interruption
+            assert "KeyboardInterrupt" in open(tmp_path / "log.txt").read()
+    finally:
+        for p in alive(workers | {proc.pid}):
+            os.kill(p, signal.SIGKILL)
+
+
+def test_timeout_stops_the_run(digits_net):
+    x = np.random.default_rng(0).random((20000, 1, 8, 8)) * 16
+    start = time.monotonic()
+    with pytest.raises(lc.LavaTimeoutError, match=r"timeout_s=3 s.*fewer samples"):
+        lc.run_lava(digits_net, x, chunk=16, progress=False, timeout_s=3)
+    assert time.monotonic() - start < 60
+    assert multiprocessing.active_children() == []
+    with pytest.raises(lc.ConfigError, match="timeout_s"):
+        lc.run_lava(digits_net, x[:2], timeout_s=0)
+
+
+@pytest.mark.parametrize("stage", ["_build_message_infrastructure", "_build_processes",
+                                   "_build_runtime_services", "_start_ports"])
+def test_interrupt_while_lava_builds_its_runtime(digits_net, stage):
+    # Lava's stop() only ends workers of a started run: interrupted earlier, it waited for
+    # them forever. Ctrl-C is simulated in one build stage: before the first two run, after
+    # the last two (whose workers then exist). A fresh interpreter: the patch must not
+    # outlive the test, and a hang must not hang the suite.
+    after = stage in ("_build_runtime_services", "_start_ports")
+    result = run_python(f"""
+        import multiprocessing
+        import numpy as np
+        import lava_convert as lc
+        from lava_convert.lava.compat import ensure_lava
+        ensure_lava()
+        from lava.magma.runtime.runtime import Runtime
+
+        original = Runtime.{stage}
+        def interrupted(self, *args, **kwargs):
+            if {after}:
+                original(self, *args, **kwargs)  # workers exist; the next stage is cut
+            raise KeyboardInterrupt("simulated Ctrl-C")
+        Runtime.{stage} = interrupted
+
+        if __name__ == "__main__":
+            try:
+                lc.run_lava({str(digits_net)!r}, np.zeros((4, 1, 8, 8)), progress=False)
+            except KeyboardInterrupt as exc:
+                print("interrupted:", exc)
+            print("workers left:", len(multiprocessing.active_children()))
+    """, timeout=120)
+    assert "interrupted: simulated Ctrl-C" in result.stdout, result.stderr[-3000:]
+    assert "workers left: 0" in result.stdout, result.stdout + result.stderr[-3000:]
+    assert "stopping the Lava runtime failed" not in result.stderr, result.stderr[-3000:]
+
+
+def test_ctrl_c_waits_until_the_recordings_are_read(digits_net):
+    # reading Vars is a request/reply exchange with the workers; cut short, it left them
+    # (and stop()) waiting forever. Ctrl-C arriving during a read takes effect after it.
+    result = run_python(f"""
+        import multiprocessing, os, signal, time
+        import numpy as np
+        import lava_convert as lc
+        from lava_convert.lava.runtime import LavaNetwork
+
+        original = LavaNetwork.read
+        def read(self, first, count):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)  # unshielded, the KeyboardInterrupt lands here
+            out = original(self, first, count)
+            print("read completed", flush=True)
+            return out
+        LavaNetwork.read = read
+
+        if __name__ == "__main__":
+            try:
+                lc.run_lava({str(digits_net)!r}, np.zeros((4, 1, 8, 8)), chunk=2, progress=False)
+            except KeyboardInterrupt:
+                print("interrupted")
+            print("workers left:", len(multiprocessing.active_children()))
+    """, timeout=120)
+    assert result.stdout.split() == ["read", "completed", "interrupted", "workers", "left:", "0"], \
+        result.stdout + result.stderr[-3000:]

@@ -1,0 +1,195 @@
+"""NetX files: round trip, stock NetX loading, and clear errors for bad files."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from helpers import ROOT, fixed_layer
+
+import lava_convert as lc
+from lava_convert.netx import read_netx, write_netx
+
+
+def test_round_trip_is_exact(digits_snn, tmp_path):
+    path = write_netx(digits_snn.fixed, tmp_path / "n.net")
+    back = read_netx(path)
+    assert back.input_shape == digits_snn.fixed.input_shape
+    assert back.input_scale == digits_snn.fixed.input_scale
+    for a, b in zip(back.layers, digits_snn.fixed.layers):
+        assert a.name == b.name and a.vth == b.vth and a.reset == b.reset
+        assert a.spiking == b.spiking and a.scale == pytest.approx(b.scale)
+        np.testing.assert_array_equal(a.weight, b.weight)
+        np.testing.assert_array_equal(a.bias, b.bias)
+
+
+def test_sidecar_records_the_export(digits_net, digits_snn):
+    side = json.loads(digits_net.with_suffix(".json").read_text())
+    assert side["version"] == lc.__version__
+    assert side["config"]["timesteps"] == 32
+    assert side["source_weights_sha256"] == digits_snn.source_hash
+    assert [l["vth"] for l in side["layers"]] == [l.vth for l in digits_snn.fixed.layers]
+
+
+@pytest.mark.lava
+def test_stock_netx_loads_the_file(digits_net, digits_snn):
+    from lava_convert.lava.compat import ensure_lava
+
+    ensure_lava()
+    from lava.lib.dl.netx import hdf5
+
+    net = hdf5.Network(net_config=str(digits_net), input_message_bits=8)
+    assert len(net) == len(digits_snn.fixed.layers)
+    for block, layer in zip(net.layers, digits_snn.fixed.layers):
+        assert block.neuron.vth.init == layer.vth
+        assert block.neuron.du.init == 4095 and block.neuron.dv.init == 0
+        np.testing.assert_array_equal(block.neuron.bias_mant.init, layer.bias)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(lc.NetXFormatError, match="no such file"):
+        read_netx(tmp_path / "nope.net")
+
+
+def test_a_network_instead_of_a_path(digits_snn, digits_net):
+    with pytest.raises(lc.ConfigError, match="path of a .net file, not a FixedNetwork"):
+        read_netx(digits_snn.fixed)
+    from lava_convert.report.inspect import describe
+
+    # describe takes either; only the file entry differs
+    from_file, from_network = describe(digits_net), describe(read_netx(digits_net))
+    assert from_file.pop("file") == str(digits_net) and from_network.pop("file") is None
+    assert from_file == from_network
+
+
+def test_truncated_file(digits_net, tmp_path):
+    bad = tmp_path / "cut.net"
+    bad.write_bytes(digits_net.read_bytes()[:1000])
+    with pytest.raises(lc.NetXFormatError, match="cut.net.*(truncated|corrupt|unreadable)"):
+        read_netx(bad)
+
+
+def edited_copy(source, path, edit):
+    """Copy the NetX file ``source`` to ``path`` and apply ``edit(h5py_file)`` to the copy."""
+    path.write_bytes(source.read_bytes())
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    return path
+
+
+def retype_layer_2(f):
+    del f["layer/2/type"]
+    f["layer/2"].create_dataset("type", (1,), "S4", [b"pool"])
+
+
+def test_foreign_empty_and_unsupported_files(digits_net, tmp_path):
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f.create_dataset("data", data=np.arange(3))
+    with pytest.raises(lc.NetXFormatError, match="foreign.h5: /layer: missing.*not a NetX"):
+        read_netx(foreign)
+    empty = tmp_path / "empty.net"
+    with h5py.File(empty, "w") as f:
+        f.create_group("layer")
+    with pytest.raises(lc.NetXFormatError, match="empty"):
+        read_netx(empty)
+    pool = edited_copy(digits_net, tmp_path / "pool.net", retype_layer_2)
+    with pytest.raises(lc.NetXFormatError, match="/layer/2/type: layer type 'pool'"):
+        read_netx(pool)
+
+
+def test_newer_files(digits_net, tmp_path):
+    newer = edited_copy(digits_net, tmp_path / "newer.net",
+                        lambda f: f["lava_convert"].attrs.__setitem__("format_version", 99))
+    with pytest.raises(lc.NetXFormatError, match="newer.*upgrade"):
+        read_netx(newer)
+
+
+def test_missing_key_is_named(digits_net, tmp_path):
+    broken = edited_copy(digits_net, tmp_path / "broken.net",
+                         lambda f: f.__delitem__("layer/2/weight"))
+    with pytest.raises(lc.NetXFormatError, match="/layer/2/weight: missing"):
+        read_netx(broken)
+
+
+def test_failed_export_keeps_the_previous_file(digits_snn, tmp_path, monkeypatch):
+    path = digits_snn.export(tmp_path / "keep.net")
+    before = path.read_bytes()
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        digits_snn.export(path)
+    assert path.read_bytes() == before
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def small_cnn():
+    from lava_convert.ir import FixedNetwork
+
+    rng = np.random.default_rng(3)
+    conv = fixed_layer(name="conv", kind="conv", shape=(2, 3, 1),
+                      weight=rng.integers(-50, 50, (2, 1, 3, 3)), bias=np.array([3, -2]),
+                      vth=90, stride=(2, 2), padding=(1, 0), dv=100)
+    fc = fixed_layer(name="fc", kind="dense", shape=(3,), weight=rng.integers(-9, 9, (3, 6)),
+                    bias=np.zeros(3, np.int64), vth=5000, spiking=False)
+    return FixedNetwork(input_shape=(1, 5, 4), input_scale=10.0, input_bits=6,
+                        input_signed=False, layers=(conv, fc), timesteps=8)
+
+
+def test_conv_round_trip_and_flatten(tmp_path):
+    net = small_cnn()
+    back = read_netx(write_netx(net, tmp_path / "cnn.net"))
+    with h5py.File(tmp_path / "cnn.net") as f:
+        assert [f[f"layer/{i}/type"][0] for i in range(4)] == [b"input", b"conv", b"flatten",
+                                                               b"dense"]
+    for a, b in zip(back.layers, net.layers):
+        assert (a.kind, a.shape, a.geometry, a.dv) == (b.kind, b.shape, b.geometry, b.dv)
+        np.testing.assert_array_equal(a.weight, b.weight)
+        np.testing.assert_array_equal(a.bias, b.bias)
+
+
+def test_conv_geometry_is_checked(tmp_path):
+    path = write_netx(small_cnn(), tmp_path / "cnn.net")
+    with h5py.File(path, "r+") as f:
+        del f["layer/1/stride"]
+        f["layer/1"].create_dataset("stride", data=np.array([1, 1]))
+    with pytest.raises(lc.NetXFormatError, match=r"/layer/1.*output \(2, 3, 1\).*\(2, 5, 2\)"):
+        read_netx(path)
+
+
+@pytest.mark.lava
+def test_conv_file_loads_in_stock_netx_and_runs_spike_exact(tmp_path):
+    from lava_convert.lava.compat import ensure_lava
+
+    path = write_netx(small_cnn(), tmp_path / "cnn.net")
+    ensure_lava()
+    from lava.lib.dl.netx import hdf5
+
+    net = hdf5.Network(net_config=str(path), input_message_bits=6)
+    assert [type(b).__name__ for b in net.layers] == ["Conv", "Dense"]
+    assert net.layers[0].neuron.v.shape == (1, 3, 2)  # W, H, C
+    x = np.random.default_rng(0).random((4, 1, 5, 4))
+    lava = lc.run_lava(path, x, progress=False)
+    ref = lc.simulate(path, x)
+    for name in ref.spike_counts:
+        np.testing.assert_array_equal(lava.spike_counts[name], ref.spike_counts[name])
+    assert ref.spike_counts["conv"].sum() > 0
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("netx_exports/*.net")), ids=lambda p: p.name)
+def test_shipped_exports_read_and_match_their_sidecars(path):
+    net = lc.read_netx(path)
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert [l["vth"] for l in side["layers"]] == [l.vth for l in net.layers]
+    assert [l["name"] for l in side["layers"]] == net.layer_names
+    assert [l["scale"] for l in side["layers"]] == [l.scale for l in net.layers]
+    assert [l["threshold"] for l in side["layers"]] == [q.threshold for q in net.quantization]
+    with h5py.File(path) as f:
+        version = int(f["lava_convert"].attrs["format_version"])
+    # one version for the file and its sidecar; plain NetX (1) unless it has shortcuts
+    assert side["format_version"] == version == (2 if net.is_residual else 1)

@@ -1,0 +1,65 @@
+"""Digits end to end on Lava: spike-exact with the reference, accuracy within 1 point of the ANN."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+import lava_convert as lc
+from lava_convert.zoo.train import accuracy
+
+pytestmark = pytest.mark.lava
+
+
+def test_lava_equals_reference_on_the_whole_test_split(digits, digits_model, digits_net):
+    x, y = digits.x_test, digits.y_test
+    lava = lc.run_lava(digits_net, x, timesteps=32, progress=False)
+    ref = lc.simulate(digits_net, x, timesteps=32)
+    assert set(lava.spike_counts) == set(ref.spike_counts)
+    for name in ref.spike_counts:
+        np.testing.assert_array_equal(lava.spike_counts[name], ref.spike_counts[name],
+                                      err_msg=f"layer {name}")
+    np.testing.assert_array_equal(lava.output, ref.output)
+    ann = accuracy(digits_model, x, y)
+    assert lava.accuracy(y) >= ann - 0.01
+    assert sum(c.sum() for c in lava.spike_counts.values()) > 0
+
+
+def test_chunked_streaming_matches_single_chunk(digits, digits_net):
+    x = digits.x_test[:7]
+    one = lc.run_lava(digits_net, x, chunk=7, progress=False)
+    many = lc.run_lava(digits_net, x, chunk=3, progress=False)
+    for name in one.spike_counts:
+        np.testing.assert_array_equal(one.spike_counts[name], many.spike_counts[name])
+
+
+def test_other_timesteps_and_accuracy_curve(digits, digits_net):
+    x, y = digits.x_test[:30], digits.y_test[:30]
+    lava = lc.run_lava(digits_net, x, timesteps=8, progress=False)
+    ref = lc.simulate(digits_net, x, timesteps=8)
+    np.testing.assert_array_equal(lava.predictions, ref.predictions)
+    curve = ref.accuracy_curve(y)
+    assert curve.shape == (8,) and curve[-1] == pytest.approx(ref.accuracy(y))
+
+
+def test_runtime_is_stopped_when_a_run_fails(digits, digits_net, monkeypatch):
+    from lava_convert.lava import runtime as lava_runtime
+
+    def broken_read(self, first, count):
+        raise ValueError("reading failed")
+
+    monkeypatch.setattr(lava_runtime.LavaNetwork, "read", broken_read)
+    with pytest.raises(lc.LavaRunError, match="reading failed.*stopped"):
+        lc.run_lava(digits_net, digits.x_test[:3], progress=False)
+    assert multiprocessing.active_children() == []
+
+
+def test_wrong_input_shape_is_refused_before_lava_starts(digits_net):
+    with pytest.raises(lc.InputError, match=r"\(samples, 1, 8, 8\)"):
+        lc.run_lava(digits_net, np.zeros((2, 64)))
+    with pytest.raises(lc.InputError, match="one sample"):
+        lc.run_lava(digits_net, np.zeros((1, 8, 8)))
+    with pytest.raises(lc.ConfigError, match="timesteps"):
+        lc.run_lava(digits_net, np.zeros((2, 1, 8, 8)), timesteps=0)

@@ -1,0 +1,137 @@
+"""Quantization: every integer inside Loihi's ranges, with state headroom, and faithful."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import lava_convert as lc
+from lava_convert.hw.loihi import BIAS_MANT_MAX, VTH_MAX
+from lava_convert.sim.ann import forward
+
+
+def test_ranges_and_headroom(digits_snn):
+    for fixed, snn in zip(digits_snn.fixed.layers, digits_snn.snn.layers):
+        assert np.abs(fixed.weight).max() <= 254
+        assert np.abs(fixed.bias).max() <= BIAS_MANT_MAX
+        assert 1 <= fixed.vth <= VTH_MAX
+        if fixed.spiking:
+            assert fixed.vth == round(snn.threshold * fixed.scale)
+    for fixed in digits_snn.fixed.layers[1:]:  # spike inputs: exact worst case
+        worst = np.maximum(fixed.weight, 0).sum(1) + fixed.bias
+        assert (worst + fixed.vth).max() < 2**17
+
+
+def test_fixed_point_tracks_float(digits, digits_snn):
+    x = digits.x_test
+    fixed = digits_snn.simulate(x, mode="fixed")
+    flt = digits_snn.simulate(x, mode="float")
+    assert np.mean(fixed.predictions == flt.predictions) > 0.97
+    for name in fixed.spike_counts:
+        a, b = fixed.spike_counts[name].sum(1), flt.spike_counts[name].sum(1)
+        if b.sum() > 0:
+            assert np.corrcoef(a, b)[0, 1] > 0.95
+
+
+def test_snn_rates_follow_ann_activations(digits, digits_snn):
+    T = 32
+    result = digits_snn.simulate(digits.x_test, T, mode="float")
+    acts = forward(digits_snn.ann, digits.x_test)
+    for layer, a in zip(digits_snn.snn.layers[:-1], acts[:-1]):
+        rate = result.spike_counts[layer.name] * layer.threshold / T
+        assert np.corrcoef(rate.ravel(), a.ravel())[0, 1] > 0.98
+        assert np.abs(rate - a).mean() < layer.threshold / T  # within a staircase step
+
+
+def test_all_zero_layer_is_refused():
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    with torch.no_grad():
+        model[2].weight.zero_()
+    with pytest.raises(lc.QuantizationError, match="'2'.*zero weights"):
+        lc.convert(model, calibration=np.random.default_rng(0).random((20, 3)))
+
+
+def checked(snn, x, layer: int, timesteps: int, bias: int, neuron: int = 0):
+    """``check_fixed_point`` of ``snn`` on ``x`` with the bias of one neuron set to ``bias``
+    (fixed point; the same current in float) and T = ``timesteps``; returns its result."""
+    import dataclasses
+
+    from lava_convert.quantize.check import check_fixed_point
+
+    fixed_layers, float_layers = list(snn.fixed.layers), list(snn.snn.layers)
+    f = fixed_layers[layer]
+    b, real = np.array(f.bias), np.array(float_layers[layer].bias, dtype=np.float64)
+    b[neuron], real[neuron] = bias, bias / f.scale
+    fixed_layers[layer] = dataclasses.replace(f, bias=b)
+    float_layers[layer] = dataclasses.replace(float_layers[layer], bias=real)
+    net = dataclasses.replace(snn.fixed, layers=fixed_layers, timesteps=timesteps, check=None)
+    return check_fixed_point(net, dataclasses.replace(snn.snn, layers=float_layers),
+                             x, tolerance=0.1)
+
+
+def test_the_24_bit_floor_alone_is_no_warning(digits, digits_snn, caplog):
+    from lava_convert.hw.loihi import BIAS_MANT_MAX, V_MAX
+
+    # one neuron held far below threshold (silent in fixed and float point alike) for
+    # 64 steps: its v reaches -(2**23 - 1) and stays there
+    with caplog.at_level("INFO", logger="lava_convert.quantize"):
+        check = checked(digits_snn, digits.x_train, 1, timesteps=64, bias=-BIAS_MANT_MAX)
+    name = digits_snn.fixed.layers[1].name
+    assert check.layers[1].min_v == -V_MAX
+    assert not any(w.startswith(f"layer {name}:") for w in check.warnings), check.warnings
+    assert any(r.getMessage().startswith(f"layer {name}: v reaches the 24-bit floor")
+               and r.levelname == "INFO" for r in caplog.records)
+
+
+def test_rate_warning_names_the_floor():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3), nn.ReLU(), nn.Linear(3, 2))
+    with torch.no_grad():
+        model[2].bias[0] = -500.0  # a large negative current; it also coarsens the scale
+    x = np.random.default_rng(0).random((64, 4))
+    snn = lc.convert(model, calibration=x, timesteps=128)
+    entry = snn.fixed.check.layer("2")
+    assert entry.min_v == -(2**23 - 1) and entry.max_abs_v == 2**23 - 1
+    assert any(w.startswith("layer 2: quantization changes spike rates") and "24-bit floor" in w
+               for w in snn.warnings), snn.warnings
+
+
+def test_quantization_report_is_consistent(digits, digits_snn):
+    rows = lc.quantization_report(digits_snn, digits.x_test[:100])
+    assert [r.name for r in rows] == digits_snn.fixed.layer_names
+    for row, layer in zip(rows, digits_snn.fixed.layers):
+        assert row.weights_clipped == 0.0 and 0.0 <= row.weights_underflow < 0.5
+        assert row.weight_bits == int(np.ceil(np.log2(np.abs(layer.weight).max() + 1))) + 1
+        assert row.u_headroom_bits > 0  # u never wraps
+        assert 0 <= row.rate_error < 0.05
+    assert "limited by" in lc.format_quantization(rows)
+
+
+def test_quantization_loss_beyond_tolerance_is_warned_and_recorded(digits, digits_model, caplog,
+                                                                   tmp_path):
+    with caplog.at_level("WARNING", logger="lava_convert.quantize"):
+        coarse = lc.convert(digits_model, calibration=digits.x_train, timesteps=32, input_bits=2)
+    warnings = list(coarse.warnings)
+    assert any("layer 1: quantization changes spike rates" in w and "tolerance 0.02" in w
+               and "input_bits" in w for w in warnings)
+    assert [r.getMessage() for r in caplog.records if "spike rates" in r.getMessage()] == \
+        [w for w in warnings if "spike rates" in w]
+    first = coarse.fixed.check.layers[0]
+    assert first.rate_error > 0.02
+    sidecar = json.loads(coarse.export(tmp_path / "coarse.net").with_suffix(".json").read_text())
+    assert sidecar["warnings"] == warnings
+    assert sidecar["layers"][0]["rate_error"] == first.rate_error
+    assert lc.read_netx(tmp_path / "coarse.net").check == coarse.fixed.check
+    assert 0 <= sidecar["prediction_mismatch"] <= 1
+    # the same network passes with a looser tolerance
+    loose = lc.convert(digits_model, calibration=digits.x_train, timesteps=32, input_bits=2,
+                       rate_tolerance=0.5)
+    assert not any("spike rates" in w for w in loose.warnings)
