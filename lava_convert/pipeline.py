@@ -178,7 +178,7 @@ class ConvertedNetwork:
 
     def sidecar(self) -> dict:
         """The JSON sidecar written next to the NetX file."""
-        meta = meta_dict(self.fixed)
+        recorded = meta_dict(self.fixed)
         return {
             "package": "lava-convert",
             "version": __version__,
@@ -189,10 +189,10 @@ class ConvertedNetwork:
             "input": {"shape": list(self.fixed.input_shape), "scale": self.fixed.input_scale,
                       "bits": self.fixed.input_bits, "signed": self.fixed.input_signed},
             "passes": list(self.passes),
-            "layers": meta["layers"],
+            "layers": recorded["layers"],
             "trace_notes": list(self.ann.notes),
-            "warnings": meta["warnings"],
-            "prediction_mismatch": meta["prediction_mismatch"],
+            "warnings": recorded["warnings"],
+            "prediction_mismatch": recorded["prediction_mismatch"],
             "accuracy": dict(self.accuracy),
         }
 

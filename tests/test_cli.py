@@ -40,6 +40,20 @@ def test_demo_writes_export_table_and_json(tmp_path):
     assert side["accuracy"]["lava_samples"] == 40
 
 
+def test_demo_writes_outside_the_tracked_tree():
+    """``make demo`` must leave ``git status`` clean: its default export directory is
+    ignored by git (it used to overwrite netx_exports/digits_mlp.net)."""
+    from helpers import ROOT
+
+    from lava_convert.cli import build_parser
+
+    out = Path(build_parser().parse_args(["demo"]).out)
+    assert not out.is_absolute()
+    check = subprocess.run(["git", "check-ignore", "-q", str(out / "digits_mlp.net")],
+                           cwd=ROOT, capture_output=True)
+    assert check.returncode == 0, f"{out} is not ignored by git"
+
+
 def test_help_and_bad_arguments():
     assert "demo" in lava_convert("--help").stdout
     bad = lava_convert("demo", "--timesteps", "0", "--quiet")

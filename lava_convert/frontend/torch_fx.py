@@ -166,7 +166,11 @@ def _propagate_shapes(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> None:
 
 def _shape(node: fx.Node) -> tuple[int, ...]:
     """Per-sample shape of a node's output (batch dimension dropped)."""
-    return tuple(node.meta["tensor_meta"].shape[1:])
+    tensor = node.meta.get("tensor_meta")
+    if tensor is None or not hasattr(tensor, "shape"):
+        raise _unsupported(node.name, f"{node.op} {node.target!r}, whose output is not one "
+                           "tensor", "return one tensor from each step of forward()")
+    return tuple(tensor.shape[1:])
 
 
 def _pair(v) -> tuple[int, int]:

@@ -45,6 +45,13 @@ WEIGHT_HARD_MAX = 2**15
 CONV_WRAP = 2**24
 #: Widest graded spike payload.
 MAX_MESSAGE_BITS = 24
+#: NetX pre-shifts dense weights by up to 8 bits (``optimize_weight_bits``) before Lava's
+#: int32 accumulator sums them: sums beyond ``ACCUMULATOR_LIMIT`` wrap.
+WEIGHT_PRESHIFT_BITS = 8
+ACCUMULATOR_LIMIT = 2**31
+#: The threshold NetX gives a dense layer without a ``neuron`` group: one ``v`` cannot
+#: reach (it saturates below), so the layer only integrates.
+NETX_INTEGRATOR_VTH = 1 << 17
 
 
 def weight_limit(kind: str) -> int:

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from .synapse import Synapse
+from .synapse import HasMainSynapse, Synapse
 
 #: ``relu``; ``clip`` (ThresholdReLU, ``clip(z, 0, theta)``); ``qcfs`` (QCFS staircase with
 #: ``levels`` steps up to ``theta``); ``None`` for the output layer (raw logits).
@@ -15,7 +15,7 @@ Activation = Literal["relu", "clip", "qcfs"]
 
 
 @dataclass(frozen=True)
-class AnnLayer:
+class AnnLayer(HasMainSynapse):
     """An ANN layer: main synapse (from the previous layer), shortcuts, bias, activation.
 
     Attributes:
@@ -41,10 +41,6 @@ class AnnLayer:
     in_shape: tuple[int, ...] = ()
     out_shape: tuple[int, ...] = ()
     skips: tuple[Synapse, ...] = ()
-
-    @property
-    def kind(self) -> str:
-        return self.synapse.kind
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,31 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..hw.loihi import BIAS_EXP
 
-def _from_dict(cls, data: dict[str, Any], where: str):
-    """``cls(**known fields of data)``; a missing field raises ``KeyError`` naming ``where``."""
-    names = [f.name for f in dataclasses.fields(cls)]
-    required = [f.name for f in dataclasses.fields(cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    missing = [n for n in required if n not in data]
-    if missing:
-        raise KeyError(f"{where} lacks {missing}")
-    return cls(**{n: data[n] for n in names if n in data})
+
+class Record:
+    """``to_dict`` / ``from_dict`` for a flat frozen dataclass of JSON values."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """``cls(**known fields of data)``; unknown keys are ignored, a missing field
+        raises ``KeyError`` naming the record."""
+        fields = dataclasses.fields(cls)
+        required = [f.name for f in fields
+                    if f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING]
+        missing = [n for n in required if n not in data]
+        if missing:
+            raise KeyError(f"{cls.__name__} record lacks {missing}")
+        return cls(**{f.name: data[f.name] for f in fields if f.name in data})
 
 
 @dataclass(frozen=True)
-class LayerQuantization:
+class LayerQuantization(Record):
     """How quantization mapped one layer to Loihi integers.
 
     Attributes:
@@ -49,18 +60,11 @@ class LayerQuantization:
     weights_underflow: float = 0.0
     max_current: float = 0.0
     shift: float | list = 0.0
-    bias_exp: int = 6
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LayerQuantization:
-        return _from_dict(cls, data, "a layer's quantization record")
+    bias_exp: int = BIAS_EXP
 
 
 @dataclass(frozen=True)
-class LayerCheck:
+class LayerCheck(Record):
     """What the fixed-point check measured in one layer on calibration samples.
 
     Attributes:
@@ -75,13 +79,6 @@ class LayerCheck:
     max_abs_u: int
     max_abs_v: int
     min_v: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LayerCheck:
-        return _from_dict(cls, data, "a layer's check record")
 
 
 @dataclass(frozen=True)

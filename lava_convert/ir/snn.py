@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from .synapse import Synapse
+from .synapse import HasMainSynapse, Synapse
 
 #: ``soft``: a spike subtracts the threshold; ``hard``: a spike sets ``v`` to 0 (Lava's LIF).
 ResetMode = Literal["soft", "hard"]
@@ -15,7 +15,7 @@ RESET_MODES: tuple[str, ...] = ("soft", "hard")
 
 
 @dataclass(frozen=True)
-class SpikingLayer:
+class SpikingLayer(HasMainSynapse):
     """A layer of IF neurons in real-valued units.
 
     Per time step the layer receives ``I = W s + bias (+ shortcuts)`` where ``s``
@@ -47,10 +47,6 @@ class SpikingLayer:
     threshold_source: str = ""
     out_shape: tuple[int, ...] = ()
     skips: tuple[Synapse, ...] = ()
-
-    @property
-    def kind(self) -> str:
-        return self.synapse.kind
 
 
 @dataclass(frozen=True)

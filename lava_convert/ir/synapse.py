@@ -42,3 +42,13 @@ class Synapse:
     def __post_init__(self) -> None:
         if self.kind not in SYNAPSE_KINDS:
             raise ValueError(f"synapse kind {self.kind!r} is not one of {SYNAPSE_KINDS}")
+
+
+class HasMainSynapse:
+    """For layers with a ``synapse`` attribute: their kind is their main synapse's."""
+
+    synapse: Synapse
+
+    @property
+    def kind(self) -> str:
+        return self.synapse.kind

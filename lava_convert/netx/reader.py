@@ -16,6 +16,7 @@ from ..hw.loihi import (
     BIAS_EXP,
     DECAY_UNITY,
     MAX_MESSAGE_BITS,
+    NETX_INTEGRATOR_VTH,
     V_MAX,
     VTH_MAX,
     WEIGHT_HARD_MAX,
@@ -87,7 +88,7 @@ class _Reader:
 
 
 #: What NetX builds for a dense layer without a ``neuron`` group (an integrator).
-_NETX_DEFAULT_NEURON = {"vThMant": 1 << 17, "iDecay": 0, "vDecay": 4096}
+_NETX_DEFAULT_NEURON = {"vThMant": NETX_INTEGRATOR_VTH, "iDecay": 0, "vDecay": DECAY_UNITY}
 
 
 def _pair(r: _Reader, g: h5py.Group, key: str, default: int, low: int) -> tuple[int, int]:

@@ -24,14 +24,14 @@ def check_fixed_point(net: FixedNetwork, snn: SnnNetwork, x: np.ndarray,
     step); the warnings (each also logged; they go into the sidecar):
 
     * ``rate_error > tolerance`` for a spiking layer (quantization loses
-      accuracy); if ``v`` also reached the 24-bit floor ``-(2**23 - 1)`` there,
+      accuracy); if ``v`` also reached the 24-bit floor ``-V_MAX`` there,
       the warning names it as a likely cause;
     * ``u`` beyond 24 bits (it wraps in Lava). The scales rule this out, so
       this only fires for hand-made networks.
 
-    In hidden layers ``v`` cannot pass ``+(2**23 - 1)``: at most the threshold
+    In hidden layers ``v`` cannot pass ``+V_MAX``: at most the threshold
     before a step, it gains at most the largest current, and the scales keep
-    their sum within 2**17 - 1 units. Reaching the floor ``-(2**23 - 1)`` alone
+    their sum within ``STATE_LIMIT`` units. Reaching the floor ``-V_MAX`` alone
     is logged at info: a neuron held that far below threshold is silent in
     fixed and float point alike, and where its later recovery (sooner from the
     clipped value) changes spikes, ``rate_error`` measures it. In the first
@@ -65,14 +65,14 @@ def check_fixed_point(net: FixedNetwork, snn: SnnNetwork, x: np.ndarray,
             warn(f"layer {layer.name}: quantization changes spike rates by {rate_error:.4f} "
                  f"spikes/step on average (tolerance {tolerance:g}; scale limited by "
                  f"{limits.get(layer.name, 'an unknown range')}"
-                 + ("; v also reached the 24-bit floor -(2**23 - 1), where strongly inhibited "
+                 + (f"; v also reached the 24-bit floor -{V_MAX}, where strongly inhibited "
                     "neurons recover sooner than in float" if floor and layer.spiking else "")
                  + "): see lc.quantization_report; raise input_bits if the input is coarse, or "
                  "retrain with weight decay to narrow the weight range")
         if peak["u"] > U_WRAP:
             warn(f"layer {layer.name}: u exceeded 24 bits on calibration data and wraps in Lava")
         if floor:
-            log.info("layer %s: v reaches the 24-bit floor -(2**23 - 1) on calibration data "
+            log.info(f"layer %s: v reaches the 24-bit floor -{V_MAX} on calibration data "
                      "(strongly inhibited neurons; %s)", layer.name,
                      f"rate error {rate_error:.4f} spikes/step" if layer.spiking else
                      "the readout's winning class is unaffected unless all classes are that low")

@@ -2,22 +2,22 @@
 
 Ranges (Lava 0.10 / NetX):
 
-* dense weights: integers in [-254, 254] per input unit. NetX re-expresses
+* dense weights: integers in ``[-WEIGHT_MAX, WEIGHT_MAX]`` per input unit. NetX re-expresses
   them as an 8-bit mantissa with a shared exponent (``optimize_weight_bits``)
   and the synapse delivers exactly ``sum(w * payload)``;
-* threshold ``vth``: unsigned 17 bit, compared as ``vth << 6``;
+* threshold ``vth``: unsigned 17 bit (``VTH_MAX``), compared as ``vth << STATE_SHIFT``;
 * bias: 13-bit signed mantissa with NetX's fixed exponent 6 (one bias unit
   equals one unit of synaptic current);
-* state: ``u`` wraps and ``v`` saturates at 24 bits, i.e. 2**17 current units.
+* state: ``u`` wraps and ``v`` saturates at 24 bits, i.e. ``STATE_LIMIT`` current units.
 
 Per layer one scale ``s`` (integer current units per real unit) maps weights
 (of the main synapse and of residual shortcuts into the layer), bias and
 threshold together, so the neuron's decisions are unchanged up to rounding.
 ``s`` is the largest value that keeps every quantity in range::
 
-    s = min( 254 / max|w|,                      weights (127 for conv; shortcuts too)
-             4095 / max|b|,                     bias mantissa
-             (2**17 - 1) / (V_th + I_max) )     v and u never leave 24 bits
+    s = min( WEIGHT_MAX / max|w|,               weights (CONV_WEIGHT_MAX for conv; shortcuts too)
+             BIAS_MANT_MAX / max|b|,            bias mantissa
+             STATE_LIMIT / (V_th + I_max) )     v and u never leave 24 bits
 
 ``I_max`` is the largest current magnitude the layer can receive in one step:
 exact for spike inputs (sum of positive or negative weights, shortcuts

@@ -21,7 +21,7 @@ class QuantizationRow:
         scale: Integer current units per real unit.
         scale_limited_by: Which range set the scale (weights, bias, state headroom).
         weight_bits: Bits the largest integer weight uses (sign included).
-        weights_clipped: Share of weights beyond the range (+-254 dense, +-127 conv).
+        weights_clipped: Share of weights beyond :func:`~lava_convert.hw.loihi.weight_limit`.
         weights_underflow: Share of non-zero weights that rounded to 0.
         rate_error: Mean |fixed - float| spike rate (spikes per step per neuron).
         u_headroom_bits, v_headroom_bits: log2 of the 24-bit limit over the

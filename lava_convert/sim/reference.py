@@ -3,7 +3,7 @@
 ``mode="fixed"`` reproduces Lava's fixed-point run of a NetX file step by
 step (:func:`lava_convert.sim.neuron.fixed_step`), including the graded input
 quantization, the wrap of ``u`` and saturation of ``v``. ``mode="float"``
-runs the same network in real arithmetic (:func:`~lava_convert.neuron.float_step`).
+runs the same network in real arithmetic (:func:`~lava_convert.sim.neuron.float_step`).
 
 Timing. In Lava every synaptic layer delays its input by one step, and each
 layer's reset follows the data (see :mod:`lava_convert.lava.runtime`), so every
@@ -24,7 +24,14 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..hw.loihi import IF_DU, STATE_SHIFT, payload_max
+from ..hw.loihi import (
+    ACCUMULATOR_LIMIT,
+    IF_DU,
+    STATE_SHIFT,
+    U_WRAP,
+    WEIGHT_PRESHIFT_BITS,
+    payload_max,
+)
 from ..ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingLayer, Synapse
 from . import readout
 from .inputs import check_input, check_timesteps, quantize_input
@@ -70,8 +77,9 @@ def _exact_dtype(bound: float) -> torch.dtype:
 
 
 def _u_never_wraps(layer: FixedLayer, bound: float) -> bool:
-    """With du=4095 u is this step's input alone: it cannot wrap if ``bound << 6 <= 2**23``."""
-    return layer.du == IF_DU and bound * (1 << STATE_SHIFT) <= 2**23
+    """With ``du = IF_DU`` u is this step's input alone: it cannot wrap if
+    ``bound << STATE_SHIFT <= U_WRAP``."""
+    return layer.du == IF_DU and bound * (1 << STATE_SHIFT) <= U_WRAP
 
 
 def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
@@ -102,11 +110,12 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     bounds = [b + sum(kb) for b, kb in zip(bounds, skip_bounds)]  # all synapses together
     wrap = [not _u_never_wraps(l, b) for l, b in zip(net.layers, bounds)]
     for layer, bound in zip(net.layers, bounds):
-        # NetX pre-shifts dense weights by up to 8 bits; Lava's int32 accumulator then
-        # wraps where we would not. Converted networks stay far below this.
-        if layer.kind == "dense" and bound * 2**8 >= 2**31:
+        # NetX pre-shifts dense weights; Lava's int32 accumulator then wraps where we
+        # would not. Converted networks stay far below this.
+        if layer.kind == "dense" and bound * 2**WEIGHT_PRESHIFT_BITS >= ACCUMULATOR_LIMIT:
             log.warning("layer %s: synaptic sums up to %.3g may overflow Lava's int32 "
-                        "accumulator; the reference is exact only below 2**23", layer.name, bound)
+                        "accumulator; the reference is exact only below %d", layer.name, bound,
+                        U_WRAP)
     weights = [None if l.weight is None else torch.as_tensor(l.weight, dtype=dt, device=dev)
                for l, dt in zip(net.layers, dtypes)]
     biases = [effective_bias(torch.as_tensor(l.full_bias(), dtype=torch.int32, device=dev),

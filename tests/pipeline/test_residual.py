@@ -197,7 +197,9 @@ def test_quantized_shortcuts_share_the_layer_scale(converted):
     snn = {l.name: l for l in converted.snn.layers}
     for name, layer in fixed.items():
         for k, sk in zip(layer.skips, snn[name].skips):
-            np.testing.assert_array_equal(k.weight, np.rint(sk.weight * layer.scale))
+            # in real units the integer shortcut is the float one up to rounding at the
+            # layer's own scale
+            assert np.abs(k.weight / layer.scale - sk.weight).max() <= 0.5 / layer.scale
             assert np.abs(k.weight).max() <= 127
     assert macs(fixed["3.conv2"]) == (np.count_nonzero(fixed["3.conv2"].weight)
                                       + np.count_nonzero(fixed["3.conv2"].skips[0].weight)) * 64

@@ -9,19 +9,68 @@ import pytest
 
 import lava_convert as lc
 from lava_convert.hw.loihi import BIAS_MANT_MAX, VTH_MAX
+from lava_convert.ir import SnnNetwork, SpikingLayer, Synapse
+from lava_convert.quantize.scale import quantize, weight_bits
 from lava_convert.sim.ann import forward
 
 
 def test_ranges_and_headroom(digits_snn):
-    for fixed, snn in zip(digits_snn.fixed.layers, digits_snn.snn.layers):
+    for fixed in digits_snn.fixed.layers:
         assert np.abs(fixed.weight).max() <= 254
         assert np.abs(fixed.bias).max() <= BIAS_MANT_MAX
         assert 1 <= fixed.vth <= VTH_MAX
-        if fixed.spiking:
-            assert fixed.vth == round(snn.threshold * fixed.scale)
-    for fixed in digits_snn.fixed.layers[1:]:  # spike inputs: exact worst case
-        worst = np.maximum(fixed.weight, 0).sum(1) + fixed.bias
-        assert (worst + fixed.vth).max() < 2**17
+
+
+def hand_network(threshold: float = 1.0, bias: float = 0.0) -> SnnNetwork:
+    """Input (2 features in [0, 1]) -> identity layer of IF neurons -> readout [1, -0.5]."""
+    hidden = SpikingLayer("h", Synapse("dense", np.eye(2)), np.zeros(2), threshold, True,
+                          out_shape=(2,))
+    out = SpikingLayer("o", Synapse("dense", np.array([[1.0, -0.5]]), 0), np.array([bias]),
+                       0.0, False, out_shape=(1,))
+    return SnnNetwork(input_shape=(2,), layers=(hidden, out), timesteps=8,
+                      input_range=(0.0, 1.0))
+
+
+CALIBRATION = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+
+
+def test_scales_worked_by_hand():
+    """The shared-scale rule on a network small enough to work out on paper (8-bit input:
+    input_scale 255; weight limit 254, bias mantissa 4095, state 2**17 - 1 units)."""
+    net = quantize(hand_network(), CALIBRATION, lc.ConversionConfig())
+    h, o = net.layers
+    assert net.input_scale == 255
+    # hidden: weights 1/255 per payload unit -> 254 / (1/255) = 64770 beats the state
+    # bound (2**17 - 1) / (1 + 1) = 65535.5 (largest current 1: min(bound 1, 2 x observed 1))
+    assert (h.scale, net.quantization[0].scale_limited_by) == (64770, "weights")
+    np.testing.assert_array_equal(h.weight, [[254, 0], [0, 254]])
+    assert h.vth == 64770
+    # readout: weights [1, -0.5] -> 254 (the state bound ((2**17 - 1) // 2) / 1 is larger)
+    assert (o.scale, net.quantization[1].scale_limited_by) == (254, "weights")
+    np.testing.assert_array_equal(o.weight, [[254, -127]])
+    assert o.vth == 2**17 - 1 - 254  # the largest threshold one step of current cannot reach
+
+
+def test_bias_and_state_limits_worked_by_hand():
+    biased = quantize(hand_network(bias=20.0), CALIBRATION, lc.ConversionConfig())
+    o = biased.layers[1]
+    # 4095 / 20 = 204.75 < 254; current up to 1 + 20 = 21 -> vth = 2**17 - 1 - ceil(21 * 204.75)
+    assert (o.scale, biased.quantization[1].scale_limited_by) == (204.75, "bias")
+    np.testing.assert_array_equal(o.weight, [[205, -102]])
+    np.testing.assert_array_equal(o.bias, [4095])
+    assert o.vth == 2**17 - 1 - 4300
+    high = quantize(hand_network(threshold=1000.0), CALIBRATION, lc.ConversionConfig())
+    h = high.layers[0]
+    # threshold 1000 and current 1 must fit 2**17 - 1 units: scale 131071 / 1001
+    assert high.quantization[0].scale_limited_by == "state headroom"
+    assert h.scale == pytest.approx(131071 / 1001)
+    assert h.vth == round(1000 * 131071 / 1001) == 130940
+
+
+@pytest.mark.parametrize("weights, bits", [([[1]], 2), ([[-1, 1]], 2), ([[3, -4]], 4),
+                                           ([[127]], 8), ([[128]], 9), ([[-254, 3]], 9)])
+def test_weight_bits_worked_by_hand(weights, bits):
+    assert weight_bits(np.array(weights)) == bits  # sign bit plus the largest magnitude's bits
 
 
 def test_fixed_point_tracks_float(digits, digits_snn):
@@ -107,9 +156,9 @@ def test_rate_warning_names_the_floor():
 def test_quantization_report_is_consistent(digits, digits_snn):
     rows = lc.quantization_report(digits_snn, digits.x_test[:100])
     assert [r.name for r in rows] == digits_snn.fixed.layer_names
-    for row, layer in zip(rows, digits_snn.fixed.layers):
+    for row in rows:
         assert row.weights_clipped == 0.0 and 0.0 <= row.weights_underflow < 0.5
-        assert row.weight_bits == int(np.ceil(np.log2(np.abs(layer.weight).max() + 1))) + 1
+        assert 2 <= row.weight_bits <= 9  # 9 bits hold the dense range +-254
         assert row.u_headroom_bits > 0  # u never wraps
         assert 0 <= row.rate_error < 0.05
     assert "limited by" in lc.format_quantization(rows)

@@ -16,12 +16,10 @@ from lava_convert.ir.snn import RESET_MODES
 class SoftResetLIF(LIF):
     """Loihi LIF whose spike subtracts the threshold, streamed over fixed windows.
 
-    Dynamics per time step (fixed point, units of Lava's LIF, see
-    :mod:`lava_convert.sim.neuron` for the equations):
-    ``u = u*(4096-du-1)/4096 + (a_in << 6)``,
-    ``v = v*(4096-dv)/4096 + u + (bias_mant << bias_exp)``,
-    spike when ``v > vth << 6``; then ``v -= vth << 6`` (``reset_mode="soft"``)
-    or ``v = 0`` (``"hard"``, Lava's LIF).
+    Dynamics per time step: Lava's fixed-point LIF, with the spike and reset rules of
+    :mod:`lava_convert.sim.neuron` (where the equations are written): spike when
+    ``v > vth << 6``, then ``v -= vth << 6`` (``reset_mode="soft"``) or ``v = 0``
+    (``"hard"``, Lava's LIF).
 
     Streaming: the time steps ``start + k*window, ..., start + (k+1)*window - 1``
     form window ``k`` (one sample); ``u`` and ``v`` are set to ``u0``/``v0`` at the
@@ -34,7 +32,7 @@ class SoftResetLIF(LIF):
     Args:
         shape: Neuron array shape.
         vth: Threshold mantissa (unsigned 17 bit); compared as ``vth << 6``.
-        du, dv: Current and voltage decay (12 bit); ``du=4095, dv=0`` is IF.
+        du, dv: Current and voltage decay (12 bit); the defaults make an IF neuron.
         bias_mant, bias_exp: Bias mantissa (13 bit signed) and exponent.
         reset_mode: ``"soft"`` (subtract threshold) or ``"hard"`` (to zero).
         window: Window length in time steps; 0 disables periodic reset.
