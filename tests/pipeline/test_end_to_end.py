@@ -63,3 +63,15 @@ def test_wrong_input_shape_is_refused_before_lava_starts(digits_net):
         lc.run_lava(digits_net, np.zeros((1, 8, 8)))
     with pytest.raises(lc.ConfigError, match="timesteps"):
         lc.run_lava(digits_net, np.zeros((2, 1, 8, 8)), timesteps=0)
+
+
+def test_the_sidecar_lists_the_passes_in_pipeline_order(digits, digits_model, digits_snn):
+    from lava_convert.pipeline import PASSES
+
+    assert digits_snn.sidecar()["passes"] == ["balance", "quantize", "check"]
+    calibrated = lc.convert(digits_model, calibration=digits.x_train[:300], timesteps=8,
+                            bias_calibration=64)
+    order = [p.name for p in PASSES]
+    assert calibrated.passes == ("balance", "bias_calibration", "quantize",
+                                 "bias_calibration_on_grid", "check")
+    assert list(calibrated.passes) == sorted(calibrated.passes, key=order.index)
