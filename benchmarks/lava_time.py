@@ -19,7 +19,6 @@ import numpy as np
 
 import lava_convert as lc
 from lava_convert.lava.compat import ensure_lava
-from lava_convert.lava.runtime import lava_conv_weight
 from lava_convert.sim.inputs import quantize_input
 from lava_convert.zoo.data import load_dataset
 
@@ -38,6 +37,7 @@ def _per_call_ms(fn, repeats: int = REPEATS) -> float:
 def synapse_ms(net, x) -> list[tuple[str, str, float]]:
     """(layer, description, ms per step) of each layer's synapse, as Lava computes it."""
     ensure_lava()
+    from lava_convert.lava.procs.network import lava_conv_weight
     from lava.proc.conv import utils
 
     ref = lc.simulate(net, x, net.timesteps)

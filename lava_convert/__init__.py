@@ -24,6 +24,7 @@ from .layers import QCFS, ThresholdReLU, replace_relus
 from .netx.reader import read_netx
 from .pipeline import ConvertedNetwork, convert, simulate
 from .report.quantization import format_quantization, quantization_report
+from .sim.inputs import quantize_input
 from .sim.results import RunResult
 from .version import __version__
 
@@ -32,5 +33,5 @@ __all__ = [
     "DatasetError", "InputError", "LavaConvertError", "LavaRunError", "LavaTimeoutError",
     "LavaUnavailableError", "NetXFormatError", "QuantizationError", "RunResult",
     "ThresholdReLU", "UnsupportedModuleError", "__version__", "convert", "format_quantization",
-    "quantization_report", "read_netx", "replace_relus", "run_lava", "simulate",
+    "quantization_report", "quantize_input", "read_netx", "replace_relus", "run_lava", "simulate",
 ]

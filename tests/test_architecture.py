@@ -66,10 +66,16 @@ def test_every_part_of_the_package_has_a_stage(graph):
     assert {stage(name) for name in graph} == set(LEVELS)
 
 
+#: The one deliberate upward name: ``lava_convert.netx.Network`` resolves, on first use, to
+#: the Lava process that runs NetX files, as ``lava.lib.dl.netx.hdf5.Network`` does.
+ALIASES = {("lava_convert.netx", "lava_convert.lava.procs.network"),
+           ("lava_convert.netx", "lava_convert.lava.compat")}
+
+
 def test_no_module_imports_a_later_stage(graph):
     wrong = [f"{a} ({LEVELS[stage(a)]}) imports {b} ({LEVELS[stage(b)]})"
              for a, targets in graph.items() for b in targets
-             if LEVELS[stage(b)] > LEVELS[stage(a)]]
+             if LEVELS[stage(b)] > LEVELS[stage(a)] and (a, b) not in ALIASES]
     assert not wrong, wrong
 
 

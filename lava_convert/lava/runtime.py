@@ -2,23 +2,12 @@
 
 Graph built per run::
 
-    GradedSource --graded--> netx Dense block [synapse -> SoftResetLIF] --> ... --> readout
+    GradedSource --graded--> Network (lava_convert.netx.Network: NetX blocks with
+                             SoftResetLIF neurons, shortcuts with their delay lines)
 
-The blocks are lava-dl's own ``netx.blocks.process.Dense`` with the weights
-passed through NetX's ``optimize_weight_bits``, exactly as
-``netx.hdf5.Network`` builds them; only the neuron process is ours
-(:class:`~lava_convert.lava.procs.process.SoftResetLIF`), built from the
-file's ``resetMode``.
-
-Residual shortcuts (layers with ``skips``) are wired next to the blocks::
-
-    source block --> [SpikeDelay(d)] --> Conv/Dense synapse --> target block's neurons
-
-The target's neurons sum their main synapse and the shortcut (Lava adds every
-connection into an InPort). Each synapse delays by one step, so a shortcut
-across ``n`` synapses of the main path is held ``d = n - 1`` extra steps
-(:func:`~lava_convert.ir.fixed.skip_delays`; no delay line when ``d = 0``) and both
-paths carry the same sample step when they meet.
+The network is the same hierarchical process users put into their own graphs
+(:class:`~lava_convert.lava.procs.network.Network`), built with
+``reset_interval=T`` and per-window recording: one way to build Lava graphs, not two.
 
 Streaming: sample ``k`` is sent on steps ``kT+1 ... kT+T``. Each synapse adds
 one step, so layer ``l`` (1-based) sees sample ``k`` on steps
@@ -39,7 +28,7 @@ import numpy as np
 
 from ..errors import LavaConvertError, LavaRunError
 from ..hw.loihi import STATE_SHIFT
-from ..ir import FixedNetwork, layer_depths, skip_delays
+from ..ir import FixedNetwork, layer_depths
 from ..netx.reader import read_netx
 from ..sim import readout
 from ..sim.inputs import check_input, check_timesteps, quantize_input
@@ -53,14 +42,8 @@ log = logging.getLogger(__name__)
 PROGRESS_MIN_STEPS = 2000
 
 
-def lava_conv_weight(synapse) -> np.ndarray:
-    """A conv synapse's kernel as NetX hands it to Lava: the PyTorch kernel flipped for
-    Lava's convolution, then ordered (C_out, W, H, C_in)."""
-    return synapse.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)
-
-
 class LavaNetwork:
-    """A FixedNetwork built as Lava processes for streaming ``num_samples`` samples.
+    """A FixedNetwork built as Lava processes for streaming samples ``x_int``.
 
     Use as a context manager (or call :meth:`stop`): Lava's runtime and its
     worker processes are stopped on exit, also after errors.
@@ -68,97 +51,21 @@ class LavaNetwork:
 
     def __init__(self, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int) -> None:
         ensure_lava()
+        from .procs.network import Network
         from .procs.process import GradedSource
 
         self.net, self.T, self.chunk = net, timesteps, chunk
         self.ring = chunk + 1  # one spare slot: earlier layers run ahead into the next window
+        self.network = Network(net, reset_interval=timesteps, record_windows=self.ring)
         data = x_int.reshape(len(x_int), *net.input_shape)
         if len(net.input_shape) == 3 and net.layers[0].kind != "dense":
             data = data.transpose(0, 3, 2, 1)  # C,H,W -> Lava's W,H,C
         else:
             data = data.reshape(len(data), -1)  # NetX flattens in C,H,W order
         self.source = GradedSource(data=data, window=timesteps, num_message_bits=net.input_bits)
-        self.blocks = []
-        shape = tuple(net.input_shape) if data.ndim == 4 else (data.shape[1],)
-        upstream, message_bits = self.source.s_out, net.input_bits
-        for layer, depth in zip(net.layers, layer_depths(net.layers)):
-            block = self._block(layer, shape, message_bits, start=1 + depth)
-            if layer.kind == "input":
-                upstream.connect(block.neuron.a_in)  # NetX leaves Input.inp unconnected
-            elif layer.kind == "dense" and len(shape) == 3:
-                upstream.transpose([2, 1, 0]).flatten().connect(block.inp)  # as NetX wires it
-            else:
-                upstream.connect(block.inp)
-            upstream, shape, message_bits = block.out, layer.shape, 0
-            self.blocks.append(block)
-        self.shortcuts = [self._shortcut(t, k, delay)
-                          for t, delays in enumerate(skip_delays(net.layers))
-                          for k, delay in enumerate(delays)]
+        self.source.s_out.connect(self.network.inp)
+        self.blocks = self.network.layers
         self._started, self._step = False, 0
-
-    def _shortcut(self, t: int, k: int, delay: int) -> list:
-        """Wire shortcut ``k`` of layer ``t``: source spikes -> SpikeDelay (if the paths
-        differ by more than one synapse) -> synapse -> layer ``t``'s neurons, which add
-        it to their main input."""
-        from lava.lib.dl.netx.utils import optimize_weight_bits
-        from lava.proc.conv.process import Conv
-        from lava.proc.dense.process import Dense
-
-        from .procs.process import SpikeDelay
-
-        skip = self.net.layers[t].skips[k]
-        source = self.net.layers[skip.source]
-        upstream, procs = self.blocks[skip.source].out, []
-        if delay:
-            line = SpikeDelay(shape=tuple(reversed(source.shape)), delay=delay)
-            upstream.connect(line.s_in)
-            upstream, procs = line.s_out, [line]
-        if skip.kind == "dense":
-            weight, num_bits, exponent, _ = optimize_weight_bits(skip.weight)
-            synapse = Dense(weights=weight, weight_exp=exponent, num_weight_bits=num_bits,
-                            num_message_bits=0)
-            if len(source.shape) == 3:
-                upstream = upstream.transpose([2, 1, 0]).flatten()
-        else:
-            g = skip.geometry
-            synapse = Conv(input_shape=tuple(reversed(source.shape)),
-                           weight=lava_conv_weight(skip), stride=np.array(g.stride[::-1]),
-                           padding=np.array(g.padding[::-1]),
-                           dilation=np.array(g.dilation[::-1]), groups=g.groups,
-                           num_message_bits=0)
-        upstream.connect(synapse.s_in)
-        synapse.a_out.connect(self.blocks[t].neuron.a_in)
-        return procs + [synapse]
-
-    def _block(self, layer, in_shape: tuple[int, ...], message_bits: int, start: int):
-        """A lava-dl NetX block for ``layer`` with our neuron, built the way NetX builds it."""
-        from lava.lib.dl.netx.blocks.process import Conv, Dense, Input
-        from lava.lib.dl.netx.utils import optimize_weight_bits
-
-        from .procs.process import SoftResetLIF
-
-        neuron_params = dict(
-            neuron_proc=SoftResetLIF, bias_key="bias_mant", vth=layer.vth, du=layer.du,
-            dv=layer.dv, bias_exp=layer.bias_exp, reset_mode=layer.reset, window=self.T,
-            start=start, v0=layer.v0, record_windows=self.ring, record_v=not layer.spiking,
-            num_message_bits=0,
-        )
-        whc = tuple(reversed(layer.shape))
-        bias = layer.full_bias()
-        bias = bias.transpose(2, 1, 0) if bias.ndim == 3 else bias
-        if layer.kind == "input":
-            return Input(shape=whc, neuron_params=neuron_params, bias=bias)
-        if layer.kind == "dense":
-            weight, num_bits, exponent, _ = optimize_weight_bits(layer.weight)
-            return Dense(shape=whc, neuron_params=neuron_params, weight=weight,
-                         num_weight_bits=num_bits, weight_exponent=exponent,
-                         input_message_bits=message_bits, bias=bias)
-        g = layer.geometry
-        return Conv(input_shape=tuple(reversed(in_shape)), shape=whc,
-                    neuron_params=neuron_params, weight=lava_conv_weight(layer.synapse),
-                    stride=np.array(g.stride[::-1]), padding=np.array(g.padding[::-1]),
-                    dilation=np.array(g.dilation[::-1]), groups=g.groups,
-                    input_message_bits=message_bits, bias=bias)
 
     def run_until(self, step: int) -> None:
         """Advance the simulation to absolute time step ``step``."""

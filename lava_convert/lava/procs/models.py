@@ -11,6 +11,7 @@ sub-threshold step by construction and resets as the reference does.
 from __future__ import annotations
 
 import numpy as np
+from lava.lib.dl.netx.blocks.models import AbstractPyBlockModel
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
@@ -20,6 +21,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed
 
 # Absolute imports: Lava's compiler executes this file as a top-level module.
+from lava_convert.lava.procs.network import Network
 from lava_convert.lava.procs.process import GradedSource, SoftResetLIF, SpikeDelay
 from lava_convert.sim.neuron import apply_reset, fires
 
@@ -141,3 +143,9 @@ class PySpikeDelayModel(PyLoihiProcessModel):
         slot = (self.time_step - 1) % self._delay
         self.s_out.send(self.buffer[slot].copy())
         self.buffer[slot] = self.s_in.recv()
+
+
+@implements(proc=Network, protocol=LoihiProtocol)
+class PyNetworkModel(AbstractPyBlockModel):
+    """The hierarchical model of :class:`~lava_convert.lava.procs.network.Network`: its
+    blocks are built by the process, as for stock NetX's ``Network``."""
