@@ -37,8 +37,9 @@ def _per_call_ms(fn, repeats: int = REPEATS) -> float:
 def synapse_ms(net, x) -> list[tuple[str, str, float]]:
     """(layer, description, ms per step) of each layer's synapse, as Lava computes it."""
     ensure_lava()
-    from lava_convert.lava.procs.network import lava_conv_weight
     from lava.proc.conv import utils
+
+    from lava_convert.lava.procs.network import lava_conv_weight
 
     ref = lc.simulate(net, x, net.timesteps)
     payload = quantize_input(net, x[:1])[0].reshape(net.input_shape)
