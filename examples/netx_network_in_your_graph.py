@@ -19,11 +19,15 @@ from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc import io
 
 
-def run_in_lava_graph(path: str, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Spike counts ``(samples, neurons)`` per layer (C,H,W order) of ``x`` on Lava."""
+def run_in_lava_graph(path: str, x: np.ndarray, network=Network, **options) -> dict:
+    """Spike counts ``(samples, neurons)`` per layer (C,H,W order) of ``x`` on Lava.
+
+    ``network`` is the NetX process class (``lava.lib.dl.netx.hdf5.Network`` runs files
+    made with ``--target stock-netx``; it then needs ``input_message_bits`` and
+    ``reset_offset=1`` in ``options``)."""
     file = lc.read_netx(path)
     T = file.timesteps
-    net = Network(net_config=path, reset_interval=T)  # state resets with each sample
+    net = network(net_config=path, reset_interval=T, **options)  # resets with each sample
     # graded input spikes, each sample held for T steps, in the (x, y, f) order of net.inp
     payload = lc.quantize_input(file, x).reshape(len(x), *file.input_shape)
     if payload.ndim == 4 and net.inp.shape != (int(np.prod(file.input_shape)),):

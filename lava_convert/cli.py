@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 
-from .config import ConversionConfig
+from .config import STOCK_NETX_SETTINGS, TARGETS, ConversionConfig
 from .demo import run_demo
 from .errors import ConfigError, InputError, LavaConvertError
 from .files import write_json
@@ -94,7 +94,7 @@ def _train(args: argparse.Namespace) -> int:
 # --- convert ----------------------------------------------------------------------------
 
 _CONFIG_FLAGS = ("timesteps", "balancing", "percentile", "reset", "shift", "readout",
-                 "input_bits", "bias_calibration")
+                 "input_bits", "bias_calibration", "target")
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
@@ -112,6 +112,10 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-bits", type=int)
     p.add_argument("--bias-calibration", type=int, metavar="N",
                    help="correct each layer's bias on N calibration samples (0: off)")
+    p.add_argument("--target", choices=list(TARGETS),
+                   help="lava-convert (default; run with lava_convert.netx.Network) or "
+                   "stock-netx (a file unmodified lava-dl NetX runs exactly: hard reset and "
+                   "spiking readout unless --reset/--readout say otherwise)")
     p.add_argument("--calibration", type=int, default=2000,
                    help="training samples used for calibration (default 2000)")
     _dataset_flags(p)
@@ -126,8 +130,10 @@ def _convert(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{args.config}: cannot read the config ({exc}); write a JSON "
                               "object of ConversionConfig fields") from exc
-    config = config.replace(**{k: getattr(args, k) for k in _CONFIG_FLAGS
-                               if getattr(args, k) is not None})
+    flags = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k) is not None}
+    if flags.get("target", config.target) == "stock-netx":
+        flags = {**STOCK_NETX_SETTINGS, **flags}  # what the target needs, unless given
+    config = config.replace(**flags)
     kwargs = json.loads(args.kwargs) if args.kwargs else None
     model = model_from(args.model, args.weights, kwargs)
     data = load_dataset(args.data, args.data_dir)
@@ -307,7 +313,8 @@ VERBS = {
                 ["lava-convert convert digits.pt --out netx_exports/my_digits.net",
                  "lava-convert convert mypkg.nets:make_cnn --weights cnn_state.pt --data mnist "
                  "--timesteps 16 --shift v0 --out cnn.net",
-                 "lava-convert convert model.pt --config config.json --out net.net"]),
+                 "lava-convert convert model.pt --config config.json --out net.net",
+                 "lava-convert convert digits.pt --target stock-netx --out digits_stock.net"]),
     "inspect": (_inspect_args, _inspect, "show what a NetX file holds",
                 "Layers, shapes, thresholds, weight ranges and exponents, synapse and neuron "
                 "counts, and how stock netx.hdf5.Network treats the file "

@@ -15,6 +15,12 @@ BALANCING = ("auto", "clip", "max", "percentile")
 SHIFTS = ("bias", "v0", "none")
 RESETS = RESET_MODES
 READOUTS = ("potential", "spikes")
+#: ``lava-convert``: files for lava_convert.netx.Network (soft reset, v0, shortcuts);
+#: ``stock-netx``: files unmodified lava-dl NetX runs exactly (hard reset, no v0, no
+#: shortcuts, spiking readout), for Intel's own stack and Loihi 2 without custom neurons.
+TARGETS = ("lava-convert", "stock-netx")
+#: The settings ``target="stock-netx"`` needs (see :meth:`ConversionConfig.stock_netx`).
+STOCK_NETX_SETTINGS = {"reset": "hard", "readout": "spikes"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class ConversionConfig:
             step per neuron) that quantization may cause in a layer on
             calibration data; beyond it the converter warns and the sidecar
             records the warning.
+        target: ``"lava-convert"`` (default) or ``"stock-netx"``: a file that unmodified
+            ``lava.lib.dl.netx.hdf5.Network`` runs exactly; it needs ``reset="hard"``,
+            ``readout="spikes"`` and a shift other than ``"v0"``
+            (:meth:`stock_netx` sets them), and residual networks are refused.
         bias_calibration: Calibration samples used to correct each spiking
             layer's bias for its average conversion error (0: off; a few
             hundred is plenty): once in float before quantization, then again
@@ -66,6 +76,13 @@ class ConversionConfig:
     headroom: float = 2.0
     rate_tolerance: float = 0.02
     bias_calibration: int = 0
+    target: str = "lava-convert"
+
+    @classmethod
+    def stock_netx(cls, **settings: Any) -> ConversionConfig:
+        """A config for ``target="stock-netx"``: hard reset and spiking readout unless
+        ``settings`` say otherwise (then validation names the conflict)."""
+        return cls(**{**STOCK_NETX_SETTINGS, "target": "stock-netx", **settings})
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, fix: str) -> None:
@@ -89,6 +106,16 @@ class ConversionConfig:
               "bias_calibration", "use a number of samples >= 0 (0: off)")
         check(0 <= float(self.rate_tolerance) <= 1, "rate_tolerance",
               "use a rate in [0, 1] spikes per step")
+        check(self.target in TARGETS, "target", f"use one of {TARGETS}")
+        if self.target == "stock-netx":
+            stock = "target='stock-netx' (stock NetX builds Lava's hard-reset LIF, starts v at 0 "
+            stock += "and is read through output spikes)"
+            check(self.reset == "hard", "reset", f"{stock} needs reset='hard': use "
+                  "ConversionConfig.stock_netx(), or --target stock-netx without --reset")
+            check(self.readout == "spikes", "readout", f"{stock} needs readout='spikes': use "
+                  "ConversionConfig.stock_netx()")
+            check(self.shift != "v0", "shift", f"{stock} cannot start at v0: use shift='bias' "
+                  "or 'none'")
 
     def replace(self, **changes: Any) -> ConversionConfig:
         """A copy with ``changes`` applied (validated)."""

@@ -32,6 +32,7 @@ from .netx.writer import write_netx
 from .passes.balance import balance
 from .passes.bias_calibration import calibrate_biases
 from .passes.calibration_data import check_calibration
+from .passes.target import check_target
 from .quantize.check import check_fixed_point
 from .quantize.scale import on_grid, quantize
 from .sim.ann import logits
@@ -58,6 +59,13 @@ class Stage:
         """``config.bias_calibration`` samples spread evenly over the calibration data."""
         n = min(self.config.bias_calibration, len(self.x))
         return self.x[np.linspace(0, len(self.x) - 1, n).astype(int)]
+
+
+def _target(stage: Stage) -> Stage:
+    """Refuse what ``config.target`` cannot express (stock NetX: residual shortcuts;
+    :func:`~lava_convert.passes.target.check_target`)."""
+    check_target(stage.graph, stage.config)
+    return stage
 
 
 def _balance(stage: Stage) -> Stage:
@@ -109,6 +117,7 @@ class Pass:
 
 #: The passes after tracing, in the order they run.
 PASSES: tuple[Pass, ...] = (
+    Pass("target", _target, lambda c: c.target != "lava-convert"),
     Pass("balance", _balance),
     Pass("bias_calibration", _bias_calibration, lambda c: c.bias_calibration > 0),
     Pass("quantize", _quantize),

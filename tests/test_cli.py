@@ -167,8 +167,9 @@ def test_inspect_sweep_and_report(tmp_path, digits_net, digits_snn):
     assert [l["name"] for l in info["layers"]] == digits_snn.fixed.layer_names
     assert [l["vth"] for l in info["layers"]] == [l.vth for l in digits_snn.fixed.layers]
     assert info["synapses"] == sum(int((l.weight != 0).sum()) for l in digits_snn.fixed.layers)
-    assert any("soft reset is ignored" in n for n in info["stock_netx"])
-    assert "soft reset is ignored" in result.stdout
+    assert any("reset by subtraction" in n for n in info["stock_netx"])
+    assert info["stock_netx_loads"] is False
+    assert "reset by subtraction" in result.stdout
 
     sweep_path = tmp_path / "sweep.json"
     _, sweep = verb_json(sweep_path, "sweep", str(digits_net), "--timesteps", "32")
@@ -212,3 +213,22 @@ def test_training_progress_bar_and_quiet(tmp_path, capsys):
                          str(tmp_path / "q.pt"), "--quiet")
     assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
     assert (tmp_path / "q.pt").is_file()
+
+
+def test_convert_for_stock_netx(tmp_path):
+    model = tmp_path / "m.pt"
+    assert lava_convert("train", "--hidden", "32", "--epochs", "3", "--out", str(model),
+                        "-q").returncode == 0
+    net = tmp_path / "stock.net"
+    result = lava_convert("convert", str(model), "--target", "stock-netx", "--timesteps", "8",
+                          "--out", str(net))
+    assert result.returncode == 0, result.stderr
+    config = json.loads(net.with_suffix(".json").read_text())["config"]
+    assert (config["target"], config["reset"], config["readout"]) == ("stock-netx", "hard",
+                                                                       "spikes")
+    inspected = lava_convert("inspect", str(net))
+    assert "stock netx.hdf5.Network loads this file" in inspected.stdout
+    bad = lava_convert("convert", str(model), "--target", "stock-netx", "--shift", "v0",
+                       "--out", str(tmp_path / "bad.net"))
+    assert bad.returncode == 2 and "cannot start at v0" in bad.stderr
+    assert not (tmp_path / "bad.net").exists()

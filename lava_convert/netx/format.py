@@ -35,8 +35,17 @@ where depth counts synapses along the main path (0 for the main synapse, 1
 across a basic ResNet block). The reader checks it against the graph. Stock
 ``netx.hdf5.Network`` refuses such a file with ``NotImplementedError: concat
 is not implemented.`` at the first residual layer instead of loading a network
-without its shortcuts; files without residual layers stay plain NetX (format
-version 1), files with them are format version 2.
+without its shortcuts.
+
+No silent misreading. Stock NetX builds Lava's hard-reset ``LIF`` for every
+layer, starts ``v`` at 0 and ignores unknown keys, so it would load a soft-reset
+or ``v0`` network as a different network without a word. Every file whose network
+stock NetX cannot reproduce (:func:`stock_differences`) therefore writes its first
+layer with a synapse in the multi-input form too (one input, the main synapse),
+and stock NetX refuses it with the same ``NotImplementedError`` before building
+anything; ``/lava_convert`` ``stock_netx`` says why and how to load it
+(``lava_convert.netx.Network``). Such files are format version 2; files stock NetX
+reproduces exactly (hard reset, no ``v0``, no shortcuts) stay plain NetX, version 1.
 
 The reader also takes plain NetX files (input, dense, conv
 and flatten layers with CUBA/LOIHI neurons). Files are written to a temporary
@@ -59,10 +68,42 @@ META_GROUP = "lava_convert"
 MULTI_INPUT = "concat"
 
 
+def stock_differences(net: FixedNetwork) -> list[str]:
+    """What stock ``netx.hdf5.Network`` would build differently from ``net`` (empty: it
+    builds the same network). Each entry names the layers."""
+    reasons = []
+    residual = [layer.name for layer in net.layers if layer.skips]
+    if residual:
+        reasons.append(f"layers {residual} add residual shortcuts (stock NetX has no "
+                       "multi-input layer)")
+    soft = [layer.name for layer in net.layers if layer.reset == "soft"]
+    if soft:
+        reasons.append(f"layers {soft} reset by subtraction (stock NetX builds Lava's LIF, "
+                       "which resets to 0)")
+    v0 = [layer.name for layer in net.layers if layer.v0]
+    if v0:
+        reasons.append(f"layers {v0} start each sample at v0 != 0 (stock NetX starts at 0)")
+    return reasons
+
+
+def stock_netx_note(net: FixedNetwork) -> str:
+    """The ``/lava_convert`` ``stock_netx`` attribute: why stock NetX refuses the file and
+    how to load it, or that it loads it unchanged."""
+    reasons = stock_differences(net)
+    if not reasons:
+        return ("stock lava.lib.dl.netx.hdf5.Network builds this network exactly (pass "
+                "input_message_bits and reset_interval for graded input and per-sample reset)")
+    return (f"stock lava.lib.dl.netx.hdf5.Network refuses this file (NotImplementedError: "
+            f"{MULTI_INPUT} is not implemented.) because it would build a different network: "
+            + "; ".join(reasons) + ". Load it with lava_convert.netx.Network, which takes the "
+            "same arguments, or convert with target='stock-netx'")
+
+
 def format_version(net: FixedNetwork) -> int:
-    """The format version a file of ``net`` has: 2 with multi-input (residual) layers,
-    else 1 (plain NetX that older readers take). The writer and the sidecar both ask here."""
-    return 2 if net.is_residual else 1
+    """The format version a file of ``net`` has: 2 when it uses multi-input layers (residual
+    shortcuts, or the guard against stock NetX, :func:`stock_differences`), else 1 (plain
+    NetX). The writer and the sidecar both ask here."""
+    return 2 if stock_differences(net) else 1
 
 
 def encode_meta(net: FixedNetwork) -> str:

@@ -201,10 +201,13 @@ def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
 
 
 def _read_multi_input(r: _Reader, g: h5py.Group, sources: dict[int, int],
-                      layers: list[FixedLayer], scale: float) -> FixedLayer:
+                      layers: list[FixedLayer], scale: float,
+                      in_shape: tuple[int, ...] | None) -> FixedLayer:
     """A multi-input layer: ``inputs/j`` synapses from earlier layers (``sources`` maps
-    a /layer index to a layer position); the one from the previous layer is its main
-    synapse, the others become shortcuts. Recorded delays must match the graph's."""
+    a /layer index to a layer position, -1 for the network input of shape
+    ``in_shape``); the one from the previous layer (or, for the first layer, from the
+    input) is its main synapse, the others become shortcuts. Recorded delays must match
+    the graph's."""
     shape = r.shape(g, "shape")
     if "inputs" not in g or not isinstance(g["inputs"], h5py.Group) or not len(g["inputs"]):
         raise r.fail(f"{g.name}/inputs", "missing", "a 'concat' layer lists its synapses "
@@ -227,7 +230,11 @@ def _read_multi_input(r: _Reader, g: h5py.Group, sources: dict[int, int],
                          f"neurons (those are {sorted(sources)})", "the file is corrupt; "
                          "re-export it")
         index = sources[source]
-        synapse = _read_synapse(r, sg, kind, layers[index].shape, shape)
+        if index < 0 and (layers or in_shape is None):
+            raise r.fail(f"{sg.name}/source", "a shortcut from the network input",
+                         "shortcuts come from layers with neurons; re-export the file")
+        synapse = _read_synapse(r, sg, kind, in_shape if index < 0 else layers[index].shape,
+                                shape)
         if index == len(layers) - 1 and main is None:
             main = dataclasses.replace(synapse, source=index)
         else:
@@ -353,15 +360,17 @@ def _read(r: _Reader) -> FixedNetwork:
         kind = r.string(g, "type")
         if kind == "flatten":
             continue
-        if kind == MULTI_INPUT and layers:
+        if kind == MULTI_INPUT:
             scale = float(scales[len(layers)]) if len(layers) < len(scales) else 1.0
-            layer = _read_multi_input(r, g, sources, layers, scale)
+            layer = _read_multi_input(r, g, sources, layers, scale,
+                                      None if in_shape is None else tuple(in_shape))
             _check_name(r, i, layer, layers)
             sources[i] = len(layers)
             layers.append(layer)
             continue
         if kind == "input" and "neuron" not in g:
             in_shape = r.shape(g, "shape")
+            sources[i] = -1  # the network input: only a first layer's main synapse reads it
             if header and in_shape != header["input_shape"]:
                 raise r.fail(f"/layer/{i}/shape", f"input shape {in_shape} differs from "
                              f"/{META_GROUP} input_shape {header['input_shape']}",

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 from ..ir import FixedNetwork
-from .format import MULTI_INPUT
+from .format import MULTI_INPUT, stock_differences
+
+
+def stock_netx_loads(net: FixedNetwork) -> bool:
+    """Whether stock NetX loads a file of ``net`` (it then builds the same network)."""
+    return not stock_differences(net)
 
 
 def stock_netx_notes(net: FixedNetwork) -> list[str]:
-    """How stock ``netx.hdf5.Network`` treats ``net``: it loads every file without
-    residual layers but ignores our extensions (each note says which layers that
-    changes), and refuses files with residual layers."""
-    residual = [l.name for l in net.layers if l.skips]
-    if residual:
-        return [f"layers {residual} add residual shortcuts and are written as multi-input "
-                f"'{MULTI_INPUT}' layers: stock NetX refuses the file (NotImplementedError: "
-                f"{MULTI_INPUT} is not implemented.); run it with lava_convert.run_lava or "
-                "`lava-convert run`"]
-    notes = []
-    soft = [l.name for l in net.layers if l.reset == "soft" and l.spiking]
-    if soft:
-        notes.append(f"layers {soft}: soft reset is ignored; stock NetX resets to 0 (use "
-                     "lava_convert.run_lava for the converted behaviour)")
-    v0 = [l.name for l in net.layers if l.v0]
-    if v0:
-        notes.append(f"layers {v0}: the initial potential v0 is ignored (starts at 0)")
-    readout = [l.name for l in net.layers if not l.spiking]
-    if readout:
-        notes.append(f"layers {readout}: the integrating readout runs as a spiking LIF with "
-                     "its (unreachable) threshold; read its potential, not its spikes")
-    notes.append("stock NetX keeps neuron state from one sample to the next; lava-convert "
-                 "resets it at each sample's first step")
-    return notes
+    """How stock ``netx.hdf5.Network`` treats ``net``: it refuses every file whose network
+    it would build differently (each note names the layers and why), and builds the
+    others exactly; then the notes say what to pass it."""
+    reasons = stock_differences(net)
+    if reasons:
+        return [f"stock NetX refuses the file (NotImplementedError: {MULTI_INPUT} is not "
+                f"implemented.) rather than build a different network: {reason}"
+                for reason in reasons] + [
+                "load it with lava_convert.netx.Network (same arguments as stock NetX), or "
+                "convert with --target stock-netx for a file stock NetX runs"]
+    return [f"stock NetX builds this network exactly; pass input_message_bits={net.input_bits} "
+            "(graded input) and reset_interval=T, reset_offset=1 so that every layer resets "
+            "when a new sample reaches it (state otherwise carries over between samples)"]

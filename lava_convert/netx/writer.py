@@ -12,7 +12,14 @@ import numpy as np
 from ..files import atomic_write
 from ..hw.loihi import netx_decays
 from ..ir import FixedLayer, FixedNetwork, Synapse, skip_delays
-from .format import META_GROUP, MULTI_INPUT, encode_meta, format_version
+from .format import (
+    META_GROUP,
+    MULTI_INPUT,
+    encode_meta,
+    format_version,
+    stock_differences,
+    stock_netx_note,
+)
 
 
 def _bytes(handle: h5py.Group, key: str, value: str) -> None:
@@ -39,13 +46,15 @@ def _write_synapse(g: h5py.Group, synapse: Synapse) -> None:
         g.create_dataset("groups", data=np.int64(synapse.geometry.groups))
 
 
-def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: list[int]) -> None:
-    """One layer; with shortcuts, the multi-input form (``groups``: the /layer index of
-    the input and of every layer so far, ``delays``: each shortcut's extra delay)."""
-    _bytes(g, "type", MULTI_INPUT if layer.skips else layer.kind)
+def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: list[int],
+                 multi_input: bool) -> None:
+    """One layer; with ``multi_input`` (shortcuts, or the stock-NetX guard) in the
+    multi-input form (``groups``: the /layer index of the input and of every layer so
+    far, ``delays``: each shortcut's extra delay)."""
+    _bytes(g, "type", MULTI_INPUT if multi_input else layer.kind)
     _bytes(g, "name", layer.name)
     g.create_dataset("shape", data=np.asarray(layer.shape, dtype=np.int64))
-    if layer.skips:
+    if multi_input:
         inputs = g.create_group("inputs")
         main = inputs.create_group("0")
         _bytes(main, "type", layer.kind)
@@ -88,18 +97,22 @@ def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: s
                 input_scale=net.input_scale, input_bits=net.input_bits,
                 input_signed=int(net.input_signed), timesteps=net.timesteps,
                 input_shape=np.asarray(net.input_shape, dtype=np.int64),
-                meta_json=encode_meta(net),
+                meta_json=encode_meta(net), stock_netx=stock_netx_note(net),
             )
+            # the guard: a layer stock NetX refuses, before it builds anything
+            guard = next((i for i, layer in enumerate(net.layers) if layer.synapse is not None),
+                         None) if stock_differences(net) else None
             layers = f.create_group("layer")
             g = layers.create_group("0")
             _bytes(g, "type", "input")
             g.create_dataset("shape", data=np.asarray(net.input_shape, dtype=np.int64))
             index, previous, groups = 1, tuple(net.input_shape), [0]
-            for layer, delays in zip(net.layers, skip_delays(net.layers)):
-                if layer.kind == "dense" and len(previous) > 1 and not layer.skips:
+            for i, (layer, delays) in enumerate(zip(net.layers, skip_delays(net.layers))):
+                multi = bool(layer.skips) or i == guard
+                if layer.kind == "dense" and len(previous) > 1 and not multi:
                     _bytes(layers.create_group(str(index)), "type", "flatten")
                     index += 1
-                _write_layer(layers.create_group(str(index)), layer, groups, delays)
+                _write_layer(layers.create_group(str(index)), layer, groups, delays, multi)
                 groups.append(index)
                 index, previous = index + 1, tuple(layer.shape)
 

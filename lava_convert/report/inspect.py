@@ -9,7 +9,7 @@ import numpy as np
 from ..ir import FixedNetwork, skip_delays
 from ..lava.compat import ensure_lava
 from ..netx.reader import read_netx
-from ..netx.stock import stock_netx_notes
+from ..netx.stock import stock_netx_loads, stock_netx_notes
 from .cost import macs
 
 
@@ -42,7 +42,7 @@ def describe(net_path: str | Path | FixedNetwork) -> dict:
             "timesteps": net.timesteps, "layers": layers,
             "neurons": sum(l["neurons"] for l in layers),
             "synapses": sum(l["synapses"] for l in layers),
-            "stock_netx_loads": not net.is_residual, "stock_netx": stock_netx_notes(net)}
+            "stock_netx_loads": stock_netx_loads(net), "stock_netx": stock_netx_notes(net)}
 
 
 def _weight_exponent(weight: np.ndarray, kind: str) -> int | None:

@@ -34,20 +34,6 @@ def test_sidecar_records_the_export(digits_net, digits_snn):
 
 
 @pytest.mark.lava
-def test_stock_netx_loads_the_file(digits_net, digits_snn):
-    from lava_convert.lava.compat import ensure_lava
-
-    ensure_lava()
-    from lava.lib.dl.netx import hdf5
-
-    net = hdf5.Network(net_config=str(digits_net), input_message_bits=8)
-    assert len(net) == len(digits_snn.fixed.layers)
-    for block, layer in zip(net.layers, digits_snn.fixed.layers):
-        assert block.neuron.vth.init == layer.vth
-        assert block.neuron.du.init == 4095 and block.neuron.dv.init == 0
-        np.testing.assert_array_equal(block.neuron.bias_mant.init, layer.bias)
-
-
 def test_missing_file(tmp_path):
     with pytest.raises(lc.NetXFormatError, match="no such file"):
         read_netx(tmp_path / "nope.net")
@@ -133,10 +119,10 @@ def small_cnn():
 
     rng = np.random.default_rng(3)
     conv = fixed_layer(name="conv", kind="conv", shape=(2, 3, 1),
-                      weight=rng.integers(-50, 50, (2, 1, 3, 3)), bias=np.array([3, -2]),
-                      vth=90, stride=(2, 2), padding=(1, 0), dv=100)
+                       weight=rng.integers(-50, 50, (2, 1, 3, 3)), bias=np.array([3, -2]),
+                       vth=90, stride=(2, 2), padding=(1, 0), dv=100, reset="hard")
     fc = fixed_layer(name="fc", kind="dense", shape=(3,), weight=rng.integers(-9, 9, (3, 6)),
-                    bias=np.zeros(3, np.int64), vth=5000, spiking=False)
+                     bias=np.zeros(3, np.int64), vth=5000, reset="hard")
     return FixedNetwork(input_shape=(1, 5, 4), input_scale=10.0, input_bits=6,
                         input_signed=False, layers=(conv, fc), timesteps=8)
 

@@ -258,6 +258,7 @@ def test_stock_netx_refuses_a_residual_file(converted, tmp_path):
     info = describe(path)
     assert not info["stock_netx_loads"]
     assert "concat is not implemented" in info["stock_netx"][0]
+    assert "residual shortcuts" in " ".join(info["stock_netx"])
 
 
 @pytest.mark.lava

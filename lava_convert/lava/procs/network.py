@@ -89,6 +89,10 @@ class Network(AbstractProcess):
                  input_shape: tuple[int, ...] | None = None,
                  reset_interval: int | None = None, reset_offset: int = 0, spike_exp: int = 6,
                  sparse_fc_layer: bool = False, *, record_windows: int = 0) -> None:
+        # the base class first: Lava's clean-up expects it even if a check below fails
+        super().__init__(net_config=str(net_config) if not isinstance(
+            net_config, FixedNetwork) else "<FixedNetwork>", num_layers=num_layers,
+            input_message_bits=input_message_bits)
         network = net_config if isinstance(net_config, FixedNetwork) else read_netx(net_config)
         first, last = _layer_range(network, num_layers, skip_layers)
         bits = network.input_bits if input_message_bits is None else int(input_message_bits)
@@ -100,9 +104,6 @@ class Network(AbstractProcess):
                               "of steps per sample, or None for no reset")
         if record_windows and reset_interval is None:
             raise ConfigError("record_windows needs reset_interval (the window length)")
-        super().__init__(net_config=str(net_config) if not isinstance(
-            net_config, FixedNetwork) else "<FixedNetwork>", num_layers=num_layers,
-            input_message_bits=bits)
         self.filename = None if isinstance(net_config, FixedNetwork) else str(net_config)
         self.network = network
         self.num_layers, self.skip_layers = num_layers, skip_layers

@@ -1,0 +1,126 @@
+"""lava_convert.netx.Network in a user's own Lava graph, stock NetX next to it, and the
+stock-netx target run by unmodified NetX."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import h5py
+import numpy as np
+import pytest
+from helpers import ROOT
+
+import lava_convert as lc
+from lava_convert.lava.compat import ensure_lava
+
+pytestmark = pytest.mark.lava
+
+
+def example():
+    """examples/netx_network_in_your_graph.py, the script the README shows."""
+    spec = importlib.util.spec_from_file_location(
+        "netx_example", ROOT / "examples" / "netx_network_in_your_graph.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name, samples", [("digits_mlp", 3), ("mnist_cnn_qcfs", 1),
+                                           ("fashion_mnist_resnet_qcfs", 1)])
+def test_shipped_exports_in_a_user_graph_equal_the_reference(name, samples):
+    path = ROOT / "netx_exports" / f"{name}.net"
+    x = np.random.default_rng(1).random((samples, *lc.read_netx(path).input_shape))
+    lava = example().run_in_lava_graph(str(path), x)
+    reference = lc.simulate(path, x)
+    assert set(lava) == set(reference.spike_counts)
+    for layer, counts in reference.spike_counts.items():
+        np.testing.assert_array_equal(lava[layer], counts)
+    assert sum(c.sum() for c in lava.values()) > 0
+
+
+@pytest.fixture(scope="module")
+def stock_file(digits, digits_model, tmp_path_factory):
+    config = lc.ConversionConfig.stock_netx(timesteps=8)
+    converted = lc.convert(digits_model, calibration=digits.x_train, config=config)
+    return converted.export(tmp_path_factory.mktemp("stock") / "digits_stock.net")
+
+
+def test_stock_target_runs_in_unmodified_netx_spike_for_spike(stock_file, digits):
+    ensure_lava()
+    from lava.lib.dl.netx import hdf5
+
+    file = lc.read_netx(stock_file)
+    x = digits.x_test[:4]
+    stock = example().run_in_lava_graph(str(stock_file), x, hdf5.Network,
+                                        input_message_bits=file.input_bits, reset_offset=1)
+    reference = lc.simulate(stock_file, x)
+    for layer, counts in reference.spike_counts.items():
+        np.testing.assert_array_equal(stock[layer], counts)
+    assert reference.spike_counts[file.layers[-1].name].sum() > 0  # read out by spikes
+
+
+def test_a_stock_network_built_after_ours_is_still_stock(stock_file, digits_net):
+    ensure_lava()
+    from lava.lib.dl.netx import hdf5
+    from lava.proc.lif.process import LIF
+
+    from lava_convert.lava.procs.process import SoftResetLIF
+    from lava_convert.netx import Network
+
+    lookup = hdf5.Network.get_neuron_params
+    ours = Network(net_config=str(digits_net), reset_interval=32)
+    assert all(type(block.neuron) is SoftResetLIF for block in ours.layers)
+    stock = hdf5.Network(net_config=str(stock_file), input_message_bits=8)
+    assert all(type(block.neuron) is LIF for block in stock.layers)
+    assert hdf5.Network.get_neuron_params is lookup
+    assert (len(ours), len(stock)) == (3, 3)
+    assert ours.inp.shape == stock.inp.shape == (64,) and ours.out.shape == (10,)
+
+
+def test_stock_netx_refuses_a_default_export_and_says_why(digits_net):
+    ensure_lava()
+    from lava.lib.dl.netx import hdf5
+
+    with pytest.raises(NotImplementedError, match="concat is not implemented"):
+        hdf5.Network(net_config=str(digits_net), input_message_bits=8)
+    with h5py.File(digits_net) as f:
+        note = f["lava_convert"].attrs["stock_netx"]
+    assert "reset by subtraction" in note and "lava_convert.netx.Network" in note
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("netx_exports/*.net")), ids=lambda p: p.name)
+def test_stock_netx_never_misreads_a_shipped_export(path):
+    """Every shipped file either runs in stock NetX exactly as the reference computes, or
+    stock NetX refuses it."""
+    ensure_lava()
+    from lava.lib.dl.netx import hdf5
+
+    from lava_convert.netx.format import stock_differences
+
+    file = lc.read_netx(path)
+    if stock_differences(file):
+        with pytest.raises(NotImplementedError, match="concat is not implemented"):
+            hdf5.Network(net_config=str(path), input_message_bits=file.input_bits)
+        return
+    x = np.random.default_rng(2).random((2, *file.input_shape))
+    stock = example().run_in_lava_graph(str(path), x, hdf5.Network,
+                                        input_message_bits=file.input_bits, reset_offset=1)
+    for layer, counts in lc.simulate(path, x).spike_counts.items():
+        np.testing.assert_array_equal(stock[layer], counts)
+
+
+def test_network_arguments_are_checked(digits_net):
+    ensure_lava()
+    from lava_convert.netx import Network
+
+    with pytest.raises(lc.ConfigError, match="reset_interval"):
+        Network(net_config=str(digits_net), reset_interval=0)
+    with pytest.raises(lc.ConfigError, match="leave no layer"):
+        Network(net_config=str(digits_net), skip_layers=3)
+    with pytest.raises(lc.ConfigError, match="input_shape"):
+        Network(net_config=str(digits_net), input_shape=(4, 4, 1))
+    with pytest.raises(lc.NetXFormatError, match="no such file"):
+        Network(net_config="nowhere.net")
+    assert len(Network(net_config=str(digits_net), input_shape=(8, 8, 1))) == 3
+    part = Network(net_config=str(digits_net), num_layers=2)
+    assert len(part) == 2 and part.out.shape == (64,)
