@@ -1,7 +1,8 @@
 """Benchmarks: speed (reference vs Lava, Lava's floor) and conversion accuracy.
 
 Run with ``make bench`` (``python -m benchmarks.run``); each section replaces
-its own part of benchmarks/RESULTS.md (``--sections speed,memory,conversion,cnn,resnet,lava_time``).
+its own part of benchmarks/RESULTS.md
+(``--sections speed,memory,conversion,cnn,resnet,lava_time,stock_target``).
 
 1. Throughput at T=32 (samples per second), in one run, with identical
    predictions and spike counts checked on the samples both ran:
@@ -197,11 +198,11 @@ def update_results(path: Path, name: str, body: str, command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks import cnn, conversion, lava_time, memory, resnet
+    from benchmarks import cnn, conversion, lava_time, memory, resnet, stock_target
 
     sections = {"speed": speed_section, "memory": memory.section,
                 "conversion": conversion.section, "cnn": cnn.section, "resnet": resnet.section,
-                "lava_time": lava_time.section}
+                "lava_time": lava_time.section, "stock_target": stock_target.section}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
     parser.add_argument("--sections", default=",".join(sections),

@@ -16,6 +16,7 @@ from .demo import run_demo
 from .errors import ConfigError, InputError, LavaConvertError
 from .files import write_json
 from .report.inspect import describe
+from .report.loihi2 import loihi2_fit
 from .report.pages import write_report
 from .report.summary import RunSummary
 from .report.tables import format_table
@@ -153,11 +154,16 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _inspect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("net", help="NetX HDF5 file (.net)")
+    p.add_argument("--loihi2", action="store_true",
+                   help="also check every Loihi 2 fixed-point limit per layer and estimate "
+                   "cores and chips (lava_convert.report.loihi2.loihi2_fit)")
     _output_flags(p)
 
 
 def _inspect(args: argparse.Namespace) -> int:
     info = describe(args.net)
+    if args.loihi2:
+        info["loihi2"] = loihi2_fit(args.net).to_dict()
     if not args.quiet:
         print(f"{info['file']}: input {tuple(info['input_shape'])} ({info['input_bits']}-bit "
               f"graded, scale {info['input_scale']:.4g}), T={info['timesteps']}, "
@@ -180,7 +186,33 @@ def _inspect(args: argparse.Namespace) -> int:
                                             "refuses this file:"))
         for note in info["stock_netx"]:
             print(f"  - {note}")
+        if args.loihi2:
+            _print_loihi2(info["loihi2"])
     _write_json(args.json, info)
+
+
+def _print_loihi2(fit: dict) -> None:
+    rows = [[layer["name"], limit["name"], limit["found"], limit["allowed"],
+             ("yes" if limit["ok"] else "NO") if limit["exact"] else
+             ("yes" if limit["ok"] else "note")]
+            for layer in fit["layers"] for limit in layer["limits"]]
+    print("\nLoihi 2 fixed-point limits, per layer:")
+    print(format_table(["layer", "limit", "found", "allowed", "fits"], rows))
+    print(f"all exact limits hold: {'yes' if fit['ok'] else 'NO'}")
+    for note in fit["headroom_notes"]:
+        print(f"headroom note: {note}: inputs far beyond the calibration data could wrap u")
+    if fit["custom"]:
+        print("needs more than Intel's stock models:")
+        for part in fit["custom"]:
+            print(f"  - {part}")
+    else:
+        print("runs with Intel's stock neuron and synapse models")
+    print(format_table(["layer", "neurons", "synapses", "fan-in per neuron",
+                        "cores (estimate)"],
+                       [[l["name"], l["neurons"], l["synapses"], l["fan_in"],
+                         l["cores_estimate"]] for l in fit["layers"]]))
+    print(f"estimate: {fit['cores_estimate']} neuro-cores, {fit['chips_estimate']} Loihi 2 "
+          f"chip(s) ({fit['estimate_note']})")
     return 0
 
 
@@ -320,6 +352,7 @@ VERBS = {
                 "counts, and how stock netx.hdf5.Network treats the file "
                 "(lava_convert.report.inspect.describe).",
                 ["lava-convert inspect netx_exports/digits_mlp.net",
+                 "lava-convert inspect netx_exports/mnist_cnn_qcfs.net --loihi2",
                  "lava-convert inspect net.net --json info.json"]),
     "run": (_run_args, _run, "run a NetX file on a dataset (Lava or the reference simulator)",
             "Run a NetX network on the test split of a dataset and print accuracy, spikes "

@@ -232,3 +232,14 @@ def test_convert_for_stock_netx(tmp_path):
                        "--out", str(tmp_path / "bad.net"))
     assert bad.returncode == 2 and "cannot start at v0" in bad.stderr
     assert not (tmp_path / "bad.net").exists()
+
+
+def test_inspect_loihi2_for_every_shipped_export(tmp_path):
+    from helpers import ROOT
+
+    for path in sorted(ROOT.glob("netx_exports/*.net")):
+        result, info = verb_json(tmp_path / "fit.json", "inspect", str(path), "--loihi2")
+        assert "Loihi 2 fixed-point limits" in result.stdout
+        assert "all exact limits hold: yes" in result.stdout
+        assert f"{info['loihi2']['cores_estimate']} neuro-cores" in result.stdout
+        assert info["loihi2"]["ok"] is True
