@@ -36,7 +36,7 @@ from .passes.target import check_target
 from .quantize.check import check_fixed_point
 from .quantize.scale import on_grid, quantize
 from .sim.ann import logits
-from .sim.inputs import check_input
+from .sim.inputs import check_input, resolve_timesteps
 from .sim.reference import dequantize, simulate_fixed, simulate_float
 from .sim.results import RunResult
 from .version import __version__
@@ -274,7 +274,7 @@ def simulate(net, x, timesteps: int | None = None, *, mode: str = "fixed",
     else:
         raise ConfigError(f"cannot simulate a {type(net).__name__}: pass a .net path or a "
                           "network from lc.convert")
-    T = timesteps if timesteps is not None else (fixed or snn).timesteps
+    T = resolve_timesteps(timesteps, fixed or snn)
     if mode == "fixed":
         if fixed is None:
             raise ConfigError("mode='fixed' needs a quantized network (.net file or lc.convert)")

@@ -17,6 +17,7 @@ from .netx.reader import read_netx
 from .pipeline import ConvertedNetwork, convert, simulate
 from .report.analysis import run_summary
 from .report.summary import RunSummary
+from .sim.inputs import resolve_timesteps
 from .sim.reference import simulate_fixed
 from .sim.results import RunResult
 from .zoo.data import Dataset, load_dataset
@@ -84,7 +85,7 @@ def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "l
         raise ConfigError(f"backend={backend!r} is invalid: use 'lava' or 'reference'")
     net = read_netx(net_path)
     x, y = load_test_split(dataset, limit, data_dir)
-    T = timesteps if timesteps is not None else net.timesteps
+    T = resolve_timesteps(timesteps, net)
     if backend == "lava":
         result = run_lava(net, x, T, progress=progress, timeout_s=timeout_s)
     else:
@@ -117,7 +118,7 @@ def compare_backends(net: FixedNetwork | str | Path, x, timesteps: int | None = 
     """
     if not isinstance(net, FixedNetwork):
         net = read_netx(net)
-    T = net.timesteps if timesteps is None else timesteps
+    T = resolve_timesteps(timesteps, net)
     lava = run_lava(net, x, T, progress=False, timeout_s=timeout_s)
     ref = simulate_fixed(net, x, T)
     layers = []

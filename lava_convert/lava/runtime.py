@@ -31,7 +31,7 @@ from ..hw.loihi import STATE_SHIFT
 from ..ir import FixedNetwork, layer_depths
 from ..netx.reader import read_netx
 from ..sim import readout
-from ..sim.inputs import check_input, check_timesteps, quantize_input
+from ..sim.inputs import check_input, quantize_input, resolve_timesteps
 from ..sim.results import RunResult
 from .compat import ensure_lava
 from .guard import check_timeout, guarded_run, stop_runtime
@@ -135,7 +135,7 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
     """
     if not isinstance(net, FixedNetwork):
         net = read_netx(net)
-    T = check_timesteps(net.timesteps if timesteps is None else timesteps)
+    T = resolve_timesteps(timesteps, net)
     x = check_input(x, net.input_shape, "run_lava")
     check_timeout(timeout_s)
     x_int = quantize_input(net, x)

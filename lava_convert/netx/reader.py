@@ -27,6 +27,74 @@ from .format import FORMAT_VERSION, META_GROUP, MULTI_INPUT, decode_meta
 
 #: Largest layer the reader accepts (neurons); guards against corrupt shapes.
 MAX_NEURONS = 2**24
+#: Largest dataset (bytes, as declared) and all datasets together that the reader reads by
+#: default; ``read_netx(path, max_bytes=...)`` or the environment variable
+#: ``LAVA_CONVERT_NETX_MAX_BYTES`` raise the limit for genuinely large networks.
+MAX_BYTES = 256 * 2**20
+MAX_BYTES_ENV = "LAVA_CONVERT_NETX_MAX_BYTES"
+#: Largest ``meta_json`` attribute (characters).
+MAX_META_CHARS = 4 * 2**20
+#: Dataset element types a NetX file may hold: integers, floats, booleans, strings.
+_DTYPE_KINDS = "iufbSO"
+
+
+def _max_bytes(max_bytes: int | None) -> int:
+    if max_bytes is not None:
+        return int(max_bytes)
+    env = os.environ.get(MAX_BYTES_ENV)
+    if env is None:
+        return MAX_BYTES
+    try:
+        return int(env)
+    except ValueError as exc:
+        raise ConfigError(f"{MAX_BYTES_ENV}={env!r} is not a number of bytes") from exc
+
+
+def _check_self_contained(path: Path, f: h5py.File, max_bytes: int) -> None:
+    """Refuse, before reading any data, what could make reading leave the file or take
+    unbounded memory: soft and external links, datasets stored outside the file
+    (external raw storage, virtual datasets), element types other than numbers and
+    strings, and declared sizes beyond ``max_bytes`` (one dataset, or all together)."""
+    total = 0
+
+    def fail(key: str, problem: str, fix: str) -> NetXFormatError:
+        return NetXFormatError(f"{path}: {key}: {problem}; {fix}")
+
+    def walk(group: h5py.Group) -> None:
+        nonlocal total
+        for name in group:
+            key = f"{group.name.rstrip('/')}/{name}"
+            link = group.get(name, getlink=True)
+            if isinstance(link, (h5py.SoftLink, h5py.ExternalLink)):
+                target = (f"{link.filename}:{link.path}" if isinstance(link, h5py.ExternalLink)
+                          else link.path)
+                raise fail(key, f"a {type(link).__name__} to {target!r}", "a .net file must be "
+                           "self-contained (lava-convert never writes links); re-export it")
+            obj = group[name]
+            if isinstance(obj, h5py.Group):
+                walk(obj)
+                continue
+            if not isinstance(obj, h5py.Dataset):
+                raise fail(key, f"an object of type {type(obj).__name__}", "re-export the file")
+            plist = obj.id.get_create_plist()
+            if plist.get_layout() == h5py.h5d.VIRTUAL:
+                raise fail(key, "a virtual dataset (its data lives in other files)",
+                           "a .net file must be self-contained; re-export it")
+            if plist.get_external_count():
+                raise fail(key, "a dataset stored in external files",
+                           "a .net file must be self-contained; re-export it")
+            if obj.dtype.kind not in _DTYPE_KINDS or obj.dtype.itemsize > 8 \
+                    and obj.dtype.kind != "S":
+                raise fail(key, f"element type {obj.dtype}", "NetX stores integers, floats "
+                           "and strings; re-export the file")
+            size = int(np.prod(obj.shape, dtype=np.float64) * obj.dtype.itemsize)
+            total += size
+            if size > max_bytes or total > max_bytes:
+                raise fail(key, f"declares {size} bytes ({total} so far in the file), more "
+                           f"than the limit of {max_bytes}", "for a genuinely large network "
+                           f"pass max_bytes to read_netx or set {MAX_BYTES_ENV}")
+
+    walk(f)
 
 
 class _Reader:
@@ -84,6 +152,9 @@ class _Reader:
         if not np.all(np.isfinite(value)) or np.any(value != np.rint(value)):
             raise self.fail(f"{group.name}/{key}", "non-integer values",
                             "NetX stores integers; re-export the file")
+        if value.size and (float(value.max()) >= 2**63 or float(value.min()) < -2**63):
+            raise self.fail(f"{group.name}/{key}", f"values up to {value.max()} do not fit "
+                            "64-bit integers", "the file is corrupt; re-export it")
         return value.astype(np.int64)
 
 
@@ -275,17 +346,22 @@ def _check_header(r: _Reader, header: dict, meta) -> None:
         raise r.fail(key, "; ".join(problems), "the file is corrupt; re-export it")
 
 
-def read_netx(path: str | os.PathLike) -> FixedNetwork:
+def read_netx(path: str | os.PathLike, *, max_bytes: int | None = None) -> FixedNetwork:
     """Read a NetX HDF5 file into a :class:`FixedNetwork`.
 
     Reads files written by lava-convert and plain NetX files (input, dense,
-    conv and flatten layers with CUBA/LOIHI neurons, as stock NetX loads).
+    conv and flatten layers with CUBA/LOIHI neurons, as stock NetX loads). Files are
+    untrusted: nothing is read from outside the file (links, external storage and
+    virtual datasets are refused) and nothing is read before its declared size is
+    checked against ``max_bytes`` (default ``MAX_BYTES``, 256 MiB, or the environment
+    variable ``LAVA_CONVERT_NETX_MAX_BYTES``).
 
     Raises:
-        NetXFormatError: missing, truncated, corrupt, unsupported or too-new
-            files, naming the file and the key.
+        NetXFormatError: missing, truncated, corrupt, unsupported, too-new or
+            not self-contained files, naming the file and the key.
         ConfigError: ``path`` is not a path.
     """
+    limit = _max_bytes(max_bytes)
     if not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"read_netx takes the path of a .net file, not a "
                           f"{type(path).__name__}: pass the path that export() returned")
@@ -301,10 +377,11 @@ def read_netx(path: str | os.PathLike) -> FixedNetwork:
         ) from exc
     with f:
         try:
+            _check_self_contained(path, f, limit)
             return _read(_Reader(path, f))
         except NetXFormatError:
             raise
-        except (OSError, KeyError, RuntimeError) as exc:  # h5py on a damaged structure
+        except (OSError, KeyError, RuntimeError, ValueError) as exc:  # h5py, damaged file
             raise NetXFormatError(
                 f"{path}: damaged HDF5 structure ({type(exc).__name__}: {exc}); the file is "
                 "corrupt or truncated: re-export it"
@@ -331,6 +408,10 @@ def _read(r: _Reader) -> FixedNetwork:
     meta, header = {}, {}
     if META_GROUP in f:
         attrs = f[META_GROUP].attrs
+        for name in attrs:
+            if attrs.get_id(name).get_storage_size() > MAX_META_CHARS:
+                raise r.fail(f"/{META_GROUP}/{name}", f"an attribute of more than "
+                             f"{MAX_META_CHARS} bytes", "the file is corrupt; re-export it")
         try:
             version = int(attrs["format_version"])
             header = dict(
@@ -339,8 +420,9 @@ def _read(r: _Reader) -> FixedNetwork:
                 input_shape=tuple(int(s) for s in np.asarray(attrs["input_shape"]).ravel()),
             )
             meta = json.loads(attrs.get("meta_json", "{}"))
-        except (KeyError, ValueError, TypeError, OverflowError) as exc:
-            raise r.fail(f"/{META_GROUP}", f"incomplete metadata ({exc})",
+        except (KeyError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+            raise r.fail(f"/{META_GROUP}", f"incomplete metadata ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})",
                          "re-export the file") from exc
         if version > FORMAT_VERSION:
             raise r.fail(f"/{META_GROUP}/format_version", f"version {version} is newer than "

@@ -30,6 +30,23 @@ def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
     return x
 
 
+#: Largest T taken from a file when the caller gives none (a file is untrusted; a caller
+#: who passes a larger T explicitly gets it).
+MAX_FILE_TIMESTEPS = 2**16
+
+
+def resolve_timesteps(timesteps, net) -> int:
+    """``timesteps`` if given, else the network's own T, which must be at most
+    ``MAX_FILE_TIMESTEPS`` (files are untrusted: T = 2**31 - 1 would run until killed)."""
+    if timesteps is not None:
+        return check_timesteps(timesteps)
+    T = check_timesteps(net.timesteps)
+    if T > MAX_FILE_TIMESTEPS:
+        raise ConfigError(f"the network asks for T={T} time steps, more than "
+                          f"{MAX_FILE_TIMESTEPS}: pass timesteps explicitly if you mean it")
+    return T
+
+
 def check_timesteps(timesteps) -> int:
     """A positive whole number of time steps, else :class:`ConfigError`."""
     if not isinstance(timesteps, (int, np.integer)) or isinstance(timesteps, bool) \

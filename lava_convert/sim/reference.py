@@ -54,9 +54,18 @@ def _device(device) -> torch.device:
 CPU_BATCH, GPU_BATCH = 512, 16384
 
 
-def _batch_size(batch_size: int | None, dev: torch.device) -> int:
+#: Working memory a batch may take (bytes); the batch shrinks for large networks.
+MEMORY_BUDGET = 2**30
+#: Bytes of state and temporaries per neuron and sample (u, v, counts, input, spikes).
+BYTES_PER_NEURON = 32
+
+
+def _batch_size(batch_size: int | None, dev: torch.device, neurons: int = 0) -> int:
+    """Samples per batch: the caller's, else the device's default, capped so that a
+    batch of a network of ``neurons`` stays within ``MEMORY_BUDGET``."""
     if batch_size is None:
-        return CPU_BATCH if dev.type == "cpu" else GPU_BATCH
+        batch_size = CPU_BATCH if dev.type == "cpu" else GPU_BATCH
+        return max(1, min(batch_size, MEMORY_BUDGET // max(1, neurons * BYTES_PER_NEURON)))
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size} is invalid: pass a positive number")
     return int(batch_size)
@@ -123,7 +132,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
     trains = {l.name: [] for l in net.layers}
     state_max = np.zeros((len(net.layers), 3), dtype=np.int64)  # largest |u|, |v|, -v
-    batch_size = _batch_size(batch_size, dev)
+    batch_size = _batch_size(batch_size, dev, sum(l.size for l in net.layers))
     for lo in range(0, len(x), batch_size):
         xb = torch.as_tensor(quantize_input(net, x[lo:lo + batch_size]), dtype=dtypes[0],
                              device=dev).reshape(-1, *net.input_shape)
@@ -183,7 +192,8 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
                for l in snn.layers]
     biases = [torch.as_tensor(l.bias, dtype=torch.float64, device=dev) for l in snn.layers]
     outputs, steps, counts = [], [], {l.name: [] for l in snn.layers}
-    batch_size = _batch_size(batch_size, dev)
+    batch_size = _batch_size(batch_size, dev, sum(int(np.prod(l.out_shape or (1,)))
+                                                  for l in snn.layers))
     for lo in range(0, len(x), batch_size):
         xb = torch.as_tensor(x[lo:lo + batch_size], dtype=torch.float64, device=dev)
         B = len(xb)
