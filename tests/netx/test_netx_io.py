@@ -11,6 +11,7 @@ from helpers import ROOT, fixed_layer
 
 import lava_convert as lc
 from lava_convert.netx import read_netx, write_netx
+from lava_convert.netx.format import stock_differences
 
 
 def test_round_trip_is_exact(digits_snn, tmp_path):
@@ -177,5 +178,6 @@ def test_shipped_exports_read_and_match_their_sidecars(path):
     assert [l["threshold"] for l in side["layers"]] == [q.threshold for q in net.quantization]
     with h5py.File(path) as f:
         version = int(f["lava_convert"].attrs["format_version"])
-    # one version for the file and its sidecar; plain NetX (1) unless it has shortcuts
-    assert side["format_version"] == version == (2 if net.is_residual else 1)
+    # one version for the file and its sidecar; plain NetX (1) unless stock NetX would
+    # build a different network (shortcuts, soft reset, v0)
+    assert side["format_version"] == version == (2 if stock_differences(net) else 1)

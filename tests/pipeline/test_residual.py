@@ -218,16 +218,26 @@ def test_netx_round_trip_keeps_the_graph(converted, tmp_path):
     with h5py.File(path) as f:
         assert f["lava_convert"].attrs["format_version"] == 2
         types = [f[f"layer/{i}/type"][0].decode() for i in range(len(f["layer"]))]
-        assert types.count("concat") == 2
-        g = f[f"layer/{types.index('concat')}/inputs"]
+        inputs = [len(f[f"layer/{i}/inputs"]) for i, t in enumerate(types) if t == "concat"]
+        assert inputs == [1, 2, 2]  # the stock-NetX guard on the first layer, two residual adds
+        g = f[f"layer/{types.index('concat', types.index('concat') + 1)}/inputs"]
         assert g["0/delay"][()] == 0 and g["1/delay"][()] == 1
 
 
-def test_plain_networks_stay_plain_netx(digits_snn, tmp_path):
-    path = digits_snn.export(tmp_path / "plain.net")
+def test_plain_networks_stay_plain_netx(digits, digits_model, digits_snn, tmp_path):
+    stock = lc.convert(digits_model, calibration=digits.x_train,
+                       config=lc.ConversionConfig.stock_netx(timesteps=8))
+    path = stock.export(tmp_path / "plain.net")
     with h5py.File(path) as f:
         assert f["lava_convert"].attrs["format_version"] == 1
         assert all(f[f"layer/{i}/type"][0].decode() != "concat" for i in range(len(f["layer"])))
+    # a soft-reset network is guarded: one single-input multi-input layer, version 2
+    path = digits_snn.export(tmp_path / "soft.net")
+    with h5py.File(path) as f:
+        assert f["lava_convert"].attrs["format_version"] == 2
+        types = [f[f"layer/{i}/type"][0].decode() for i in range(len(f["layer"]))]
+        assert types == ["input", "concat", "dense", "dense"]
+        assert list(f["layer/1/inputs"]) == ["0"] and f["layer/1/inputs/0/source"][()] == 0
 
 
 @pytest.mark.parametrize("key, value, fragment", [
@@ -238,7 +248,8 @@ def test_plain_networks_stay_plain_netx(digits_snn, tmp_path):
 def test_reader_names_a_broken_multi_input_layer(converted, tmp_path, key, value, fragment):
     path = converted.export(tmp_path / "res.net")
     with h5py.File(path, "r+") as f:
-        i = next(i for i in range(len(f["layer"])) if f[f"layer/{i}/type"][0] == b"concat")
+        i = next(i for i in range(len(f["layer"])) if f[f"layer/{i}/type"][0] == b"concat"
+                 and len(f[f"layer/{i}/inputs"]) == 2)  # a residual add, not the guard
         del f[f"layer/{i}/{key}"]
         f[f"layer/{i}/{key}"] = np.int64(value)
     with pytest.raises(lc.NetXFormatError, match=fragment):
