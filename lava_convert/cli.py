@@ -40,6 +40,16 @@ def _output_flags(p: argparse.ArgumentParser, json_help: str = "also write the r
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing")
 
 
+def _read_json(path, what: str, error):
+    """A JSON file, or ``error`` naming the file and the problem."""
+    try:
+        with open(path) as f:
+            return json.loads(f.read())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise error(f"{path}: cannot read {what} ({type(exc).__name__}: {str(exc)[:120]})"
+                    ) from exc
+
+
 def _write_json(path, data) -> None:
     if path:
         write_json(path, data.to_dict() if hasattr(data, "to_dict") else data)
@@ -99,7 +109,10 @@ _CONFIG_FLAGS = ("timesteps", "balancing", "percentile", "reset", "shift", "read
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="model file (.pt) or module:factory")
+    p.add_argument("model", help="model file (.pt) or module:factory (your code, imported)")
+    p.add_argument("--trust-code", action="store_true",
+                   help="allow a model file that runs code when loaded: a whole module saved "
+                   "with torch.save(model) (a pickle), or a saved factory outside lava-convert")
     p.add_argument("--weights", help="state_dict file for a module:factory model")
     p.add_argument("--kwargs", help="JSON object of factory arguments")
     p.add_argument("--out", required=True, help="NetX file to write (.net)")
@@ -126,17 +139,25 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
 def _convert(args: argparse.Namespace) -> int:
     config = ConversionConfig()
     if args.config:
-        try:
-            config = ConversionConfig.from_dict(json.loads(open(args.config).read()))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{args.config}: cannot read the config ({exc}); write a JSON "
-                              "object of ConversionConfig fields") from exc
+        data = _read_json(args.config, "the config", ConfigError)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{args.config}: the config must be a JSON object of "
+                              f"ConversionConfig fields, not {type(data).__name__}")
+        config = ConversionConfig.from_dict(data)
     flags = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k) is not None}
     if flags.get("target", config.target) == "stock-netx":
         flags = {**STOCK_NETX_SETTINGS, **flags}  # what the target needs, unless given
     config = config.replace(**flags)
-    kwargs = json.loads(args.kwargs) if args.kwargs else None
-    model = model_from(args.model, args.weights, kwargs)
+    kwargs = None
+    if args.kwargs:
+        try:
+            kwargs = json.loads(args.kwargs)
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"--kwargs is not valid JSON ({str(exc)[:100]}); pass a JSON "
+                              "object, e.g. '{\"hidden\": [64]}'") from exc
+        if not isinstance(kwargs, dict):
+            raise ConfigError(f"--kwargs must be a JSON object, not {type(kwargs).__name__}")
+    model = model_from(args.model, args.weights, kwargs, trust_code=args.trust_code)
     data = load_dataset(args.data, args.data_dir)
     converted, path = convert_and_export(model, data, args.out, config=config,
                                          calibration=args.calibration)
@@ -313,11 +334,8 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    try:
-        data = json.loads(open(args.run_json).read())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{args.run_json}: cannot read the run JSON ({exc}); write it with "
-                         "lava-convert run --json") from exc
+    data = _read_json(args.run_json, "the run JSON (write it with lava-convert run --json)",
+                      InputError)
     path = write_report(RunSummary.from_dict(data, args.run_json), args.out, html=args.html)
     if not args.quiet:
         print(f"wrote {path} and its figures")
@@ -389,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lava-convert {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each pipeline step")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (add_args, handler, help_, description, examples) in VERBS.items():
         p = sub.add_parser(name, help=help_, description=description,
@@ -411,6 +431,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lava-convert: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the command line
+        if args.debug:
+            raise
+        print(f"lava-convert: unexpected error: {type(exc).__name__}: {str(exc)[:300]} "
+              "(run with --debug for the traceback, and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

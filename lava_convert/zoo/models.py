@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import pickle
 import sys
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError, LavaConvertError
+from ..errors import ConfigError
 from ..files import atomic_write
 from ..layers import QCFS, ThresholdReLU
 
@@ -55,35 +56,96 @@ def save_model(model: nn.Module, path: str | Path, *, factory: str, kwargs: dict
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_model(path: str | Path) -> nn.Module:
-    """Rebuild a model saved by :func:`save_model` (evaluation mode)."""
+#: Factories a saved-model file may name without the user's word: this package's own.
+TRUSTED_FACTORY_PREFIX = "lava_convert."
+
+
+def _untrusted(path, what: str) -> ConfigError:
+    return ConfigError(
+        f"{path}: {what}; loading it runs code from the file. If you trust the file, pass "
+        "--trust-code (API: trust_code=True); otherwise convert from 'module:factory' with "
+        "--weights state_dict.pt, which loads only tensors")
+
+
+def load_model(path: str | Path, *, trust_code: bool = False) -> nn.Module:
+    """A model from a file (evaluation mode).
+
+    Files of :func:`save_model` (``lava-convert train``) hold data only, a factory name,
+    its arguments and a state_dict, and load with ``torch.load(weights_only=True)``; the
+    factory is imported only if it is this package's own, unless ``trust_code``. A whole
+    module saved with ``torch.save(model)`` is a pickle of Python objects, and unpickling
+    it runs code: it loads only with ``trust_code=True``. A bare state_dict gets an error
+    that says what else to pass.
+    """
+    path = Path(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-        module_name, func_name = payload["factory"].split(":")
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust_code:
+            raise _untrusted(path, "the file holds pickled Python objects (a whole model saved "
+                             "with torch.save(model))") from exc
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc2:  # noqa: BLE001 - unpickling user code can raise anything
+            raise ConfigError(f"{path}: cannot load the model ({type(exc2).__name__}: "
+                              f"{exc2})") from exc2
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc}); pass a model saved with "
+                          "lava-convert train, torch.save(model) or a state_dict with "
+                          "'module:factory'") from exc
+    if isinstance(payload, nn.Module):
+        return payload.eval()
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{path}: holds a {type(payload).__name__}, not a model")
+    if "factory" not in payload:
+        if all(isinstance(v, torch.Tensor) for v in payload.values()):
+            raise ConfigError(f"{path}: a state_dict holds only weights; also name the code "
+                              "that builds the model: lava-convert convert module:factory "
+                              f"--weights {path}")
+        raise ConfigError(f"{path}: not a saved model (keys {sorted(payload)[:8]}); save it with "
+                          "lava-convert train or lava_convert.zoo.models.save_model")
+    factory_name = str(payload["factory"])
+    if not factory_name.startswith(TRUSTED_FACTORY_PREFIX) and not trust_code:
+        raise _untrusted(path, f"the file names the factory {factory_name!r}, outside "
+                         "lava-convert")
+    try:
+        module_name, func_name = factory_name.split(":")
         factory = getattr(importlib.import_module(module_name), func_name)
-        model = factory(**payload["kwargs"])
+        if not callable(factory):
+            raise TypeError(f"{factory_name} is not callable")
+        model = factory(**dict(payload["kwargs"]))
         model.load_state_dict(payload["state_dict"])
-    except (OSError, KeyError, ValueError, AttributeError, ImportError, RuntimeError) as exc:
-        raise LavaConvertError(f"{path}: cannot load the model ({exc}); save it with "
-                               "lava-convert train or lava_convert.models.save_model") from exc
+    except (KeyError, ValueError, AttributeError, ImportError, RuntimeError, TypeError) as exc:
+        raise ConfigError(f"{path}: cannot load the model ({type(exc).__name__}: {exc}); save "
+                          "it with lava-convert train or lava_convert.zoo.models.save_model"
+                          ) from exc
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{path}: the factory {factory_name} made a {type(model).__name__}, "
+                          "not an nn.Module")
     return model.eval()
 
 
 def model_from(source: str, weights: str | Path | None = None,
-               kwargs: dict | None = None) -> nn.Module:
-    """A model from a file of :func:`save_model`, or from ``"module:factory"`` plus weights.
+               kwargs: dict | None = None, *, trust_code: bool = False) -> nn.Module:
+    """A model from a file (:func:`load_model`), or from ``"module:factory"`` plus weights.
 
     Args:
-        source: A ``.pt`` file written by :func:`save_model` / ``lava-convert
-            train``, or ``"package.module:function"`` returning an ``nn.Module``.
-        weights: With a factory: a ``state_dict`` file (``torch.save(model.state_dict())``).
-        kwargs: With a factory: keyword arguments for it.
+        source: A ``.pt`` file (``lava-convert train``, ``torch.save(model)`` with
+            ``trust_code``), or ``"package.module:function"`` returning an ``nn.Module``:
+            the user's own code, imported because the user named it.
+        weights: With a factory: a ``state_dict`` file (``torch.save(model.state_dict())``),
+            loaded with ``weights_only=True``.
+        kwargs: With a factory: keyword arguments for it (a JSON object).
+        trust_code: Allow files that run code when loaded (pickled modules, factories
+            outside lava-convert).
     """
     if ":" not in str(source) or Path(source).is_file():
         if weights is not None or kwargs:
             raise ConfigError(f"{source}: weights and factory arguments go with "
                               "'module:factory' sources only")
-        return load_model(source)
+        return load_model(source, trust_code=trust_code)
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise ConfigError(f"factory arguments must be a JSON object, got {type(kwargs).__name__}")
     if weights is None:
         raise ConfigError(f"{source}: a factory needs --weights, the state_dict file to load")
     module_name, _, func_name = str(source).partition(":")
@@ -99,7 +161,14 @@ def model_from(source: str, weights: str | Path | None = None,
     finally:
         if added:
             sys.path.remove(here)
-    model = factory(**(kwargs or {}))
+    if not callable(factory):
+        raise ConfigError(f"{source}: {func_name} is a {type(factory).__name__}, not a "
+                          "function that builds the model")
+    try:
+        model = factory(**(kwargs or {}))
+    except TypeError as exc:
+        raise ConfigError(f"{source}: the factory does not take these arguments ({exc}); "
+                          "check --kwargs") from exc
     if not isinstance(model, nn.Module):
         raise ConfigError(f"{source} returned a {type(model).__name__}, not an nn.Module")
     try:
