@@ -46,7 +46,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from ..errors import ConfigError, LavaTimeoutError
+from ..errors import ConfigError, LavaRunError, LavaTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -103,21 +103,82 @@ if hasattr(os, "register_at_fork"):
                         after_in_child=_after_fork_in_child)
 
 
+#: How often the watchdog looks at the workers (seconds).
+WATCH_INTERVAL_S = 0.2
+#: Signal the watchdog sends the main thread to end a wait on a dead worker.
+WAKE_SIGNAL = signal.SIGUSR1
+
+
+def lava_workers(process) -> list:
+    """The worker processes (``multiprocessing.Process``) of ``process``'s Lava runtime,
+    forked by this process; empty before the runtime exists."""
+    runtime = getattr(process, "runtime", None)
+    infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+    actors = getattr(infrastructure, "_actors", None) or []
+    return [a for a in actors if getattr(a, "_parent_pid", None) == os.getpid()]
+
+
 class RunGuard:
-    """The state of one guarded run: its deadline (``None``: no timeout)."""
+    """The state of one guarded run: its deadline (``None``: no timeout), and the worker
+    that died, if one did."""
 
     def __init__(self, timeout_s: float | None) -> None:
         self.timeout_s = timeout_s
         self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
         self._shielded = False
         self._pending: BaseException | None = None
+        self._forced: BaseException | None = None
+        self.dead_worker: str | None = None
+        self._watching = threading.Event()
 
-    def _raise(self, exc: BaseException) -> None:
-        """Raise ``exc`` now, or after the shielded block that is running."""
-        if self._shielded:
+    def _raise(self, exc: BaseException, force: bool = False) -> None:
+        """Raise ``exc`` now, or after the shielded block that is running (``force``:
+        now in any case: the exchange the shield protects can no longer complete)."""
+        if self._shielded and not force:
             self._pending = self._pending or exc
         else:
             raise exc
+
+    def _wake(self, signum, frame) -> None:
+        if self._forced is not None:
+            exc, self._forced = self._forced, None
+            self._raise(exc, force=True)
+
+    @contextmanager
+    def watching(self, process):
+        """While the block runs, a watchdog thread checks the Lava workers of ``process``
+        every ``WATCH_INTERVAL_S``: if one has died, it records which and interrupts the
+        main thread with :class:`LavaRunError` (a wait on a dead worker never ends by
+        itself). Main thread only; elsewhere the block runs unwatched."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        main = threading.main_thread().ident
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(WATCH_INTERVAL_S):
+                dead = [w for w in lava_workers(process) if w.exitcode is not None]
+                if dead:
+                    w = dead[0]
+                    self.dead_worker = f"{w.name} (pid {w.pid}, exit code {w.exitcode})"
+                    self._forced = LavaRunError(
+                        f"a Lava worker died during the run: {self.dead_worker}; the other "
+                        "workers were stopped. Check memory (a killed worker is often the "
+                        "out-of-memory killer) and run again")
+                    signal.pthread_kill(main, WAKE_SIGNAL)
+                    return
+
+        previous = signal.signal(WAKE_SIGNAL, self._wake)
+        thread = threading.Thread(target=watch, name="lava-convert-watchdog", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            signal.signal(WAKE_SIGNAL, previous)
+            self._forced = None
 
     @contextmanager
     def shielded(self):
@@ -154,12 +215,15 @@ def stop_runtime(process) -> None:
     runtime = process.runtime
     if runtime is None:
         return
-    if runtime._is_started:
+    actors = lava_workers(process)
+    if runtime._is_started and not any(a.exitcode is not None for a in actors):
         runtime.stop()
         return
+    # never started, or a worker died: Lava's stop() would wait for replies that never
+    # come; end the workers here, and keep Lava from trying again at exit
+    runtime._is_started = False
     infrastructure = runtime._messaging_infrastructure
     if infrastructure is not None:
-        actors = [a for a in infrastructure._actors if a._parent_pid == os.getpid()]
         for actor in actors:
             if actor.is_alive():
                 actor.terminate()

@@ -155,19 +155,8 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
         with guarded_run(timeout_s) as guard:
             lava_net = LavaNetwork(net, x_int, T, chunk)
             try:
-                for first in range(0, N, chunk):
-                    count = min(chunk, N - first)
-                    lava_net.run_until((first + count) * T + depth)
-                    guard.check()
-                    # reading Vars is a request/reply exchange with the workers: cut short, it
-                    # leaves them waiting forever and stop() waiting for them
-                    with guard.shielded():
-                        c, p = lava_net.read(first, count)
-                    for name, v in c.items():
-                        counts[name].append(v)
-                    ends.append(p)
-                    if bar is not None:
-                        bar.update(count)
+                with guard.watching(lava_net.source):
+                    _run_chunks(lava_net, guard, N, chunk, T, depth, counts, ends, bar)
             finally:
                 with guard.shielded():
                     lava_net.stop()
@@ -189,3 +178,21 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
         spike_counts={k: np.concatenate(v) for k, v in counts.items()},
         wall_time_s=time.perf_counter() - start, info={"steps": N * T + depth},
     )
+
+
+def _run_chunks(lava_net: LavaNetwork, guard, N: int, chunk: int, T: int, depth: int,
+                counts: dict, ends: list, bar) -> None:
+    """Run the samples chunk by chunk, reading each chunk's recordings."""
+    for first in range(0, N, chunk):
+        count = min(chunk, N - first)
+        lava_net.run_until((first + count) * T + depth)
+        guard.check()
+        # reading Vars is a request/reply exchange with the workers: cut short, it leaves
+        # them waiting forever and stop() waiting for them
+        with guard.shielded():
+            c, p = lava_net.read(first, count)
+        for name, v in c.items():
+            counts[name].append(v)
+        ends.append(p)
+        if bar is not None:
+            bar.update(count)

@@ -191,3 +191,33 @@ def test_ctrl_c_waits_until_the_recordings_are_read(digits_net):
     """, timeout=120)
     assert result.stdout.split() == ["read", "completed", "interrupted", "workers", "left:", "0"], \
         result.stdout + result.stderr[-3000:]
+
+
+def shm_segments() -> set[str]:
+    return {name for name in os.listdir("/dev/shm") if name.startswith("psm_")}
+
+
+def test_a_dead_worker_fails_the_run_instead_of_hanging(tmp_path, digits_net):
+    """SIGKILL one Lava worker mid-run: the run must end within seconds with LavaRunError
+    naming the dead process, every other worker stopped, no shared memory left (before the
+    watchdog this hung in 20 of 20 tries)."""
+    before = shm_segments()
+    proc, workers = start_long_run(tmp_path, digits_net)
+    try:
+        victim = sorted(workers)[-1]
+        os.kill(victim, signal.SIGKILL)
+        start = time.monotonic()
+        proc.wait(timeout=60)
+        took = time.monotonic() - start
+        log = open(tmp_path / "log.txt").read()
+        assert "LavaRunError" in log and "a Lava worker died" in log and "pid" in log, log[-3000:]
+        assert took < 30
+        workers |= session_members(proc.pid)
+        deadline = time.monotonic() + 30
+        while alive(workers) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert alive(workers) == []
+        assert shm_segments() - before == set()
+    finally:
+        for p in alive(workers | {proc.pid}):
+            os.kill(p, signal.SIGKILL)
