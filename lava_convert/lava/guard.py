@@ -273,6 +273,8 @@ def guarded_run(timeout_s: float | None = None):
             guard.check()
 
         for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # the caller asked to ignore it (e.g. `trap '' INT`): respect that
             previous[signum] = signal.signal(signum, on_interrupt)
         if timeout_s is not None:
             previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)

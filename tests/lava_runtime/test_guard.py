@@ -221,3 +221,23 @@ def test_a_dead_worker_fails_the_run_instead_of_hanging(tmp_path, digits_net):
     finally:
         for p in alive(workers | {proc.pid}):
             os.kill(p, signal.SIGKILL)
+
+
+def test_an_ignored_sigint_stays_ignored(tmp_path, digits_net):
+    """A caller that ignores SIGINT (`trap '' INT`) keeps it ignored during a Lava run."""
+    script = tmp_path / "ignored.py"
+    script.write_text(textwrap.dedent("""
+        import signal, sys, threading, os
+        import numpy as np
+        import lava_convert as lc
+
+        if __name__ == "__main__":
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+            x = np.random.default_rng(0).random((300, 1, 8, 8)) * 16
+            out = lc.run_lava(sys.argv[1], x, timesteps=32, chunk=16, progress=False)
+            print("finished", len(out.output), flush=True)
+    """))
+    result = subprocess.run([sys.executable, str(script), str(digits_net)], capture_output=True,
+                            text=True, timeout=240)
+    assert result.returncode == 0 and "finished 300" in result.stdout, result.stderr[-2000:]
