@@ -25,7 +25,8 @@ CALIBRATION_CHUNK = 64
 def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetwork:
     """Bias calibration (Li et al., "A Free Lunch From ANN", ICML 2021).
 
-    For each spiking layer ``l`` in order, simulate the float SNN on ``x`` and
+    For each hidden spiking layer ``l`` in order (not a spiking readout: its ANN
+    target, the logits, is no spike rate), simulate the float SNN on ``x`` and
     add to its bias the mean difference between the ANN activation and the
     SNN's rate in real units, ``e_l = mean(a_l - counts_l V_th^l / T)``
     (per neuron for dense layers, per channel for conv layers). A constant
@@ -53,7 +54,7 @@ def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetw
         trains = {-1: [c.expand(T, *c.shape) for c in chunks]}  # by layer index, -1 the input
         layers = list(snn.layers)
         for i, layer in enumerate(layers):
-            if layer.spiking:
+            if layer.spiking and i < len(layers) - 1:  # hidden layers: clipped-ReLU targets
                 counts, _ = counts_and_trains(i, layer, trains)
                 error = activations[i].reshape(len(x), -1) - counts / T * layer.threshold
                 if layer.kind == "conv":
