@@ -253,11 +253,31 @@ def check_timeout(timeout_s) -> float | None:
     return float(timeout_s)
 
 
+#: One guarded Lava run at a time in a process: two runtimes in two threads deadlock.
+_one_run = threading.Lock()
+
+
 @contextmanager
 def guarded_run(timeout_s: float | None = None):
-    """Context for a Lava run; yields a :class:`RunGuard` (see the module docstring)."""
-    global _active, _parent_pid
+    """Context for a Lava run; yields a :class:`RunGuard` (see the module docstring).
+
+    A second run while one is in progress in another thread of this process is refused
+    at once with :class:`LavaRunError` (Lava's runtimes in two threads deadlock)."""
     check_timeout(timeout_s)
+    if not _one_run.acquire(blocking=False):
+        raise LavaRunError("another Lava run is in progress in this process: Lava cannot run "
+                           "two networks at once from two threads; run them one after the "
+                           "other, or in separate processes")
+    try:
+        with _guarded(timeout_s) as guard:
+            yield guard
+    finally:
+        _one_run.release()
+
+
+@contextmanager
+def _guarded(timeout_s: float | None):
+    global _active, _parent_pid
     guard = RunGuard(timeout_s)
     main = threading.current_thread() is threading.main_thread()
     previous = {}

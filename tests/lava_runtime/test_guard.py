@@ -241,3 +241,29 @@ def test_an_ignored_sigint_stays_ignored(tmp_path, digits_net):
     result = subprocess.run([sys.executable, str(script), str(digits_net)], capture_output=True,
                             text=True, timeout=240)
     assert result.returncode == 0 and "finished 300" in result.stdout, result.stderr[-2000:]
+
+
+def test_a_second_run_from_another_thread_is_refused_at_once(digits_net):
+    import threading
+
+    x = np.random.default_rng(0).random((400, 1, 8, 8)) * 16
+    errors, started = [], threading.Event()
+
+    def first():
+        started.set()
+        lc.run_lava(digits_net, x, chunk=16, progress=False)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    started.wait()
+    time.sleep(2.0)  # the first run is under way
+    begin = time.monotonic()
+    try:
+        lc.run_lava(digits_net, x[:2], progress=False)
+    except lc.LavaRunError as exc:
+        errors.append(str(exc))
+    assert time.monotonic() - begin < 5
+    thread.join(timeout=240)
+    assert not thread.is_alive()
+    assert errors and "another Lava run is in progress" in errors[0]
+    assert multiprocessing.active_children() == []
