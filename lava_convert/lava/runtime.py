@@ -31,7 +31,7 @@ from ..hw.loihi import STATE_SHIFT
 from ..ir import FixedNetwork, layer_depths
 from ..netx.reader import read_netx
 from ..sim import readout
-from ..sim.inputs import check_input, quantize_input, resolve_timesteps
+from ..sim.inputs import check_input, check_input_range, quantize_input, resolve_timesteps
 from ..sim.results import RunResult
 from .compat import ensure_lava
 from .guard import check_timeout, guarded_run, stop_runtime
@@ -137,6 +137,7 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
         net = read_netx(net)
     T = resolve_timesteps(timesteps, net)
     x = check_input(x, net.input_shape, "run_lava")
+    check_input_range(net, x, "run_lava")
     check_timeout(timeout_s)
     x_int = quantize_input(net, x)
     N, depth = len(x_int), layer_depths(net.layers)[-1]

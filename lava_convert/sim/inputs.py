@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..hw.loihi import payload_max
 from ..ir import FixedNetwork
+
+log = logging.getLogger(__name__)
 
 
 def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
@@ -54,6 +59,36 @@ def check_timesteps(timesteps) -> int:
         raise ConfigError(f"timesteps={timesteps!r} is invalid: pass a positive whole number "
                           "of time steps (files from other tools may not record one)")
     return int(timesteps)
+
+
+#: Inputs beyond the calibrated range by more than this share of it are reported.
+RANGE_MARGIN = 0.05
+
+
+def input_range(net: FixedNetwork) -> tuple[float, float]:
+    """The real input range the network's graded input represents (its calibration range:
+    beyond it payloads clip)."""
+    top = payload_max(net.input_bits, net.input_signed) / net.input_scale
+    return (-top if net.input_signed else 0.0, top)
+
+
+def check_input_range(net: FixedNetwork, x: np.ndarray, where: str) -> str | None:
+    """Warn (log and ``warnings.warn``) when samples fall outside the calibrated input range
+    by more than ``RANGE_MARGIN`` of it: they clip, and accuracy drops. Returns the message."""
+    lo, hi = input_range(net)
+    margin = RANGE_MARGIN * (hi - lo)
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    above, below = flat.max(axis=1) > hi + margin, flat.min(axis=1) < lo - margin
+    bad = int(np.sum(above | below))
+    if not bad:
+        return None
+    message = (f"{where}: {bad} of {len(flat)} samples lie outside the calibrated input range "
+               f"[{lo:.4g}, {hi:.4g}] (largest {flat.max():.4g}, smallest {flat.min():.4g}); "
+               "they are clipped. Scale the inputs as for calibration (e.g. images in [0, 1], "
+               "not 0..255), or convert with calibration data that covers them")
+    log.warning("%s", message)
+    warnings.warn(message, stacklevel=3)
+    return message
 
 
 def quantize_input(net: FixedNetwork, x) -> np.ndarray:

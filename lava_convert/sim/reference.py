@@ -34,7 +34,7 @@ from ..hw.loihi import (
 )
 from ..ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingLayer, Synapse
 from . import readout
-from .inputs import check_input, check_timesteps, quantize_input
+from .inputs import check_input, check_input_range, check_timesteps, quantize_input
 from .neuron import NeuronState, effective_bias, fixed_step, float_step
 from .results import RunResult
 from .synapse import lava_input, layer_current
@@ -107,6 +107,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     """
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
+    check_input_range(net, x, "simulate")
     dev = _device(device)
     start = time.perf_counter()
     max_in = payload_max(net.input_bits, net.input_signed)

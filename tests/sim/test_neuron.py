@@ -73,3 +73,4 @@ def test_float_and_fixed_agree_on_integer_multiples(reset):
         xs, x_spk = fixed_step(xs, torch.tensor(row), vth=10, reset=reset)
         assert torch.equal(f_spk, x_spk)
         assert torch.equal(fs.v.to(torch.int64) * 64, xs.v)
+
