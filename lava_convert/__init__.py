@@ -10,6 +10,7 @@ from .errors import (
     CalibrationError,
     ConfigError,
     DatasetError,
+    ExportError,
     InputError,
     LavaConvertError,
     LavaRunError,
@@ -30,7 +31,8 @@ from .version import __version__
 
 __all__ = [
     "QCFS", "CalibrationError", "ConfigError", "ConversionConfig", "ConvertedNetwork",
-    "DatasetError", "InputError", "LavaConvertError", "LavaRunError", "LavaTimeoutError",
+    "DatasetError", "ExportError", "InputError", "LavaConvertError", "LavaRunError",
+    "LavaTimeoutError",
     "LavaUnavailableError", "NetXFormatError", "QuantizationError", "RunResult",
     "ThresholdReLU", "UnsupportedModuleError", "__version__", "convert", "format_quantization",
     "quantization_report", "quantize_input", "read_netx", "replace_relus", "run_lava", "simulate",

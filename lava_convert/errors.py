@@ -35,6 +35,11 @@ class InputError(LavaConvertError, ValueError):
     """Input samples have the wrong shape, dtype or values for a network."""
 
 
+class ExportError(LavaConvertError, OSError):
+    """An export cannot be written (read-only or full disk, a path that is a directory,
+    a sidecar that would overwrite the file or belongs to another file)."""
+
+
 class DatasetError(LavaConvertError, OSError):
     """A dataset file is missing or corrupt."""
 

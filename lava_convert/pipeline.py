@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ import torch
 from torch import nn
 
 from .config import ConversionConfig
-from .errors import ConfigError
-from .files import write_json
+from .errors import ConfigError, ExportError
+from .files import sha256_file, write_json
 from .frontend.torch_fx import trace
 from .ir import AnnGraph, FixedNetwork, SnnNetwork
 from .netx.format import format_version, meta_dict
@@ -206,16 +207,71 @@ class ConvertedNetwork:
         }
 
     def export(self, path: str | Path) -> Path:
-        """Write the NetX HDF5 file and its ``.json`` sidecar (both atomically)."""
+        """Write the NetX HDF5 file and its ``.json`` sidecar (both atomically).
+
+        Raises:
+            ExportError: the path cannot be written, would make the sidecar the file
+                itself (``net.json``), or its sidecar belongs to another file (``a.net``
+                and ``a.h5`` would share ``a.json``).
+        """
         path = Path(path)
+        _check_sidecar_path(path)
         write_netx(self.fixed, path, package_version=__version__)
         self.write_sidecar(path)
-        log.info("wrote %s and %s", path, path.with_suffix(".json"))
+        log.info("wrote %s and %s", path, sidecar_path(path))
         return path
 
     def write_sidecar(self, path: str | Path) -> Path:
-        """(Re)write the ``.json`` sidecar of the NetX file ``path``, e.g. with new accuracies."""
-        return write_json(Path(path).with_suffix(".json"), self.sidecar())
+        """(Re)write the ``.json`` sidecar of the NetX file ``path``, e.g. with new accuracies;
+        it records the file's name and SHA-256, which :func:`read_sidecar` checks."""
+        path = Path(path)
+        _check_sidecar_path(path)
+        data = {**self.sidecar(), "netx_file": path.name, "netx_sha256": sha256_file(path)}
+        return write_json(sidecar_path(path), data)
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """Where the sidecar of NetX file ``path`` lives: beside it, suffix ``.json``."""
+    return Path(path).with_suffix(".json")
+
+
+def _check_sidecar_path(path: Path) -> None:
+    side = sidecar_path(path)
+    if side == path:
+        raise ExportError(f"{path}: the sidecar would overwrite the NetX file itself; name the "
+                          "file with another suffix, e.g. .net")
+    if side.is_file():
+        try:
+            owner = json.loads(side.read_text()).get("netx_file")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            owner = None
+        if owner is not None and owner != path.name:
+            raise ExportError(f"{path}: its sidecar {side.name} belongs to {owner}; give this "
+                              "export another name (two exports cannot share a sidecar)")
+
+
+def read_sidecar(path: str | Path) -> dict | None:
+    """The sidecar of NetX file ``path``, or ``None`` (with a warning) when it is missing,
+    unreadable, or records another file's SHA-256 (the pair was torn apart, e.g. by an
+    interrupted export): never numbers that belong to another network."""
+    side = sidecar_path(path)
+    try:
+        data = json.loads(side.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError) as exc:
+        log.warning("%s: unreadable sidecar (%s); ignored", side, exc)
+        return None
+    if not isinstance(data, dict):
+        log.warning("%s: not a sidecar object; ignored", side)
+        return None
+    recorded = data.get("netx_sha256")
+    if recorded is not None and recorded != sha256_file(path):
+        log.warning("%s records another version of %s (SHA-256 differs, e.g. after an "
+                    "interrupted export); its numbers are ignored: re-export", side,
+                    Path(path).name)
+        return None
+    return data
 
 
 def convert(model: nn.Module, calibration, timesteps: int | None = None,

@@ -3,7 +3,6 @@ model, run a file on a dataset, sweep T, compare Lava with the reference."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from .errors import ConfigError
 from .ir import FixedNetwork
 from .lava.runtime import run_lava
 from .netx.reader import read_netx
-from .pipeline import ConvertedNetwork, convert, simulate
+from .pipeline import ConvertedNetwork, convert, read_sidecar, simulate
 from .report.analysis import run_summary
 from .report.summary import RunSummary
 from .sim.inputs import resolve_timesteps
@@ -38,11 +37,11 @@ def load_test_split(dataset: str, limit: int | None = None,
 
 
 def _sidecar_ann_accuracy(net_path: str | Path) -> float | None:
-    """The ANN accuracy recorded in the file's sidecar (measured at export), if any."""
-    sidecar = Path(net_path).with_suffix(".json")
+    """The ANN accuracy recorded in the file's own sidecar (measured at export), if any."""
+    sidecar = read_sidecar(net_path)
     try:
-        return float(json.loads(sidecar.read_text())["accuracy"]["ann"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return float(sidecar["accuracy"]["ann"]) if sidecar is not None else None
+    except (KeyError, TypeError, ValueError):
         return None
 
 

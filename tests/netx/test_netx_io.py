@@ -181,3 +181,61 @@ def test_shipped_exports_read_and_match_their_sidecars(path):
     # one version for the file and its sidecar; plain NetX (1) unless stock NetX would
     # build a different network (shortcuts, soft reset, v0)
     assert side["format_version"] == version == (2 if stock_differences(net) else 1)
+
+
+def test_export_refuses_a_path_whose_sidecar_is_the_file_itself(digits_snn, tmp_path):
+    with pytest.raises(lc.ExportError, match="sidecar would overwrite the NetX file"):
+        digits_snn.export(tmp_path / "model.json")
+    assert not (tmp_path / "model.json").exists()
+
+
+def test_two_exports_cannot_share_a_sidecar(digits_snn, tmp_path):
+    digits_snn.export(tmp_path / "a.net")
+    with pytest.raises(lc.ExportError, match="a.json belongs to a.net"):
+        digits_snn.export(tmp_path / "a.h5")
+    digits_snn.export(tmp_path / "a.net")  # the same export again is fine
+
+
+def test_a_torn_pair_is_noticed_not_trusted(digits_snn, digits_model, digits, tmp_path, caplog):
+    from lava_convert.pipeline import read_sidecar
+
+    path = digits_snn.export(tmp_path / "n.net")
+    assert read_sidecar(path)["netx_file"] == "n.net"
+    # the .net replaced by another network while the old sidecar stays (an interrupted export)
+    other = lc.convert(digits_model, calibration=digits.x_train, timesteps=8)
+    write_netx(other.fixed, path)
+    with caplog.at_level("WARNING"):
+        assert read_sidecar(path) is None
+    assert "SHA-256 differs" in caplog.text
+
+
+def test_export_errors_are_typed(digits_snn, tmp_path):
+    import os
+
+    (tmp_path / "dir.net").mkdir()
+    with pytest.raises(lc.ExportError, match="is a directory"):
+        digits_snn.export(tmp_path / "dir.net")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who may write anywhere (root)")
+        with pytest.raises(lc.ExportError, match="cannot write there"):
+            digits_snn.export(locked / "n.net")
+    finally:
+        os.chmod(locked, 0o700)
+
+
+def test_stale_temporaries_of_killed_exports_are_removed(digits_snn, tmp_path):
+    import os
+    import time
+
+    stale = tmp_path / ".n.net.abc123.tmp"
+    stale.write_bytes(b"half")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    fresh = tmp_path / ".n.net.def456.tmp"  # may belong to a write in progress
+    fresh.write_bytes(b"busy")
+    digits_snn.export(tmp_path / "n.net")
+    assert not stale.exists() and fresh.exists()
