@@ -39,7 +39,9 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
+import multiprocessing.util
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -59,6 +61,7 @@ TERMINATE_GRACE_S = 5.0
 FORK_QUIET_S = 0.05
 _forking = 0  # forks (of the guarded parent) whose at-fork hooks may still be running
 _deferred: list[int] = []  # signals that arrived during a fork, to deliver again
+_parent_tempdir: str | None = None  # the guarded parent's multiprocessing temp folder
 
 
 def _before_fork() -> None:
@@ -83,12 +86,25 @@ def _fork_finished() -> None:
         _deferred.clear()
 
 
+def _on_sigterm_in_worker(signum, frame) -> None:
+    """A worker's SIGTERM: end now. If it came because the parent died (PR_SET_PDEATHSIG),
+    first remove the parent's multiprocessing temp folder (``pymp-*``), which the parent's
+    exit handlers would have removed had it not been killed outright."""
+    if os.getppid() != _parent_pid and _parent_tempdir:
+        for _ in range(20):  # other workers may be removing it too, or still writing to it
+            shutil.rmtree(_parent_tempdir, ignore_errors=True)
+            if not os.path.exists(_parent_tempdir):
+                break
+            time.sleep(0.05)
+    os._exit(128 + signum)
+
+
 def _after_fork_in_child() -> None:
     """Runs in every forked child: only children forked during a guarded run are changed."""
     if not _active:
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler: just end
+    signal.signal(signal.SIGTERM, _on_sigterm_in_worker)  # not the parent's handler: end
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
@@ -277,7 +293,7 @@ def guarded_run(timeout_s: float | None = None):
 
 @contextmanager
 def _guarded(timeout_s: float | None):
-    global _active, _parent_pid
+    global _active, _parent_pid, _parent_tempdir
     guard = RunGuard(timeout_s)
     main = threading.current_thread() is threading.main_thread()
     previous = {}
@@ -301,6 +317,8 @@ def _guarded(timeout_s: float | None):
             signal.setitimer(signal.ITIMER_REAL, timeout_s + 0.01)
     _active += 1
     _parent_pid = os.getpid()
+    # made now (multiprocessing caches it), so workers forked later know what to remove
+    _parent_tempdir = multiprocessing.util.get_temp_dir()
     try:
         yield guard
     finally:

@@ -267,3 +267,33 @@ def test_a_second_run_from_another_thread_is_refused_at_once(digits_net):
     assert not thread.is_alive()
     assert errors and "another Lava run is in progress" in errors[0]
     assert multiprocessing.active_children() == []
+
+
+def test_a_killed_parent_leaves_no_temp_folder(tmp_path, digits_net):
+    """SIGKILL of the parent used to leave multiprocessing's pymp-* folder (13 of 20 tries):
+    the workers, told by the kernel that the parent died, remove it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    script = tmp_path / "long_run.py"
+    script.write_text(textwrap.dedent(LONG_RUN))
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    proc = subprocess.Popen([sys.executable, str(script), str(digits_net)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp.glob("pymp-*")) or len(descendants(proc.pid)) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.5)
+        time.sleep(2.0)  # the run is under way
+        workers = descendants(proc.pid)
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while (alive(workers) or list(tmp.glob("pymp-*"))) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert alive(workers) == []
+        assert list(tmp.glob("pymp-*")) == []
+    finally:
+        for p in alive(descendants(proc.pid) | session_members(proc.pid) | {proc.pid}):
+            os.kill(p, signal.SIGKILL)
