@@ -176,6 +176,9 @@ def test_shipped_exports_read_and_match_their_sidecars(path):
     assert [l["name"] for l in side["layers"]] == net.layer_names
     assert [l["scale"] for l in side["layers"]] == [l.scale for l in net.layers]
     assert [l["threshold"] for l in side["layers"]] == [q.threshold for q in net.quantization]
+    from lava_convert.pipeline import read_sidecar
+
+    assert read_sidecar(path) == side and side["netx_file"] == path.name  # the pair matches
     with h5py.File(path) as f:
         version = int(f["lava_convert"].attrs["format_version"])
     # one version for the file and its sidecar; plain NetX (1) unless stock NetX would
