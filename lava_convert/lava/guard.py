@@ -218,21 +218,21 @@ class RunGuard:
             ))
 
 
-def stop_runtime(process) -> None:
+def stop_runtime(process, force: bool = False) -> None:
     """Stop the Lava runtime of ``process`` (a Lava Process) and end its workers.
 
     Safe in every state: never compiled (no runtime), started (Lava's own
     ``stop()``), or built partly or fully but never started (interrupted
-    during start-up): then its workers are sent SIGTERM (SIGKILL after
-    ``TERMINATE_GRACE_S``) and joined, and the
+    during start-up), a worker dead, or ``force``: then its workers are sent
+    SIGTERM (SIGKILL after ``TERMINATE_GRACE_S``) and joined, and the
     shared-memory manager is shut down, which is what Lava's ``stop()`` would
-    do after telling started workers to end.
+    do after telling started workers to end (a dead worker would never answer).
     """
     runtime = process.runtime
     if runtime is None:
         return
     actors = lava_workers(process)
-    if runtime._is_started and not any(a.exitcode is not None for a in actors):
+    if runtime._is_started and not force and not any(a.exitcode is not None for a in actors):
         runtime.stop()
         return
     # never started, or a worker died: Lava's stop() would wait for replies that never
@@ -256,6 +256,52 @@ def stop_runtime(process) -> None:
             shutdown()
     if runtime._watchdog_manager is not None:
         runtime._watchdog_manager.stop()
+
+
+#: Longest a Lava runtime may take to stop before its workers are killed (seconds).
+STOP_LIMIT_S = 20.0
+
+
+def stop_within(process, limit_s: float | None = None) -> None:
+    """:func:`stop_runtime`, bounded: if stopping takes longer than ``limit_s`` (default
+    ``STOP_LIMIT_S``; a worker
+    that never answers), the workers are killed, the wait is broken off with
+    :class:`LavaRunError`, and the rest is cleaned up. Main thread only for the break-off;
+    elsewhere the workers are still killed after ``limit_s``."""
+    limit_s = STOP_LIMIT_S if limit_s is None else limit_s
+    done = threading.Event()
+    main = threading.main_thread().ident
+    on_main = threading.current_thread() is threading.main_thread()
+    overdue = []
+
+    def watch() -> None:
+        if done.wait(limit_s):
+            return
+        overdue.append(True)
+        for worker in lava_workers(process):
+            if worker.is_alive():
+                worker.kill()
+        if on_main:
+            signal.pthread_kill(main, WAKE_SIGNAL)
+
+    def wake(signum, frame):
+        if overdue and not done.is_set():
+            raise LavaRunError(f"stopping the Lava runtime took longer than {limit_s:g} s; "
+                               "its workers were killed")
+
+    previous = signal.signal(WAKE_SIGNAL, wake) if on_main else None
+    thread = threading.Thread(target=watch, name="lava-convert-stop-watchdog", daemon=True)
+    thread.start()
+    try:
+        stop_runtime(process)
+    except LavaRunError:
+        stop_runtime(process, force=True)  # the workers were killed: end what is left
+        raise
+    finally:
+        done.set()
+        thread.join()
+        if on_main:
+            signal.signal(WAKE_SIGNAL, previous)
 
 
 def check_timeout(timeout_s) -> float | None:

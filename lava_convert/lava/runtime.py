@@ -34,7 +34,7 @@ from ..sim import readout
 from ..sim.inputs import check_input, check_input_range, quantize_input, resolve_timesteps
 from ..sim.results import RunResult
 from .compat import ensure_lava
-from .guard import check_timeout, guarded_run, stop_runtime
+from .guard import check_timeout, guarded_run, stop_within
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class LavaNetwork:
         if self._started:
             self._started = False
             try:
-                stop_runtime(self.source)
+                stop_within(self.source)
             except Exception as exc:  # never mask the error that led here
                 log.warning("stopping the Lava runtime failed: %s", exc)
 

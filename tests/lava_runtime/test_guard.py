@@ -297,3 +297,33 @@ def test_a_killed_parent_leaves_no_temp_folder(tmp_path, digits_net):
     finally:
         for p in alive(descendants(proc.pid) | session_members(proc.pid) | {proc.pid}):
             os.kill(p, signal.SIGKILL)
+
+
+def test_a_stop_that_never_returns_is_bounded(digits_net):
+    """Lava's stop() waiting for a worker that never answers: after STOP_LIMIT_S the
+    workers are killed and the run returns (its results were already read)."""
+    result = run_python(f"""
+        import multiprocessing, time
+        import numpy as np
+        import lava_convert as lc
+        from lava_convert.lava import guard
+        from lava_convert.lava.compat import ensure_lava
+
+        if __name__ == "__main__":
+            import logging
+            logging.basicConfig(level=logging.WARNING)
+            ensure_lava()
+            from lava.magma.runtime.runtime import Runtime
+            Runtime.stop = lambda self: time.sleep(10**6)  # a stop that never returns
+            guard.STOP_LIMIT_S = 3.0
+            x = np.random.default_rng(0).random((20, 1, 8, 8))
+            start = time.monotonic()
+            out = lc.run_lava({str(digits_net)!r}, x, progress=False)
+            print("returned", len(out.output), round(time.monotonic() - start))
+            time.sleep(1)
+            print("children", len(multiprocessing.active_children()))
+    """, timeout=120)
+    assert "returned 20" in result.stdout, result.stderr[-2000:]
+    assert int(result.stdout.split("returned 20")[1].split()[0]) < 60  # seconds
+    assert "children 0" in result.stdout, result.stdout
+    assert "took longer than 3 s" in result.stderr
