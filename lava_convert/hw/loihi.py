@@ -54,6 +54,20 @@ ACCUMULATOR_LIMIT = 2**31
 NETX_INTEGRATOR_VTH = 1 << 17
 
 
+#: NetX clips dense weights below this before ``optimize_weight_bits`` (and above WEIGHT_MAX).
+DENSE_WEIGHT_MIN = -256
+#: NetX clamps synaptic delays beyond this (lava-dl ``netx.hdf5``).
+MAX_SYNAPTIC_DELAY = 62
+
+# Loihi 2 capacities, for estimates only (see lava_convert.report.loihi2 for the sources):
+#: Neuro-cores, neurons and synapses per chip (Intel Labs, Loihi 2 technology brief, 2021).
+CORES_PER_CHIP = 128
+NEURONS_PER_CHIP = 2**20  # "1 million" in the brief: 8192 per core
+SYNAPSES_PER_CHIP = 120_000_000
+#: Input axons per core: Loihi 1's published figure (Davies et al., IEEE Micro 2018, Table 1).
+FAN_IN_PER_CORE = 4096
+
+
 def weight_limit(kind: str) -> int:
     """Largest integer weight magnitude NetX can carry for a synapse kind."""
     return CONV_WEIGHT_MAX if kind == "conv" else WEIGHT_MAX

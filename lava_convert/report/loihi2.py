@@ -4,15 +4,16 @@ what stands between a file and the chip, and an **estimate** of the cores and ch
 Exact limits (Lava 0.10 / lava-dl 0.6 fixed-point models, :mod:`lava_convert.hw.loihi`):
 
 * dense weights: NetX's ``optimize_weight_bits`` re-expresses them as an 8-bit mantissa
-  with a shared exponent; it clips anything outside ``[-256, 254]``;
-* conv weights: 8-bit signed (``-128..127``), no exponent;
+  with a shared exponent; it clips anything outside ``[DENSE_WEIGHT_MIN, WEIGHT_MAX]``;
+* conv weights: 8-bit signed, no exponent;
 * threshold mantissa: unsigned 17 bit; bias mantissa: signed 13 bit (exponent 6);
 * ``u`` (this step's synaptic input) wraps at 24 bits: measured on calibration data by
   the converter's fixed-point check when the file records it (an exact limit), and
   bounded for *any* input (a headroom note: the first layer's scale is set from the
   calibration data, so inputs far outside it could wrap);
 * decays ``du``, ``dv``: 12 bit; graded input payload: at most 24 bits;
-* shortcut delay lines: Loihi's synaptic delays reach 62 steps (NetX clamps beyond).
+* shortcut delay lines: Loihi's synaptic delays reach ``MAX_SYNAPTIC_DELAY`` steps (NetX
+  clamps beyond).
 
 Resource estimate. Intel has not published every per-core capacity of Loihi 2; the
 figures used are (each an assumption, and the result is labelled an estimate):
@@ -22,15 +23,17 @@ figures used are (each an assumption, and the result is labelled an estimate):
   brief, 2021). Spread evenly: 8192 neurons and 937,500 synapses per core. The synapse
   figure is the brief's densest encoding; 8-bit weights take more memory, so the synapse
   side of the estimate is a lower bound;
-* fan-in: 4096 input axons per core, the figure published for Loihi 1 (Davies et al.,
+* fan-in: ``FAN_IN_PER_CORE`` input axons per core, the figure published for Loihi 1
+  (Davies et al.,
   "Loihi: A Neuromorphic Manycore Processor with On-Chip Learning", IEEE Micro 38(1),
   2018, Table 1); no Loihi 2 figure is published. A dense layer whose input is wider
   needs its synapses split over several cores, which the estimate counts; a conv core
   reads only the patch its neurons see, which the estimate does not model;
 * conv layers are counted with every connection expanded (as if weights were not shared).
 
-Cores per layer = max(neurons / 8192, synapses / 937,500, dense fan-in / 4096), rounded
-up; chips = total cores / 128, rounded up.
+Cores per layer = max(neurons / neurons per core, synapses / synapses per core, dense
+fan-in / ``FAN_IN_PER_CORE``), rounded up; chips = total cores / ``CORES_PER_CHIP``,
+rounded up.
 """
 
 from __future__ import annotations
@@ -44,9 +47,15 @@ import numpy as np
 from ..hw.loihi import (
     BIAS_MANT_MAX,
     CONV_WEIGHT_MAX,
+    CORES_PER_CHIP,
     DECAY_UNITY,
+    DENSE_WEIGHT_MIN,
+    FAN_IN_PER_CORE,
     MAX_MESSAGE_BITS,
+    MAX_SYNAPTIC_DELAY,
+    NEURONS_PER_CHIP,
     STATE_SHIFT,
+    SYNAPSES_PER_CHIP,
     U_WRAP,
     VTH_MAX,
     WEIGHT_MAX,
@@ -56,19 +65,9 @@ from ..ir import FixedLayer, FixedNetwork, skip_delays
 from ..netx.reader import read_netx
 from .cost import macs
 
-#: Loihi 2, per chip (Intel Labs technology brief, 2021).
-CORES_PER_CHIP = 128
-NEURONS_PER_CHIP = 1_000_000
-SYNAPSES_PER_CHIP = 120_000_000
 #: Spread evenly over the cores (an assumption: see the module docstring).
-NEURONS_PER_CORE = 8192
+NEURONS_PER_CORE = NEURONS_PER_CHIP // CORES_PER_CHIP
 SYNAPSES_PER_CORE = SYNAPSES_PER_CHIP // CORES_PER_CHIP
-#: Input axons per core: Loihi 1's published figure (Davies et al. 2018, Table 1).
-FAN_IN_PER_CORE = 4096
-#: NetX clamps synaptic delays beyond this (lava-dl ``netx.hdf5``).
-MAX_SYNAPTIC_DELAY = 62
-#: NetX's clip range for dense weights before ``optimize_weight_bits``.
-DENSE_WEIGHT_MIN = -256
 
 
 @dataclass(frozen=True)
