@@ -2,8 +2,11 @@
 
 Pipeline: :func:`convert` (trace -> passes -> quantize, :mod:`lava_convert.pipeline`)
 -> ``export`` (NetX) -> :func:`simulate` (reference) / :func:`run_lava` (Lava CPU
-simulator). Importing this package does not import Lava; :func:`run_lava` does.
+simulator). Importing this package is cheap: it imports neither torch nor Lava; each
+public name is imported on first use (:func:`run_lava` imports Lava when it runs).
 """
+
+from importlib import import_module
 
 from .config import ConversionConfig
 from .errors import (
@@ -20,14 +23,25 @@ from .errors import (
     QuantizationError,
     UnsupportedModuleError,
 )
-from .lava.runtime import run_lava
-from .layers import QCFS, ThresholdReLU, replace_relus
-from .netx.reader import read_netx
-from .pipeline import ConvertedNetwork, convert, simulate
-from .report.quantization import format_quantization, quantization_report
-from .sim.inputs import quantize_input
-from .sim.results import RunResult
 from .version import __version__
+
+#: Public names imported on first use, and the module of each.
+_LAZY = {
+    "run_lava": ".lava.runtime", "QCFS": ".layers", "ThresholdReLU": ".layers",
+    "replace_relus": ".layers", "read_netx": ".netx.reader", "ConvertedNetwork": ".pipeline",
+    "convert": ".pipeline", "simulate": ".pipeline", "format_quantization":
+    ".report.quantization", "quantization_report": ".report.quantization",
+    "quantize_input": ".sim.inputs", "RunResult": ".sim.results",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "QCFS", "CalibrationError", "ConfigError", "ConversionConfig", "ConvertedNetwork",
@@ -35,5 +49,6 @@ __all__ = [
     "LavaTimeoutError",
     "LavaUnavailableError", "NetXFormatError", "QuantizationError", "RunResult",
     "ThresholdReLU", "UnsupportedModuleError", "__version__", "convert", "format_quantization",
-    "quantization_report", "quantize_input", "read_netx", "replace_relus", "run_lava", "simulate",
+    "quantization_report", "quantize_input", "read_netx", "replace_relus", "run_lava",
+    "simulate",
 ]

@@ -12,19 +12,11 @@ import logging
 import sys
 
 from .config import STOCK_NETX_SETTINGS, TARGETS, ConversionConfig
-from .demo import run_demo
 from .errors import ConfigError, InputError, LavaConvertError
-from .files import write_json
-from .report.inspect import describe
-from .report.loihi2 import loihi2_fit
-from .report.pages import write_report
-from .report.summary import RunSummary
-from .report.tables import format_table
 from .version import __version__
-from .workflows import compare_backends, convert_and_export, evaluate, load_test_split, sweep
-from .zoo.data import load_dataset
-from .zoo.models import model_from, save_model
-from .zoo.train import train_model
+
+# The handlers import the package's heavy parts (torch, Lava) themselves, inside main()'s
+# error handling, so that Ctrl-C while they load is a one-line "interrupted".
 
 DATASETS = ["digits", "mnist", "fashion-mnist"]
 
@@ -51,6 +43,8 @@ def _read_json(path, what: str, error):
 
 
 def _write_json(path, data) -> None:
+    from .files import write_json
+
     if path:
         write_json(path, data.to_dict() if hasattr(data, "to_dict") else data)
 
@@ -66,6 +60,8 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
     summary = run_demo(timesteps=args.timesteps, out_dir=args.out, lava_samples=args.limit,
                        json_path=args.json, progress=False if args.quiet else None,
                        echo=None if args.quiet else print)
@@ -90,6 +86,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .zoo.models import save_model
+    from .zoo.train import train_model
+
     hidden = tuple(int(h) for h in args.hidden.split(",") if h)
     model, spec = train_model(args.data, act=args.activation, hidden=hidden,
                               threshold=args.threshold, levels=args.levels, epochs=args.epochs,
@@ -137,6 +136,10 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from .workflows import convert_and_export
+    from .zoo.data import load_dataset
+    from .zoo.models import model_from
+
     config = ConversionConfig()
     if args.config:
         data = _read_json(args.config, "the config", ConfigError)
@@ -182,6 +185,10 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from .report.inspect import describe
+    from .report.loihi2 import loihi2_fit
+    from .report.tables import format_table
+
     info = describe(args.net)
     if args.loihi2:
         info["loihi2"] = loihi2_fit(args.net).to_dict()
@@ -213,6 +220,8 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _print_loihi2(fit: dict) -> None:
+    from .report.tables import format_table
+
     rows = [[layer["name"], limit["name"], limit["found"], limit["allowed"],
              ("yes" if limit["ok"] else "NO") if limit["exact"] else
              ("yes" if limit["ok"] else "note")]
@@ -253,6 +262,9 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .report.tables import format_table
+    from .workflows import evaluate
+
     _, summary = evaluate(args.net, args.data, backend=args.backend, mode=args.mode,
                           timesteps=args.timesteps, limit=args.limit, data_dir=args.data_dir,
                           progress=False if args.quiet else None, timeout_s=args.timeout)
@@ -282,6 +294,9 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from .report.tables import format_table
+    from .workflows import sweep
+
     summary = sweep(args.net, args.data, timesteps=args.timesteps, limit=args.limit,
                     data_dir=args.data_dir)
     if not args.quiet:
@@ -308,6 +323,9 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from .report.tables import format_table
+    from .workflows import compare_backends, load_test_split
+
     x, _ = load_test_split(args.data, args.limit, args.data_dir)
     result = compare_backends(args.net, x, args.timesteps, timeout_s=args.timeout)
     if not args.quiet:
@@ -334,6 +352,9 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from .report.pages import write_report
+    from .report.summary import RunSummary
+
     data = _read_json(args.run_json, "the run JSON (write it with lava-convert run --json)",
                       InputError)
     path = write_report(RunSummary.from_dict(data, args.run_json), args.out, html=args.html)
