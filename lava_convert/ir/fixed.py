@@ -111,6 +111,14 @@ class FixedNetwork:
         """True if any layer has shortcut synapses (a non-sequential graph)."""
         return any(layer.skips for layer in self.layers)
 
+    def extension_layers(self) -> dict[str, list[str]]:
+        """The layers that use each of lava-convert's extensions to Lava's LIF network, by
+        name: ``"residual"`` (shortcut synapses), ``"soft_reset"``, ``"v0"`` (an initial
+        potential); the lists are empty where none does."""
+        return {"residual": [layer.name for layer in self.layers if layer.skips],
+                "soft_reset": [layer.name for layer in self.layers if layer.reset == "soft"],
+                "v0": [layer.name for layer in self.layers if layer.v0]}
+
 
 def layer_depths(layers) -> list[int]:
     """Time steps from the input to each layer along its main path: every synapse delays

@@ -71,19 +71,12 @@ MULTI_INPUT = "concat"
 def stock_differences(net: FixedNetwork) -> list[str]:
     """What stock ``netx.hdf5.Network`` would build differently from ``net`` (empty: it
     builds the same network). Each entry names the layers."""
-    reasons = []
-    residual = [layer.name for layer in net.layers if layer.skips]
-    if residual:
-        reasons.append(f"layers {residual} add residual shortcuts (stock NetX has no "
-                       "multi-input layer)")
-    soft = [layer.name for layer in net.layers if layer.reset == "soft"]
-    if soft:
-        reasons.append(f"layers {soft} reset by subtraction (stock NetX builds Lava's LIF, "
-                       "which resets to 0)")
-    v0 = [layer.name for layer in net.layers if layer.v0]
-    if v0:
-        reasons.append(f"layers {v0} start each sample at v0 != 0 (stock NetX starts at 0)")
-    return reasons
+    why = {"residual": "add residual shortcuts (stock NetX has no multi-input layer)",
+           "soft_reset": "reset by subtraction (stock NetX builds Lava's LIF, which resets "
+                         "to 0)",
+           "v0": "start each sample at v0 != 0 (stock NetX starts at 0)"}
+    return [f"layers {names} {why[kind]}" for kind, names in net.extension_layers().items()
+            if names]
 
 
 def stock_netx_note(net: FixedNetwork) -> str:

@@ -193,18 +193,16 @@ def _layer_fit(net: FixedNetwork, i: int, delays: list[int]) -> LayerFit:
 def custom_parts(net: FixedNetwork) -> tuple[str, ...]:
     """What Loihi 2 cannot run with Intel's stock neuron and synapse models (graded input
     spikes are a Loihi 2 feature, checked as a limit, not listed here)."""
-    parts = []
-    soft = [l.name for l in net.layers if l.reset == "soft"]
-    if soft:
-        parts.append(f"soft reset in layers {soft}: a custom neuron model (microcode on the "
-                     "neuro-cores); convert with target='stock-netx' to avoid it")
-    v0 = [l.name for l in net.layers if l.v0]
-    if v0:
-        parts.append(f"initial potential v0 in layers {v0}: set by the custom neuron model at "
-                     "each sample's start")
-    if net.is_residual:
-        parts.append("residual shortcuts: a second synapse into one neuron group and "
-                     "lava-convert's SpikeDelay process (or Loihi's synaptic delays)")
+    what = {"soft_reset": "soft reset in layers {}: a custom neuron model (microcode on the "
+                          "neuro-cores); convert with target='stock-netx' to avoid it",
+            "v0": "initial potential v0 in layers {}: set by the custom neuron model at each "
+                  "sample's start",
+            "residual": "residual shortcuts into layers {}: a second synapse into one neuron "
+                        "group and lava-convert's SpikeDelay process (or Loihi's synaptic "
+                        "delays)"}
+    uses = net.extension_layers()
+    parts = [what[kind].format(uses[kind]) for kind in ("soft_reset", "v0", "residual")
+             if uses[kind]]
     if not net.layers[-1].spiking:
         parts.append("integrating readout: the class is read from the last layer's potential "
                      "v, which needs a state probe on the chip instead of output spikes")
