@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import operator
 from dataclasses import dataclass
 
@@ -67,8 +68,17 @@ _RELU_FUNCTIONS = {F.relu, torch.relu}
 _NOOP_FUNCTIONS = {torch.flatten, F.dropout}
 _POOL_FUNCTIONS = {F.avg_pool2d, F.adaptive_avg_pool2d}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
+_SOFTMAX_MODULES = (nn.Softmax, nn.LogSoftmax)
+_SOFTMAX_FUNCTIONS = {F.softmax, F.log_softmax, torch.softmax, torch.log_softmax}
+_CLAMP_FUNCTIONS = {torch.clamp, torch.clip, F.hardtanh, F.relu6}
+_RESHAPE_METHODS = {"view", "reshape"}
+_MEAN_FUNCTIONS = {torch.mean}
+_CONCAT_FUNCTIONS = {torch.cat, torch.concat, torch.stack}
+_MAXPOOL_HINT = ("replace it with nn.AvgPool2d (same kernel and stride), which converts "
+                 "exactly, then retrain or fine-tune the model: the trained weights expect "
+                 "max pooling")
 _HINTS = {
-    nn.MaxPool2d: "use nn.AvgPool2d, which converts exactly",
+    nn.MaxPool2d: _MAXPOOL_HINT,
     nn.MaxPool1d: "use average pooling, which converts exactly",
     nn.Sigmoid: "use nn.ReLU or ThresholdReLU; IF neurons can only express ReLU-like units",
     nn.Tanh: "use nn.ReLU or ThresholdReLU; IF neurons can only express ReLU-like units",
@@ -101,8 +111,9 @@ class _Tracer(fx.Tracer):
         return isinstance(m, (ThresholdReLU, QCFS)) or super().is_leaf_module(m, qualname)
 
 
-_SUPPORTED_MODULES = (nn.Linear, nn.Conv2d, ThresholdReLU, QCFS, nn.ReLU, nn.BatchNorm1d,
-                      nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d) + _NOOP_MODULES
+_SUPPORTED_MODULES = (nn.Linear, nn.Conv2d, ThresholdReLU, QCFS, nn.ReLU, nn.ReLU6,
+                      nn.Hardtanh, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d,
+                      nn.AdaptiveAvgPool2d) + _NOOP_MODULES + _SOFTMAX_MODULES
 
 
 def _check_modules(gm: fx.GraphModule) -> None:
@@ -454,6 +465,12 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> AnnGraph:
     """
     gm = _trace(model, tuple(input_shape))
     modules = dict(gm.named_modules())
+    for node in gm.graph.nodes:  # named before the branches it joins confuse the builder
+        if node.op == "call_function" and node.target in _CONCAT_FUNCTIONS:
+            raise _unsupported(node.name, f"concatenation ({node.target.__name__})",
+                               "NetX layers sum their inputs and cannot concatenate them: "
+                               "use residual adds (a + b), or one wider layer instead of "
+                               "parallel branches")
     b = _Builder()
     values: dict[fx.Node, _Out | _Open] = {}
     result = None
@@ -469,11 +486,14 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> AnnGraph:
                 raise _unsupported("output", "a model that returns several tensors",
                                    "return one tensor of class scores")
             break
+        if "tensor_meta" not in node.meta:  # x.size(0), x.shape[0], ...: not a tensor
+            values[node] = _SHAPE
+            continue
         operands = _add_operands(node)
         if operands is not None:
             values[node] = b.add(values[operands[0]], values[operands[1]], node.name)
             continue
-        inputs = list(node.all_input_nodes)
+        inputs = [n for n in node.all_input_nodes if values.get(n) is not _SHAPE]
         if len(inputs) != 1:
             raise _unsupported(str(node.target), "a call with several tensor inputs",
                                "only residual adds (a + b) may join two paths")
@@ -504,8 +524,103 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> AnnGraph:
                     layers=tuple(AnnLayer(**d) for d in b.layers), notes=tuple(b.notes))
 
 
+#: The value of a node that computes a size or a shape, not a tensor (``x.size(0)``).
+_SHAPE = object()
+
+
+def _is_flatten(in_shape, out_shape) -> bool:
+    """A reshape that keeps the batch and flattens the rest (C,H,W order, as nn.Flatten)."""
+    return tuple(out_shape) == (math.prod(in_shape),)
+
+
+def _clip_bounds(node: fx.Node, modules: dict) -> tuple[float, float] | None:
+    """``(low, high)`` of a clamp-like call (ReLU6, Hardtanh, clamp, clip), else None."""
+    if node.op == "call_module":
+        mod = modules[node.target]
+        if isinstance(mod, nn.ReLU6):
+            return 0.0, 6.0
+        if isinstance(mod, nn.Hardtanh):
+            return float(mod.min_val), float(mod.max_val)
+        return None
+    args, kwargs = list(node.args[1:]), dict(node.kwargs)
+    if node.op == "call_function" and node.target is F.relu6:
+        return 0.0, 6.0
+    if node.op == "call_function" and node.target is F.hardtanh:
+        names = ("min_val", "max_val")
+        defaults = (-1.0, 1.0)
+    elif (node.op == "call_function" and node.target in (torch.clamp, torch.clip)) or (
+            node.op == "call_method" and node.target in ("clamp", "clip", "clamp_", "clip_")):
+        names, defaults = ("min", "max"), (None, None)
+    else:
+        return None
+    values = [args[i] if i < len(args) else kwargs.get(n, d)
+              for i, (n, d) in enumerate(zip(names, defaults))]
+    return (None if values[0] is None else float(values[0]),
+            None if values[1] is None else float(values[1]))
+
+
+def _clamp(b: _Builder, value, bounds, where: str):
+    low, high = bounds
+    if low != 0.0:
+        raise _unsupported(where, f"a clamp to [{low}, {high}]", "IF neurons express "
+                           "clip(z, 0, theta): clamp at 0 from below (ReLU6, clamp(0, a))")
+    if high is None:
+        return b.activation(value, "relu", None, f"{where} (clamp at 0)")
+    b.note(f"{where}: clamp(z, 0, {high:g}) converted as a ThresholdReLU with theta {high:g}")
+    return b.activation(value, "clip", float(high), where)
+
+
+def _mean_pool(node: fx.Node, in_shape, out_shape) -> Pool | None:
+    """``x.mean((2, 3))`` (or ``(-2, -1)``, keepdim or not) as a global average pool."""
+    if node.op == "call_method" and node.target == "mean":
+        args, kwargs = node.args[1:], node.kwargs
+    elif node.op == "call_function" and node.target in _MEAN_FUNCTIONS:
+        args, kwargs = node.args[1:], node.kwargs
+    else:
+        return None
+    dims = args[0] if args else kwargs.get("dim")
+    dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
+    if len(in_shape) != 3 or sorted(d % 4 for d in dims) != [2, 3]:
+        return None
+    keep = bool(args[1] if len(args) > 1 else kwargs.get("keepdim", False))
+
+    def fn(t):
+        return t.mean((2, 3), keepdim=keep)
+    return Pool(node.name, fn, tuple(in_shape), tuple(out_shape),
+                tuple(in_shape[1:]) if keep else None)
+
+
 def _step(b: _Builder, node: fx.Node, modules: dict, value, in_shape, out_shape):
     """The value of one single-input node of the traced graph."""
+    bounds = _clip_bounds(node, modules)
+    if bounds is not None:
+        return _clamp(b, value, bounds, str(node.target) if node.op == "call_module"
+                      else node.name)
+    pool = _mean_pool(node, in_shape, out_shape)
+    if pool is not None:
+        return b.pool(value, pool)
+    softmax = (node.op == "call_module" and isinstance(modules[node.target], _SOFTMAX_MODULES)
+               ) or (node.op == "call_function" and node.target in _SOFTMAX_FUNCTIONS) or (
+               node.op == "call_method" and node.target in ("softmax", "log_softmax"))
+    if softmax:
+        if [u.op for u in node.users] != ["output"]:
+            raise _unsupported(node.name, "a softmax inside the network",
+                               "use softmax only on the output (the SNN reads its argmax)")
+        b.note(f"{node.name}: final softmax dropped (it keeps the argmax the SNN reads)")
+        return value
+    if (node.op == "call_method" and node.target in _RESHAPE_METHODS) or (
+            node.op == "call_function" and node.target is torch.reshape):
+        if _is_flatten(in_shape, out_shape):
+            return value
+        raise _unsupported(node.name, f"a reshape from {tuple(in_shape)} to {tuple(out_shape)}",
+                           "only flattening converts: x.view(x.size(0), -1), x.flatten(1), "
+                           "nn.Flatten")
+    if isinstance(value, _Out) and value.index < 0 and not value.pools and (
+            node.op == "call_function" and node.target in (operator.sub, operator.truediv,
+                                                           operator.mul, operator.add)):
+        raise _unsupported(node.name, "arithmetic on the input inside forward() (an input "
+                           "normalisation such as (x - mean) / std)", "normalise the data "
+                           "before calling the model, and pass normalised calibration data")
     if node.op == "call_module":
         mod, where = modules[node.target], str(node.target)
         if isinstance(mod, nn.Linear):
@@ -537,7 +652,7 @@ def _step(b: _Builder, node: fx.Node, modules: dict, value, in_shape, out_shape)
         if node.target is operator.getitem:
             raise _unsupported(node.name, "indexing in forward()")
         fname = getattr(node.target, "__name__", node.target)
-        hint = "use nn.AvgPool2d, which converts exactly" if "max_pool" in str(fname) else ""
+        hint = _MAXPOOL_HINT if "max_pool" in str(fname) else ""
         raise _unsupported(node.name, f"function {fname}", hint)
     if node.target == "relu":
         return b.activation(value, "relu", None, f"{node.name} (Tensor.relu)")
