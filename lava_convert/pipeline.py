@@ -174,8 +174,10 @@ class ConvertedNetwork:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """The fixed-point check's warnings."""
-        return self.fixed.check.warnings if self.fixed.check is not None else ()
+        """Quantization's and the fixed-point check's warnings (the sidecar's list)."""
+        quantization = tuple(w for q in self.fixed.quantization for w in q.warnings)
+        return quantization + (self.fixed.check.warnings if self.fixed.check is not None
+                               else ())
 
     def ann_logits(self, x) -> np.ndarray:
         """The traced ANN's output for samples ``x`` (float64)."""

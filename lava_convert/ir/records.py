@@ -61,6 +61,17 @@ class LayerQuantization(Record):
     max_current: float = 0.0
     shift: float | list = 0.0
     bias_exp: int = BIAS_EXP
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["warnings"] = list(self.warnings)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerQuantization:
+        record = super().from_dict(data)
+        return dataclasses.replace(record, warnings=tuple(record.warnings))
 
 
 @dataclass(frozen=True)

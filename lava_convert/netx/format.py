@@ -116,8 +116,9 @@ def meta_dict(net: FixedNetwork) -> dict[str, Any]:
         if measured is not None:
             entry.update({k: v for k, v in measured.to_dict().items() if k != "name"})
         layers.append(entry)
+    quantization = [w for record in net.quantization for w in record.warnings]
     return {"layers": layers,
-            "warnings": list(check.warnings) if check is not None else [],
+            "warnings": quantization + (list(check.warnings) if check is not None else []),
             "prediction_mismatch": check.prediction_mismatch if check is not None else None}
 
 
@@ -131,6 +132,7 @@ def decode_meta(meta: dict[str, Any]) -> tuple[tuple[LayerQuantization, ...],
     if entries and all("rate_error" in d for d in entries):
         check = QuantizationCheck.from_dict({
             "layers": [dict(d, min_v=d.get("min_v", 0)) for d in entries],
-            "warnings": meta.get("warnings") or [],
+            "warnings": [w for w in meta.get("warnings") or []
+                         if not any(w in d.get("warnings", ()) for d in entries)],
             "prediction_mismatch": meta.get("prediction_mismatch")})
     return records, check

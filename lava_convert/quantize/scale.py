@@ -53,6 +53,15 @@ from ..sim.synapse import current
 
 log = logging.getLogger(__name__)
 
+#: What to do about each range that can limit a layer's scale.
+_LIMITER_ADVICE = {
+    "bias": "NetX's fixed bias exponent ties the bias unit to the weight unit, so the "
+            "largest bias sets the scale; retrain with smaller biases (weight decay on them, "
+            "or no bias before a BatchNorm) to free it",
+    "state headroom": "the threshold plus the largest current must fit the 24-bit state; a "
+                      "narrower weight range (weight decay) or a lower input range frees it",
+    "weights": "the largest weight sets the scale; weight decay narrows the weight range",
+}
 #: Warn when more than this share of a layer's non-zero weights round to 0.
 UNDERFLOW_WARN = 0.25
 
@@ -152,10 +161,11 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
                 "with a smaller bias, or rescale the layer"
             )
         underflow = float(np.mean(weight[w_unit != 0] == 0))
+        notes = []
         if underflow > UNDERFLOW_WARN:
-            log.warning("layer %s: %.0f%% of its non-zero weights round to 0 (scale limited by "
-                        "%s); retrain with weight decay to narrow the weight range",
-                        layer.name, 100 * underflow, limit)
+            notes.append(f"layer {layer.name}: {100 * underflow:.0f}% of its non-zero weights "
+                         f"round to 0 because the scale is limited by {limit}: "
+                         f"{_LIMITER_ADVICE[limit]}")
         if layer.spiking:
             vth = int(round(layer.threshold * s))
             if not 1 <= vth <= VTH_MAX:
@@ -175,13 +185,16 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
             )
         used_bits = weight_bits(weight)
         if used_bits < 5:
-            log.warning("layer %s: weights use only %d bits (scale limited by %s)", layer.name,
-                        used_bits, limit)
+            notes.append(f"layer {layer.name}: weights use only {used_bits} bits because the "
+                         f"scale is limited by {limit}: {_LIMITER_ADVICE[limit]}")
+        for note in notes:
+            log.warning("%s", note)
         report.append(LayerQuantization(
             name=layer.name, scale=s, scale_limited_by=limit, vth=vth,
             threshold=float(layer.threshold), threshold_source=layer.threshold_source,
             weight_bits=used_bits, weights_underflow=underflow, max_current=i_max * s,
-            shift=np.asarray(layer.shift, dtype=float).tolist(), bias_exp=BIAS_EXP))
+            shift=np.asarray(layer.shift, dtype=float).tolist(), bias_exp=BIAS_EXP,
+            warnings=tuple(notes)))
         v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
         shape = tuple(layer.out_shape) if layer.kind == "conv" else (len(weight),)
         layers.append(FixedLayer(

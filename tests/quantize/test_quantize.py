@@ -184,3 +184,23 @@ def test_quantization_loss_beyond_tolerance_is_warned_and_recorded(digits, digit
     loose = lc.convert(digits_model, calibration=digits.x_train, timesteps=32, input_bits=2,
                        rate_tolerance=0.5)
     assert not any("spike rates" in w for w in loose.warnings)
+
+
+def test_an_underflow_warning_names_the_real_limiter_and_reaches_the_sidecar(tmp_path):
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(),
+                          nn.Linear(8, 2))
+    with torch.no_grad():
+        model[2].weight[:, :4].mul_(0.001)  # half the weights small next to ...
+        model[2].bias[0] = 40.0  # ... a large (say folded) bias, which limits the scale
+    converted = lc.convert(model, calibration=np.random.default_rng(0).random((64, 6)),
+                           timesteps=16)
+    assert converted.fixed.quantization[1].scale_limited_by == "bias"
+    warning = next(w for w in converted.warnings if w.startswith("layer 2:"))
+    assert "limited by bias" in warning and "fixed bias exponent" in warning
+    side = json.loads(converted.export(tmp_path / "n.net").with_suffix(".json").read_text())
+    assert warning in side["warnings"]
+    assert lc.read_netx(tmp_path / "n.net").quantization == converted.fixed.quantization
