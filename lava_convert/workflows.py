@@ -3,6 +3,7 @@ model, run a file on a dataset, sweep T, compare Lava with the reference."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from .sim.results import RunResult
 from .zoo.data import Dataset, load_dataset
 from .zoo.train import accuracy
 
+log = logging.getLogger(__name__)
+
 #: Training samples used for calibration by :func:`convert_and_export` (default).
 CALIBRATION_SAMPLES = 2000
 
@@ -33,16 +36,22 @@ def load_test_split(dataset: str, limit: int | None = None,
     if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
         raise ConfigError(f"limit={limit!r} is invalid: use a positive number of samples")
     n = len(data.x_test) if limit is None else min(int(limit), len(data.x_test))
+    if limit is not None and int(limit) > n:
+        log.warning("limit=%d is more than the %d test samples of %s: using all %d",
+                    int(limit), n, dataset, n)
     return data.x_test[:n], data.y_test[:n]
 
 
-def _sidecar_ann_accuracy(net_path: str | Path) -> float | None:
-    """The ANN accuracy recorded in the file's own sidecar (measured at export), if any."""
+def _sidecar_ann_accuracy(net_path: str | Path) -> tuple[float | None, int | None]:
+    """The ANN accuracy recorded in the file's own sidecar (measured at export) and the
+    number of test samples it was measured on, if known."""
     sidecar = read_sidecar(net_path)
     try:
-        return float(sidecar["accuracy"]["ann"]) if sidecar is not None else None
-    except (KeyError, TypeError, ValueError):
-        return None
+        accuracy = sidecar["accuracy"]
+        samples = accuracy.get("test_samples")
+        return float(accuracy["ann"]), None if samples is None else int(samples)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None, None
 
 
 def convert_and_export(model: nn.Module, data: Dataset, out: str | Path, *,
@@ -89,7 +98,8 @@ def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "l
         result = run_lava(net, x, T, progress=progress, timeout_s=timeout_s)
     else:
         result = simulate(net, x, T, mode=mode)
-    summary = run_summary(net, result, x, y, ann_accuracy=_sidecar_ann_accuracy(net_path),
+    ann, ann_samples = _sidecar_ann_accuracy(net_path)
+    summary = run_summary(net, result, x, y, ann_accuracy=ann, ann_samples=ann_samples,
                           network=str(net_path), dataset=dataset)
     return result, summary
 

@@ -47,6 +47,7 @@ def ideal_rates(net: FixedNetwork, x) -> list[np.ndarray]:
 
 
 def run_summary(net: FixedNetwork, result: RunResult, x, y, *, ann_accuracy: float | None = None,
+                ann_samples: int | None = None,
                 seed: int = 0, network: str | None = None,
                 dataset: str | None = None) -> RunSummary:
     """A :class:`RunSummary` of ``result`` (a run of ``net`` on ``x`` with labels ``y``)."""
@@ -79,7 +80,7 @@ def run_summary(net: FixedNetwork, result: RunResult, x, y, *, ann_accuracy: flo
             raster[layer.name] = [np.flatnonzero(train[:, n]).tolist() for n in active]
     return RunSummary(
         backend=result.backend, samples=result.num_samples, timesteps=T,
-        accuracy=result.accuracy(y), ann_accuracy=ann_accuracy,
+        accuracy=result.accuracy(y), ann_accuracy=ann_accuracy, ann_samples=ann_samples,
         spikes_per_sample=result.spikes_per_sample(), wall_time_s=result.wall_time_s,
         layers=tuple(layers), raster_first_sample=raster,
         cost=run_cost(net, result, x).to_dict(),

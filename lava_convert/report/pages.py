@@ -26,9 +26,13 @@ def write_report(summary: RunSummary | dict, out_dir: str | Path, *,
         path = draw(summary, out / f"{name}.png")
         if path is not None:
             figures.append((title, path.name))
-    acc = f"{100 * summary.accuracy:.2f} %"
+    acc = f"{100 * summary.accuracy:.2f} % on {summary.samples} samples"
     if summary.ann_accuracy is not None:
-        acc += f" (ANN {100 * summary.ann_accuracy:.2f} %)"
+        on = (f"{summary.ann_samples} samples" if summary.ann_samples is not None
+              else "an unknown number of samples")
+        acc += f" (the ANN: {100 * summary.ann_accuracy:.2f} % on {on}, from the export"
+        acc += "" if summary.ann_samples == summary.samples else "; not the same samples"
+        acc += ")"
     parts = [f"# Run report: {summary.network or 'network'}", "",
              f"Backend **{summary.backend}**, {summary.samples} samples of "
              f"{summary.dataset or 'the data'}, T = {summary.timesteps}: accuracy {acc}.", ""]
@@ -49,6 +53,10 @@ def write_report(summary: RunSummary | dict, out_dir: str | Path, *,
             f"{1e6 * cost['snn_energy_j']:.3f} uJ, ANN {1e6 * cost['ann_energy_j']:.3f} uJ.", ""]
     for title, name in figures:
         parts += [f"## {title}", "", f"![{title}]({name})", ""]
+    if summary.accuracy_per_step is None:
+        parts += ["No accuracy-vs-T figure: this backend records the class only at the end "
+                  "of each sample; `lava-convert sweep` (reference simulator) gives the "
+                  "accuracy after every step.", ""]
     text = "\n".join(parts)
     if not html:
         return atomic_write(out / "report.md", lambda tmp: tmp.write_text(text))

@@ -105,7 +105,9 @@ def raster(summary: RunSummary, path: Path) -> Path | None:
         ax.set_ylabel(f"layer {name}\nneuron")
         ax.set_xlim(0.5, summary.timesteps + 0.5)
     axes[-1, 0].set_xlabel("time step")
-    axes[0, 0].set_title("Spike raster, first sample (active neurons)")
+    shown = max(len(spikes) for spikes in trains.values())
+    axes[0, 0].set_title(f"Spike raster, first sample: up to {shown} active neurons per "
+                         "layer, in index order")
     return _save(fig, path)
 
 

@@ -43,7 +43,8 @@ class RunSummary:
     Attributes:
         backend: ``"lava"``, ``"reference-fixed"`` or ``"reference-float"``.
         samples, timesteps: What ran.
-        accuracy: Fraction correct; ``ann_accuracy`` the ANN's from the sidecar, if known.
+        accuracy: Fraction correct; ``ann_accuracy`` the ANN's from the sidecar, if known,
+            measured on ``ann_samples`` test samples (which may be more than ``samples``).
         spikes_per_sample: Layer name -> mean spikes per sample.
         wall_time_s: Seconds the run took.
         layers: One :class:`LayerSummary` per layer.
@@ -59,6 +60,7 @@ class RunSummary:
     accuracy: float
     layers: tuple[LayerSummary, ...]
     ann_accuracy: float | None = None
+    ann_samples: int | None = None
     spikes_per_sample: dict[str, float] = field(default_factory=dict)
     wall_time_s: float = 0.0
     raster_first_sample: dict[str, list[list[int]]] = field(default_factory=dict)
