@@ -18,12 +18,12 @@ from .version import __version__
 # The handlers import the package's heavy parts (torch, Lava) themselves, inside main()'s
 # error handling, so that Ctrl-C while they load is a one-line "interrupted".
 
-DATASETS = ["digits", "mnist", "fashion-mnist"]
+DATA_HELP = ("digits (built in, default), mnist, fashion-mnist, or a path: a folder of the "
+             "four IDX files or an .npz with x and y")
 
 
 def _dataset_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="digits", choices=DATASETS,
-                   help="dataset (default digits, built in)")
+    p.add_argument("--data", default="digits", help=DATA_HELP)
     p.add_argument("--data-dir", default=None, help="directory of the IDX files")
 
 
@@ -71,7 +71,7 @@ def _demo(args: argparse.Namespace) -> int:
 # --- train ------------------------------------------------------------------------------
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="digits", choices=DATASETS)
+    p.add_argument("--data", default="digits", help=DATA_HELP)
     p.add_argument("--data-dir", default=None, help="directory of the IDX files")
     p.add_argument("--activation", default="threshold", choices=["relu", "threshold", "qcfs"])
     p.add_argument("--hidden", default="128,64", help="hidden widths, comma separated")

@@ -48,6 +48,9 @@ DEFAULT_DIRS = {
     "fashion-mnist": "/usr/share/datasets/fashion-mnist",
 }
 ENV_VARS = {"mnist": "LAVA_CONVERT_MNIST", "fashion-mnist": "LAVA_CONVERT_FASHION_MNIST"}
+DATA_HOME_ENV = "LAVA_CONVERT_DATA"
+#: The source checkout this package runs from (``make data`` puts files into its .data/).
+CHECKOUT = Path(__file__).resolve().parents[2]
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
     "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte",
@@ -87,9 +90,7 @@ def load_idx_dataset(name: str, directory=None) -> Dataset:
     ending in ``.gz``.
     """
     if directory is None:
-        directory = os.environ.get(ENV_VARS.get(name, ""), DEFAULT_DIRS.get(name))
-    if directory is None:
-        raise DatasetError(f"no directory given for dataset {name!r}")
+        directory = find_dataset_dir(name)
     directory = Path(directory)
     arrays, missing = {}, []
     for key, stem in IDX_FILES.items():
@@ -118,10 +119,83 @@ def load_idx_dataset(name: str, directory=None) -> Dataset:
     )
 
 
+def data_home() -> Path:
+    """The per-user data directory: ``$LAVA_CONVERT_DATA``, else
+    ``$XDG_DATA_HOME/lava-convert`` (default ``~/.local/share/lava-convert``); each dataset
+    lives in a folder of its name (``mnist/``, ``fashion-mnist/``)."""
+    if os.environ.get(DATA_HOME_ENV):
+        return Path(os.environ[DATA_HOME_ENV])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "lava-convert"
+
+
+def dataset_dirs(name: str) -> list[Path]:
+    """Where ``name``'s IDX files are looked for, in order: its environment variable, the
+    per-user data directory, this checkout's ``.data/`` (``make data``), the system path."""
+    dirs = [Path(os.environ[ENV_VARS[name]])] if os.environ.get(ENV_VARS.get(name, "")) else []
+    dirs.append(data_home() / name)
+    default = Path(DEFAULT_DIRS[name])
+    dirs.append(default if default.is_absolute() else CHECKOUT / default)
+    return dirs
+
+
+def find_dataset_dir(name: str) -> Path:
+    """The first of :func:`dataset_dirs` that holds ``name``'s test images."""
+    dirs = dataset_dirs(name)
+    for d in dirs:
+        if any((d / (IDX_FILES["x_test"] + gz)).is_file() for gz in ("", ".gz")):
+            return d
+    raise DatasetError(
+        f"dataset {name!r} not found; looked in {', '.join(str(d) for d in dirs)}. Run `make "
+        f"data` in the lava-convert checkout, or put the four IDX files "
+        f"({', '.join(IDX_FILES.values())}, plain or .gz) into {data_home() / name}, or pass "
+        f"--data-dir / --data PATH (or set {ENV_VARS[name]})")
+
+
+def load_npz_dataset(path) -> Dataset:
+    """A dataset from an ``.npz`` file holding ``x_train, y_train, x_test, y_test`` or just
+    ``x, y`` (then split 80/20, stratified, seed 0). Read without unpickling."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"{path}: cannot read the .npz ({exc}); save arrays with "
+                           "np.savez(path, x=..., y=...)") from exc
+    if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
+        parts = [arrays[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    elif {"x", "y"} <= set(arrays):
+        from sklearn.model_selection import train_test_split
+
+        x, y = arrays["x"], arrays["y"]
+        if len(x) != len(y) or len(x) < 5:
+            raise DatasetError(f"{path}: x {x.shape} and y {y.shape} do not match")
+        parts = train_test_split(x, y, test_size=0.2, random_state=0)
+        parts = [parts[0], parts[2], parts[1], parts[3]]
+    else:
+        raise DatasetError(f"{path}: holds {sorted(arrays)}; store x and y (or x_train, "
+                           "y_train, x_test, y_test)")
+    x_tr, y_tr, x_te, y_te = parts
+    for x, y, split in ((x_tr, y_tr, "train"), (x_te, y_te, "test")):
+        if x.dtype.kind not in "iuf" or y.dtype.kind not in "iu" or y.ndim != 1 \
+                or len(x) != len(y) or x.ndim < 2:
+            raise DatasetError(f"{path}: {split} x {x.dtype} {x.shape} and y {y.dtype} "
+                               f"{y.shape}: store numeric samples and integer labels")
+    return Dataset(path.stem, x_tr.astype(np.float32), y_tr.astype(np.int64),
+                   x_te.astype(np.float32), y_te.astype(np.int64))
+
+
 def load_dataset(name: str, directory=None) -> Dataset:
-    """``"digits"`` (embedded), ``"mnist"`` or ``"fashion-mnist"`` (IDX files)."""
+    """``"digits"`` (embedded), ``"mnist"`` or ``"fashion-mnist"`` (IDX files, see
+    :func:`dataset_dirs`), or a path: a folder of the four IDX files or an ``.npz``."""
     if name == "digits":
         return load_digits()
     if name in DEFAULT_DIRS:
         return load_idx_dataset(name, directory)
-    raise DatasetError(f"unknown dataset {name!r}: use digits, mnist or fashion-mnist")
+    path = Path(name)
+    if path.is_dir():
+        return load_idx_dataset(path.name, path)
+    if path.is_file() and path.suffix == ".npz":
+        return load_npz_dataset(path)
+    raise DatasetError(f"unknown dataset {name!r}: use digits, mnist, fashion-mnist, a folder "
+                       "of IDX files or an .npz file")

@@ -77,3 +77,44 @@ def test_digits_and_unknown_names():
     assert len(d.x_test) == 360 and d.num_classes == 10
     with pytest.raises(lc.DatasetError, match="unknown dataset 'cifar'"):
         load_dataset("cifar")
+
+
+def test_datasets_are_found_from_any_directory(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "mnist").mkdir(parents=True)
+    arrays = write_set(home / "mnist")
+    monkeypatch.setenv("LAVA_CONVERT_DATA", str(home))
+    monkeypatch.delenv("LAVA_CONVERT_MNIST", raising=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    d = load_dataset("mnist")
+    np.testing.assert_array_equal(d.y_test, arrays["t10k-labels-idx1-ubyte"])
+
+
+def test_a_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAVA_CONVERT_DATA", str(tmp_path / "empty"))
+    monkeypatch.delenv("LAVA_CONVERT_FASHION_MNIST", raising=False)
+    monkeypatch.chdir(tmp_path)
+    from lava_convert.zoo import data
+
+    monkeypatch.setitem(data.DEFAULT_DIRS, "fashion-mnist", str(tmp_path / "nowhere"))
+    with pytest.raises(lc.DatasetError, match=r"not found; looked in .*empty.*make data"):
+        load_dataset("fashion-mnist")
+
+
+def test_a_path_to_idx_files_or_an_npz(tmp_path):
+    (tmp_path / "idx").mkdir()
+    write_set(tmp_path / "idx")
+    assert load_dataset(str(tmp_path / "idx")).x_test.shape == (3, 1, 4, 4)
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "mine.npz", x=rng.random((50, 1, 4, 4)), y=rng.integers(0, 3, 50))
+    d = load_dataset(str(tmp_path / "mine.npz"))
+    assert (len(d.x_train), len(d.x_test)) == (40, 10) and d.x_train.shape[1:] == (1, 4, 4)
+
+
+def test_an_npz_with_pickled_objects_is_refused(tmp_path):
+    np.savez(tmp_path / "evil.npz", x=np.array([{"a": 1}] * 10, dtype=object),
+             y=np.zeros(10, int))
+    with pytest.raises(lc.DatasetError, match="cannot read the .npz"):
+        load_dataset(str(tmp_path / "evil.npz"))
