@@ -163,7 +163,8 @@ def _convert(args: argparse.Namespace) -> int:
     model = model_from(args.model, args.weights, kwargs, trust_code=args.trust_code)
     data = load_dataset(args.data, args.data_dir)
     converted, path = convert_and_export(model, data, args.out, config=config,
-                                         calibration=args.calibration)
+                                         calibration=args.calibration,
+                                         progress=False if args.quiet else None)
     if not args.quiet:
         acc = converted.accuracy
         print(f"{args.data}: ANN {100 * acc['ann']:.2f} %, SNN (reference, "

@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from .config import ConversionConfig
 from .errors import ConfigError, ExportError
@@ -128,15 +130,21 @@ PASSES: tuple[Pass, ...] = (
 )
 
 
-def run_passes(stage: Stage, passes: tuple[Pass, ...] = PASSES) -> tuple[Stage, tuple[str, ...]]:
-    """Run the passes that apply to ``stage.config``; return the result and their names."""
-    applied = []
-    for p in passes:
-        if p.applies(stage.config):
+def run_passes(stage: Stage, passes: tuple[Pass, ...] = PASSES,
+               progress: bool | None = None) -> tuple[Stage, tuple[str, ...]]:
+    """Run the passes that apply to ``stage.config``; return the result and their names.
+
+    ``progress`` shows a bar over the passes (default: when stderr is a terminal)."""
+    todo = [p for p in passes if p.applies(stage.config)]
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(todo), desc="converting", unit="pass", disable=not show,
+              leave=False) as bar:
+        for p in todo:
+            bar.set_postfix_str(p.name)
             log.info("pass %s", p.name)
             stage = p.run(stage)
-            applied.append(p.name)
-    return stage, tuple(applied)
+            bar.update()
+    return stage, tuple(p.name for p in todo)
 
 
 def weights_hash(model: nn.Module) -> str:
@@ -277,7 +285,8 @@ def read_sidecar(path: str | Path) -> dict | None:
 
 
 def convert(model: nn.Module, calibration, timesteps: int | None = None,
-            config: ConversionConfig | None = None, **overrides) -> ConvertedNetwork:
+            config: ConversionConfig | None = None, *, progress: bool | None = None,
+            **overrides) -> ConvertedNetwork:
     """Convert a trained torch model into a Loihi fixed-point SNN.
 
     Args:
@@ -287,6 +296,7 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
         timesteps: Time steps per sample the network is tuned for
             (overrides ``config.timesteps``).
         config: Conversion settings; keyword ``overrides`` replace fields of it.
+        progress: Show a bar over the passes (default: when stderr is a terminal).
     """
     config = config or ConversionConfig()
     if timesteps is not None:
@@ -302,7 +312,7 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
         graph = trace(model, tuple(x.shape[1:]))
     finally:
         model.train(was_training)
-    stage, applied = run_passes(Stage(graph=graph, x=x, config=config))
+    stage, applied = run_passes(Stage(graph=graph, x=x, config=config), progress=progress)
     return ConvertedNetwork(ann=graph, snn=stage.snn, fixed=stage.fixed, config=config,
                             source_hash=weights_hash(model), passes=applied)
 

@@ -56,15 +56,16 @@ def _sidecar_ann_accuracy(net_path: str | Path) -> tuple[float | None, int | Non
 
 def convert_and_export(model: nn.Module, data: Dataset, out: str | Path, *,
                        config: ConversionConfig | None = None,
-                       calibration: int = CALIBRATION_SAMPLES,
-                       seed: int = 0) -> tuple[ConvertedNetwork, Path]:
+                       calibration: int = CALIBRATION_SAMPLES, seed: int = 0,
+                       progress: bool | None = None) -> tuple[ConvertedNetwork, Path]:
     """Convert ``model`` with ``calibration`` random training samples of ``data``, measure
     ANN and reference-SNN accuracy on the test split, and export NetX + sidecar to ``out``.
 
     The accuracies are in ``converted.accuracy`` (and the sidecar)."""
     rng = np.random.default_rng(seed)
     picks = rng.choice(len(data.x_train), min(calibration, len(data.x_train)), replace=False)
-    converted = convert(model, calibration=data.x_train[picks], config=config)
+    converted = convert(model, calibration=data.x_train[picks], config=config,
+                        progress=progress)
     ref = converted.simulate(data.x_test)
     converted.accuracy.update(ann=accuracy(model, data.x_test, data.y_test),
                               snn_reference=ref.accuracy(data.y_test),

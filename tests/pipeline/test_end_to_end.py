@@ -75,3 +75,12 @@ def test_the_sidecar_lists_the_passes_in_pipeline_order(digits, digits_model, di
     assert calibrated.passes == ("balance", "bias_calibration", "quantize",
                                  "bias_calibration_on_grid", "check")
     assert list(calibrated.passes) == sorted(calibrated.passes, key=order.index)
+
+
+def test_conversion_shows_progress_unless_asked_not_to(digits, digits_model, capsys):
+    x = digits.x_train[:200]
+    lc.convert(digits_model, calibration=x, timesteps=8, progress=True)
+    err = capsys.readouterr().err
+    assert "converting" in err and "quantize" in err and "check" in err
+    lc.convert(digits_model, calibration=x, timesteps=8, progress=False)
+    assert capsys.readouterr().err == ""
