@@ -28,7 +28,8 @@ from .version import __version__
 #: Public names imported on first use, and the module of each.
 _LAZY = {
     "run_lava": ".lava.runtime", "QCFS": ".layers", "ThresholdReLU": ".layers",
-    "replace_relus": ".layers", "read_netx": ".netx.reader", "ConvertedNetwork": ".pipeline",
+    "replace_relus": ".layers", "swap_maxpool": ".layers", "read_netx": ".netx.reader",
+    "ConvertedNetwork": ".pipeline",
     "convert": ".pipeline", "simulate": ".pipeline", "format_quantization":
     ".report.quantization", "quantization_report": ".report.quantization",
     "quantize_input": ".sim.inputs", "RunResult": ".sim.results",
@@ -50,5 +51,5 @@ __all__ = [
     "LavaUnavailableError", "NetXFormatError", "QuantizationError", "RunResult",
     "ThresholdReLU", "UnsupportedModuleError", "__version__", "convert", "format_quantization",
     "quantization_report", "quantize_input", "read_netx", "replace_relus", "run_lava",
-    "simulate",
+    "simulate", "swap_maxpool",
 ]

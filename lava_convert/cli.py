@@ -82,6 +82,13 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="where to save the model (.pt)")
+    p.add_argument("--swap-maxpool", metavar="MODEL",
+                   help="instead of training an MLP: load MODEL (a .pt file, or module:factory "
+                   "with --weights), replace its MaxPool2d by AvgPool2d, fine-tune it for "
+                   "--epochs on --data and save the whole module (convert it with --trust-code)")
+    p.add_argument("--weights", help="state_dict file for a module:factory --swap-maxpool model")
+    p.add_argument("--trust-code", action="store_true",
+                   help="allow a --swap-maxpool model file that runs code when loaded")
     p.add_argument("--quiet", "-q", action="store_true")
 
 
@@ -89,6 +96,8 @@ def _train(args: argparse.Namespace) -> int:
     from .zoo.models import save_model
     from .zoo.train import train_model
 
+    if args.swap_maxpool:
+        return _finetune(args)
     hidden = tuple(int(h) for h in args.hidden.split(",") if h)
     model, spec = train_model(args.data, act=args.activation, hidden=hidden,
                               threshold=args.threshold, levels=args.levels, epochs=args.epochs,
@@ -98,6 +107,28 @@ def _train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"{args.data}: test accuracy {100 * spec['info']['test_accuracy']:.2f} %; "
               f"saved {path}")
+    return 0
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    import torch
+
+    from .files import atomic_write
+    from .zoo.data import load_dataset
+    from .zoo.models import model_from
+    from .zoo.train import finetune_without_maxpool
+
+    model = model_from(args.swap_maxpool, args.weights, trust_code=args.trust_code)
+    data = load_dataset(args.data, args.data_dir)
+    accs = finetune_without_maxpool(model, data, epochs=args.epochs, seed=args.seed,
+                                    progress=False if args.quiet else None)
+    path = atomic_write(args.out, lambda tmp: torch.save(model, tmp))
+    if not args.quiet:
+        print(f"{args.data}: test accuracy with max pooling {100 * accs['max_pool']:.2f} %, "
+              f"after swapping {accs['modules']} to average pooling "
+              f"{100 * accs['swapped']:.2f} %, after fine-tuning {args.epochs} epoch(s) "
+              f"{100 * accs['fine_tuned']:.2f} %; saved {path} (a whole module: convert it "
+              "with --trust-code)")
     return 0
 
 

@@ -129,3 +129,23 @@ def replace_relus(model: nn.Module, kind: str = "threshold", *, threshold: float
             "F.relu, use nn.ReLU modules instead"
         )
     return model
+
+
+def swap_maxpool(model: nn.Module) -> int:
+    """Replace every ``nn.MaxPool2d`` of ``model`` (in place) by an ``nn.AvgPool2d`` with the
+    same kernel, stride and padding, which converts exactly; returns how many. The trained
+    weights expect max pooling: fine-tune afterwards
+    (:func:`lava_convert.zoo.train.finetune_without_maxpool`). Functional
+    ``F.max_pool2d`` calls cannot be swapped: use ``nn.MaxPool2d`` modules.
+    """
+    swapped = 0
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.MaxPool2d):
+                if child.dilation not in (1, (1, 1)) or child.return_indices:
+                    raise ValueError(f"{name}: MaxPool2d with dilation or return_indices has "
+                                     "no average-pooling counterpart")
+                setattr(parent, name, nn.AvgPool2d(child.kernel_size, child.stride,
+                                                   child.padding, ceil_mode=child.ceil_mode))
+                swapped += 1
+    return swapped

@@ -74,3 +74,27 @@ def train_model(dataset: str = "digits", *, act: str = "threshold",
     info = dict(dataset=dataset, epochs=epochs, lr=lr, batch_size=batch_size,
                 test_accuracy=accuracy(model, data.x_test, data.y_test))
     return model, dict(factory="lava_convert.zoo.models:mlp", kwargs=kwargs, info=info)
+
+
+def finetune_without_maxpool(model: nn.Module, data, *, epochs: int = 2, lr: float = 5e-4,
+                             batch_size: int = 128, seed: int = 0,
+                             progress: bool | None = None) -> dict[str, float]:
+    """Swap ``model``'s MaxPool2d for AvgPool2d (:func:`~lava_convert.layers.swap_maxpool`)
+    and fine-tune it on ``data`` (a :class:`~lava_convert.zoo.data.Dataset`), in place.
+
+    Returns the test accuracy with max pooling, right after the swap, and after
+    fine-tuning (``"max_pool"``, ``"swapped"``, ``"fine_tuned"``) and the swap count.
+    """
+    from ..errors import ConfigError
+    from ..layers import swap_maxpool
+
+    before = accuracy(model, data.x_test, data.y_test)
+    swapped = swap_maxpool(model)
+    if not swapped:
+        raise ConfigError(f"{type(model).__name__} has no nn.MaxPool2d modules to swap (a "
+                          "functional F.max_pool2d cannot be swapped: use nn.MaxPool2d)")
+    right_after = accuracy(model, data.x_test, data.y_test)
+    train_classifier(model, data.x_train, data.y_train, epochs=epochs, lr=lr,
+                     batch_size=batch_size, seed=seed, progress=progress)
+    return {"max_pool": before, "swapped": right_after,
+            "fine_tuned": accuracy(model, data.x_test, data.y_test), "modules": swapped}

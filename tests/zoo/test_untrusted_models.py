@@ -97,3 +97,30 @@ def test_bad_config_and_report_json_are_one_line_errors(tmp_path, content, fragm
         result = cli(*args)
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr and result.stderr.startswith("lava-convert:")
+
+
+def test_swap_maxpool_and_fine_tune_from_the_command_line(tmp_path):
+    """A LeNet-style model with MaxPool: refused by convert; swapped, fine-tuned and saved by
+    `train --swap-maxpool`; then it converts (with --trust-code: it is a whole module)."""
+    lenet = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 10))
+    source = tmp_path / "lenet.pt"
+    torch.save(lenet, source)
+    refused = cli("convert", str(source), "--trust-code", "--out", str(tmp_path / "a.net"))
+    assert refused.returncode == 2 and "retrain or fine-tune" in refused.stderr
+    out = tmp_path / "lenet_avg.pt"
+    result = cli("train", "--swap-maxpool", str(source), "--trust-code", "--epochs", "2",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "with max pooling" in result.stdout and "after fine-tuning 2 epoch(s)" in result.stdout
+    converted = cli("convert", str(out), "--trust-code", "--timesteps", "8",
+                    "--out", str(tmp_path / "b.net"))
+    assert converted.returncode == 0, converted.stderr
+
+
+def test_swap_maxpool_keeps_the_geometry():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3, stride=2, padding=1))
+    assert lc.swap_maxpool(model) == 1
+    pool = model[1]
+    assert isinstance(pool, nn.AvgPool2d)
+    assert (pool.kernel_size, pool.stride, pool.padding) == (3, 2, 1)
