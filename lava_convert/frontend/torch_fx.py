@@ -29,7 +29,9 @@ layer and whose other synapses become shortcuts (:class:`~lava_convert.ir.Synaps
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import logging
 import math
 import operator
@@ -157,7 +159,9 @@ def _propagate_shapes(gm: fx.GraphModule, input_shape: tuple[int, ...]) -> None:
     """Record every node's output shape; a mismatch names the layer and what it expects."""
     prop = _ShapeProp(gm)
     try:
-        with torch.no_grad():
+        # torch's ShapeProp prints the traceback of a failing node itself: keep it quiet,
+        # the error below names the layer and the fix
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             prop.propagate(torch.zeros(2, *input_shape))
     except Exception as exc:
         root = exc

@@ -128,3 +128,10 @@ class Normalised(nn.Module):
 def test_refusals_name_the_idiom_and_the_fix(model, shape, fragment):
     with pytest.raises(lc.UnsupportedModuleError, match=fragment):
         trace(model.eval(), shape)
+
+
+def test_a_shape_mismatch_is_one_clean_error(capfd):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(10, 4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(lc.CalibrationError, match=r"do not fit layer '1'"):
+        lc.convert(model, np.zeros((4, 1, 8, 8)))
+    assert "Traceback" not in capfd.readouterr().err
