@@ -22,6 +22,9 @@ from __future__ import annotations
 STATE_SHIFT = 6
 #: NetX always loads the bias exponent as 6: one bias unit is one current unit.
 BIAS_EXP = 6
+#: Largest bias exponent lava-convert writes (its own loader honours it; stock NetX cannot):
+#: a bias mantissa then counts 2**(exp - 6) current units.
+BIAS_EXP_MAX = 14
 #: 24-bit state: ``v`` saturates at +-V_MAX, ``u`` wraps at 2**23.
 V_MAX = 2**23 - 1
 U_WRAP = 2**23

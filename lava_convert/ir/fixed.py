@@ -70,6 +70,11 @@ class FixedLayer:
         """Input layers have none; every synapse delays its input by one time step."""
         return self.synapse is not None
 
+    def bias_units(self) -> np.ndarray:
+        """The bias in current units (mantissa times ``2**(bias_exp - 6)``), broadcast to
+        ``shape``, as float64."""
+        return self.full_bias() * 2.0 ** (self.bias_exp - BIAS_EXP)
+
     def full_bias(self) -> np.ndarray:
         """Bias mantissa broadcast to ``shape`` (channel-wise biases expanded)."""
         b = np.asarray(self.bias, dtype=np.int64)
@@ -114,10 +119,13 @@ class FixedNetwork:
     def extension_layers(self) -> dict[str, list[str]]:
         """The layers that use each of lava-convert's extensions to Lava's LIF network, by
         name: ``"residual"`` (shortcut synapses), ``"soft_reset"``, ``"v0"`` (an initial
-        potential); the lists are empty where none does."""
+        potential), ``"bias_exp"`` (a bias exponent other than NetX's 6); the lists are empty
+        where none does."""
         return {"residual": [layer.name for layer in self.layers if layer.skips],
                 "soft_reset": [layer.name for layer in self.layers if layer.reset == "soft"],
-                "v0": [layer.name for layer in self.layers if layer.v0]}
+                "v0": [layer.name for layer in self.layers if layer.v0],
+                "bias_exp": [layer.name for layer in self.layers
+                             if layer.bias_exp != BIAS_EXP]}
 
 
 def layer_depths(layers) -> list[int]:

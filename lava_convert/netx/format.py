@@ -74,7 +74,9 @@ def stock_differences(net: FixedNetwork) -> list[str]:
     why = {"residual": "add residual shortcuts (stock NetX has no multi-input layer)",
            "soft_reset": "reset by subtraction (stock NetX builds Lava's LIF, which resets "
                          "to 0)",
-           "v0": "start each sample at v0 != 0 (stock NetX starts at 0)"}
+           "v0": "start each sample at v0 != 0 (stock NetX starts at 0)",
+           "bias_exp": "scale their bias by an exponent other than 6 (stock NetX always "
+                       "uses 6)"}
     return [f"layers {names} {why[kind]}" for kind, names in net.extension_layers().items()
             if names]
 

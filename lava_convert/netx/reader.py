@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import ConfigError, NetXFormatError
 from ..hw.loihi import (
     BIAS_EXP,
+    BIAS_EXP_MAX,
     DECAY_UNITY,
     MAX_MESSAGE_BITS,
     NETX_INTEGRATOR_VTH,
@@ -193,11 +194,12 @@ def _read_neuron(r: _Reader, g: h5py.Group, kind: str) -> dict:
         vth, i_decay = r.integer(neuron, "vThMant"), r.integer(neuron, "iDecay")
         v_decay = r.integer(neuron, "vDecay")
         reset = r.string(neuron, "resetMode") if "resetMode" in neuron else "hard"
+        bias_exp = r.integer(neuron, "biasExp") if "biasExp" in neuron else BIAS_EXP
         spiking = bool(r.integer(neuron, "spiking")) if "spiking" in neuron else True
         v0 = r.integer(neuron, "v0") if "v0" in neuron else 0
     elif kind == "dense":
         vth, i_decay, v_decay = (_NETX_DEFAULT_NEURON[k] for k in ("vThMant", "iDecay", "vDecay"))
-        reset, spiking, v0 = "hard", True, 0
+        reset, spiking, v0, bias_exp = "hard", True, 0, BIAS_EXP
     else:
         raise r.fail(f"{g.name}/neuron", "missing", "re-export the file")
     if reset not in ("soft", "hard"):
@@ -207,8 +209,10 @@ def _read_neuron(r: _Reader, g: h5py.Group, kind: str) -> dict:
     _check_range(r, f"{g.name}/neuron/iDecay", i_decay, 0, DECAY_UNITY, "current decay")
     _check_range(r, f"{g.name}/neuron/vDecay", v_decay, 0, DECAY_UNITY, "voltage decay")
     _check_range(r, f"{g.name}/neuron/v0", v0, -V_MAX, V_MAX, "initial potential")
+    _check_range(r, f"{g.name}/neuron/biasExp", bias_exp, BIAS_EXP, BIAS_EXP_MAX,
+                 "bias exponent")
     du, dv = lava_decays(i_decay, v_decay)
-    return dict(vth=vth, du=du, dv=dv, reset=reset, spiking=spiking, v0=v0)
+    return dict(vth=vth, du=du, dv=dv, reset=reset, spiking=spiking, v0=v0, bias_exp=bias_exp)
 
 
 def _read_synapse(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
@@ -255,10 +259,11 @@ def _read_bias(r: _Reader, g: h5py.Group, kind: str, shape: tuple[int, ...]) -> 
 
 def _layer(r: _Reader, g: h5py.Group, kind: str, shape, synapse: Synapse | None, bias,
            scale: float, skips=()) -> FixedLayer:
+    neuron = _read_neuron(r, g, kind)
     return FixedLayer(
         name=r.string(g, "name") if "name" in g else g.name.rsplit("/", 1)[-1],
-        kind=kind, shape=shape, synapse=synapse, bias=bias, bias_exp=BIAS_EXP, scale=scale,
-        skips=tuple(skips), **_read_neuron(r, g, kind))
+        kind=kind, shape=shape, synapse=synapse, bias=bias, scale=scale,
+        skips=tuple(skips), **neuron)
 
 
 def _read_layer(r: _Reader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],

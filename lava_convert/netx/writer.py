@@ -81,6 +81,7 @@ def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: li
     _bytes(n, "resetMode", layer.reset)
     n.create_dataset("spiking", data=np.int64(int(layer.spiking)))
     n.create_dataset("v0", data=np.int64(layer.v0))
+    n.create_dataset("biasExp", data=np.int64(layer.bias_exp))
 
 
 def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: str = "") -> Path:

@@ -41,6 +41,7 @@ from ..config import ConversionConfig
 from ..errors import QuantizationError
 from ..hw.loihi import (
     BIAS_EXP,
+    BIAS_EXP_MAX,
     BIAS_MANT_MAX,
     STATE_LIMIT,
     STATE_SHIFT,
@@ -91,18 +92,32 @@ def weight_bits(weight: np.ndarray) -> int:
     return int(np.ceil(np.log2(np.abs(weight).max() + 1))) + 1
 
 
-def _scale(layer: SpikingLayer, w_unit: np.ndarray, i_max: float) -> tuple[float, str]:
+def _scale(layer: SpikingLayer, w_unit: np.ndarray, i_max: float,
+           free_bias: bool) -> tuple[float, str]:
+    """The largest scale every range allows, and which range set it. With ``free_bias``
+    the bias mantissa does not limit it (a larger bias exponent takes the bias instead)."""
     candidates = {"weights": min([weight_limit(layer.kind) / float(np.abs(w_unit).max())] + [
         weight_limit(k.kind) / float(np.abs(k.weight).max()) for k in layer.skips
         if np.any(k.weight)])}
     if np.any(layer.bias != 0):
-        candidates["bias"] = BIAS_MANT_MAX / float(np.abs(layer.bias).max())
+        top = BIAS_MANT_MAX << (BIAS_EXP_MAX - BIAS_EXP) if free_bias else BIAS_MANT_MAX
+        candidates["bias"] = top / float(np.abs(layer.bias).max())
     if layer.spiking:
         candidates["state headroom"] = STATE_LIMIT / (layer.threshold + i_max)
     elif i_max > 0:
         candidates["state headroom"] = (STATE_LIMIT // 2) / i_max
     limit = min(candidates, key=candidates.get)
     return candidates[limit], limit
+
+
+def _bias_exponent(bias_units: np.ndarray) -> int:
+    """The smallest bias exponent (>= NetX's 6) whose 13-bit mantissa holds ``bias_units``
+    (current units): each step up halves the bias resolution and doubles its range."""
+    top = float(np.abs(bias_units).max(initial=0.0))
+    extra = 0
+    while top / 2**extra > BIAS_MANT_MAX + 0.5 and extra < BIAS_EXP_MAX - BIAS_EXP:
+        extra += 1
+    return BIAS_EXP + extra
 
 
 def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
@@ -145,11 +160,13 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
                 f"layer '{layer.name}' has only zero weights and cannot be written to NetX: "
                 "remove the layer or retrain"
             )
-        s, limit = _scale(layer, w_unit, i_max)
+        free_bias = config.target != "stock-netx"
+        s, limit = _scale(layer, w_unit, i_max, free_bias)
         if scales is not None:
             s, limit = scales[i]
         weight = np.rint(w_unit * s).astype(np.int64)
-        bias = np.rint(layer.bias * s).astype(np.int64)
+        bias_exp = _bias_exponent(layer.bias * s) if free_bias else BIAS_EXP
+        bias = np.rint(layer.bias * s / 2 ** (bias_exp - BIAS_EXP)).astype(np.int64)
         if np.abs(bias).max(initial=0) > BIAS_MANT_MAX:
             log.info("layer %s: calibrated bias clipped to the 13-bit mantissa", layer.name)
             bias = np.clip(bias, -BIAS_MANT_MAX, BIAS_MANT_MAX)
@@ -193,14 +210,14 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
             name=layer.name, scale=s, scale_limited_by=limit, vth=vth,
             threshold=float(layer.threshold), threshold_source=layer.threshold_source,
             weight_bits=used_bits, weights_underflow=underflow, max_current=i_max * s,
-            shift=np.asarray(layer.shift, dtype=float).tolist(), bias_exp=BIAS_EXP,
+            shift=np.asarray(layer.shift, dtype=float).tolist(), bias_exp=bias_exp,
             warnings=tuple(notes)))
         v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
         shape = tuple(layer.out_shape) if layer.kind == "conv" else (len(weight),)
         layers.append(FixedLayer(
             name=layer.name, kind=layer.kind, shape=shape,
             synapse=dataclasses.replace(layer.synapse, weight=weight), bias=bias, vth=vth,
-            spiking=layer.spiking, reset=layer.reset, bias_exp=BIAS_EXP, scale=s, v0=v0,
+            spiking=layer.spiking, reset=layer.reset, bias_exp=bias_exp, scale=s, v0=v0,
             skips=tuple(dataclasses.replace(k, weight=np.rint(k.weight * s).astype(np.int64))
                         for k in layer.skips)))
     return FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,

@@ -31,11 +31,13 @@ def ideal_rates(net: FixedNetwork, x) -> list[np.ndarray]:
                           dtype=torch.float64)
     rates, shaped = [], []
     for layer in net.layers:
+        bias = torch.as_tensor(layer.bias_units(), dtype=torch.float64)
         if layer.synapse is None:
-            current = inp.reshape(len(x), *layer.shape) + torch.as_tensor(
-                layer.full_bias(), dtype=torch.float64)
+            current = inp.reshape(len(x), *layer.shape) + bias
         else:
-            current = layer_current(layer, inp, [shaped[k.source] for k in layer.skips])
+            bias = bias if layer.kind == "dense" else bias[:, 0, 0]  # per channel
+            current = layer_current(layer, inp, [shaped[k.source] for k in layer.skips],
+                                    bias=bias)
         if not layer.spiking:
             rates.append(current.reshape(len(x), -1).numpy() / layer.scale)  # logits
             break

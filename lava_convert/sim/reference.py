@@ -26,6 +26,7 @@ import torch
 from ..errors import ConfigError
 from ..hw.loihi import (
     ACCUMULATOR_LIMIT,
+    BIAS_EXP,
     IF_DU,
     STATE_SHIFT,
     U_WRAP,
@@ -259,7 +260,7 @@ def dequantize(net: FixedNetwork) -> SnnNetwork:
         s = layer.scale
         layers.append(SpikingLayer(
             name=layer.name, synapse=Synapse("dense", layer.weight / s / previous),
-            bias=layer.bias / s,
+            bias=layer.bias * 2.0 ** (layer.bias_exp - BIAS_EXP) / s,
             threshold=layer.vth / s if layer.spiking else 0.0, spiking=layer.spiking,
             reset=layer.reset, v0=layer.v0 / (1 << STATE_SHIFT) / s, out_shape=layer.shape,
         ))

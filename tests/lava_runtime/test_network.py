@@ -170,3 +170,30 @@ def test_with_lavas_spike_dataloader(digits_net, digits):
     counts = np.stack([train[:, k * T + 2:(k + 1) * T + 2].sum(axis=1) for k in range(n)])
     np.testing.assert_array_equal(counts, lc.simulate(digits_net, x).spike_counts[
         file.layers[0].name])
+
+
+def test_a_bias_exponent_runs_spike_exact_on_lava_and_stock_netx_refuses_it(tmp_path):
+    """A layer whose large bias takes its own exponent (above NetX's 6): Lava (through
+    lava_convert.netx.Network) equals the reference, and stock NetX refuses the file."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(),
+                          nn.Linear(8, 2))
+    with torch.no_grad():
+        model[2].bias[0] = 40.0
+    x = np.random.default_rng(0).random((64, 6))
+    converted = lc.convert(model, calibration=x, timesteps=16)
+    assert converted.fixed.layers[1].bias_exp > 6
+    path = converted.export(tmp_path / "b.net")
+    assert lc.read_netx(path).layers[1].bias_exp == converted.fixed.layers[1].bias_exp
+    lava, ref = lc.run_lava(path, x[:8], progress=False), lc.simulate(path, x[:8])
+    for name, counts in ref.spike_counts.items():
+        np.testing.assert_array_equal(lava.spike_counts[name], counts)
+    np.testing.assert_allclose(lava.output, ref.output)
+    ensure_lava()
+    from lava.lib.dl.netx import hdf5
+
+    with pytest.raises(NotImplementedError, match="concat"):
+        hdf5.Network(net_config=str(path), input_message_bits=8)

@@ -52,13 +52,23 @@ def test_scales_worked_by_hand():
 
 
 def test_bias_and_state_limits_worked_by_hand():
-    biased = quantize(hand_network(bias=20.0), CALIBRATION, lc.ConversionConfig())
-    o = biased.layers[1]
-    # 4095 / 20 = 204.75 < 254; current up to 1 + 20 = 21 -> vth = 2**17 - 1 - ceil(21 * 204.75)
-    assert (o.scale, biased.quantization[1].scale_limited_by) == (204.75, "bias")
+    # for stock NetX the bias exponent is fixed at 6: 4095 / 20 = 204.75 < 254 sets the
+    # scale; current up to 1 + 20 = 21 -> vth = 2**17 - 1 - ceil(21 * 204.75)
+    stock = quantize(hand_network(bias=20.0), CALIBRATION,
+                     lc.ConversionConfig.stock_netx())
+    o = stock.layers[1]
+    assert (o.scale, stock.quantization[1].scale_limited_by) == (204.75, "bias")
     np.testing.assert_array_equal(o.weight, [[205, -102]])
     np.testing.assert_array_equal(o.bias, [4095])
-    assert o.vth == 2**17 - 1 - 4300
+    assert (o.bias_exp, o.vth) == (6, 2**17 - 1 - 4300)
+    # lava-convert's own target frees the bias: the weights set the scale (254) and the bias,
+    # 20 * 254 = 5080 current units, takes exponent 7 (mantissa 2540, two units each)
+    free = quantize(hand_network(bias=20.0), CALIBRATION, lc.ConversionConfig())
+    o = free.layers[1]
+    assert (o.scale, free.quantization[1].scale_limited_by) == (254, "weights")
+    np.testing.assert_array_equal(o.weight, [[254, -127]])
+    np.testing.assert_array_equal(o.bias, [2540])
+    assert (o.bias_exp, o.vth) == (7, 2**17 - 1 - 21 * 254)
     high = quantize(hand_network(threshold=1000.0), CALIBRATION, lc.ConversionConfig())
     h = high.layers[0]
     # threshold 1000 and current 1 must fit 2**17 - 1 units: scale 131071 / 1001
@@ -196,11 +206,18 @@ def test_an_underflow_warning_names_the_real_limiter_and_reaches_the_sidecar(tmp
     with torch.no_grad():
         model[2].weight[:, :4].mul_(0.001)  # half the weights small next to ...
         model[2].bias[0] = 40.0  # ... a large (say folded) bias, which limits the scale
-    converted = lc.convert(model, calibration=np.random.default_rng(0).random((64, 6)),
-                           timesteps=16)
+    x = np.random.default_rng(0).random((64, 6))
+    converted = lc.convert(model, calibration=x, config=lc.ConversionConfig.stock_netx(
+        timesteps=16))  # stock NetX: the bias exponent is fixed at 6
     assert converted.fixed.quantization[1].scale_limited_by == "bias"
     warning = next(w for w in converted.warnings if w.startswith("layer 2:"))
     assert "limited by bias" in warning and "fixed bias exponent" in warning
     side = json.loads(converted.export(tmp_path / "n.net").with_suffix(".json").read_text())
     assert warning in side["warnings"]
     assert lc.read_netx(tmp_path / "n.net").quantization == converted.fixed.quantization
+    # lava-convert's own target gives the bias its own exponent; the weights, not the bias,
+    # set the scale, which grows (8.4 times here)
+    free = lc.convert(model, calibration=x, timesteps=16)
+    record = free.fixed.quantization[1]
+    assert record.scale_limited_by == "weights" and record.bias_exp > 6
+    assert record.scale > 4 * converted.fixed.quantization[1].scale
