@@ -7,13 +7,18 @@ makes one call into :mod:`lava_convert.workflows` (or the function it names) and
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 
 from .config import STOCK_NETX_SETTINGS, TARGETS, ConversionConfig
 from .errors import ConfigError, InputError, LavaConvertError
+from .interrupts import sigint_deferred
 from .version import __version__
+
+#: What the verbs import (torch among it), loaded up front with Ctrl-C held back.
+_HEAVY_MODULES = (".workflows", ".report.inspect", ".report.pages", ".zoo.train")
 
 # The handlers import the package's heavy parts (torch, Lava) themselves, inside main()'s
 # error handling, so that Ctrl-C while they load is a one-line "interrupted".
@@ -477,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
+        with sigint_deferred():  # torch's native import aborts on a Ctrl-C inside it
+            for module in _HEAVY_MODULES:
+                importlib.import_module(module, __package__)
         return args.func(args)
     except LavaConvertError as exc:
         print(f"lava-convert: error: {exc}", file=sys.stderr)

@@ -40,6 +40,8 @@ import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..interrupts import sigint_deferred
+
 VAR_MODEL = "lava.magma.compiler.var_model"
 MP_INFRA = "lava.magma.runtime.message_infrastructure.multiprocessing"
 OBJECT_DETECTION = "lava.lib.dl.slayer.object_detection"
@@ -187,6 +189,11 @@ def ensure_lava() -> list[str]:
     Idempotent and cheap after the first call. Raises ``LavaUnavailableError``
     when Lava is not installed at all.
     """
+    with sigint_deferred():  # native imports abort on a Ctrl-C inside them
+        return _ensure_lava()
+
+
+def _ensure_lava() -> list[str]:
     from ..errors import LavaUnavailableError
 
     try:
