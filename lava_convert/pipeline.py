@@ -57,6 +57,7 @@ class Stage:
     config: ConversionConfig
     snn: SnnNetwork | None = None
     fixed: FixedNetwork | None = None
+    progress: bool = False
 
     def calibration_samples(self) -> np.ndarray:
         """``config.bias_calibration`` samples spread evenly over the calibration data."""
@@ -81,7 +82,7 @@ def _balance(stage: Stage) -> Stage:
 def _bias_calibration(stage: Stage) -> Stage:
     """Correct each spiking layer's bias for its mean conversion error, in float
     (:func:`~lava_convert.passes.bias_calibration.calibrate_biases`)."""
-    snn = calibrate_biases(stage.graph, stage.snn, stage.calibration_samples())
+    snn = calibrate_biases(stage.graph, stage.snn, stage.calibration_samples(), stage.progress)
     return dataclasses.replace(stage, snn=snn)
 
 
@@ -97,7 +98,7 @@ def _bias_calibration_on_grid(stage: Stage) -> Stage:
     (:func:`~lava_convert.quantize.scale.on_grid`), so they also absorb the rounding of
     the weights, and requantize with the same scales."""
     grid = calibrate_biases(stage.graph, on_grid(stage.snn, stage.fixed),
-                            stage.calibration_samples())
+                            stage.calibration_samples(), stage.progress)
     scales = [(q.scale, q.scale_limited_by) for q in stage.fixed.quantization]
     return dataclasses.replace(stage, fixed=quantize(grid, stage.x, stage.config, scales))
 
@@ -137,6 +138,7 @@ def run_passes(stage: Stage, passes: tuple[Pass, ...] = PASSES,
     ``progress`` shows a bar over the passes (default: when stderr is a terminal)."""
     todo = [p for p in passes if p.applies(stage.config)]
     show = sys.stderr.isatty() if progress is None else progress
+    stage = dataclasses.replace(stage, progress=show)
     with tqdm(total=len(todo), desc="converting", unit="pass", disable=not show,
               leave=False) as bar:
         for p in todo:

@@ -4,6 +4,7 @@ model, run a file on a dataset, sweep T, compare Lava with the reference."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,8 @@ def convert_and_export(model: nn.Module, data: Dataset, out: str | Path, *,
     picks = rng.choice(len(data.x_train), min(calibration, len(data.x_train)), replace=False)
     converted = convert(model, calibration=data.x_train[picks], config=config,
                         progress=progress)
-    ref = converted.simulate(data.x_test)
+    ref = simulate_fixed(converted.fixed, data.x_test, converted.config.timesteps,
+                         progress=sys.stderr.isatty() if progress is None else progress)
     converted.accuracy.update(ann=accuracy(model, data.x_test, data.y_test),
                               snn_reference=ref.accuracy(data.y_test),
                               test_samples=len(data.x_test))

@@ -8,6 +8,7 @@ import logging
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..ir import AnnGraph, SnnNetwork
 from ..sim.ann import forward
@@ -22,7 +23,8 @@ BIAS_CALIBRATION_ROUNDS = 2
 CALIBRATION_CHUNK = 64
 
 
-def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetwork:
+def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray,
+                     progress: bool = False) -> SnnNetwork:
     """Bias calibration (Li et al., "A Free Lunch From ANN", ICML 2021).
 
     For each hidden spiking layer ``l`` in order (not a spiking readout: its ANN
@@ -50,6 +52,8 @@ def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetw
                for c, inp in enumerate(trains[i - 1])]
         return torch.cat([t.sum(dim=0).reshape(t.shape[1], -1) for t in out]).numpy(), out
 
+    bar = tqdm(total=BIAS_CALIBRATION_ROUNDS * len(snn.layers), desc="bias calibration",
+               unit="layer", disable=not progress, leave=False)
     for _ in range(BIAS_CALIBRATION_ROUNDS):
         trains = {-1: [c.expand(T, *c.shape) for c in chunks]}  # by layer index, -1 the input
         layers = list(snn.layers)
@@ -70,7 +74,9 @@ def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray) -> SnnNetw
                 trains[i] = counts_and_trains(i, layer, trains)[1]
             for j in [j for j in trains if last_use.get(j, j + 1) <= i]:
                 del trains[j]  # no later layer reads these spikes
+            bar.update()
         snn = dataclasses.replace(snn, layers=tuple(layers))
+    bar.close()
     return snn
 
 

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..hw.loihi import (
@@ -94,7 +95,7 @@ def _u_never_wraps(layer: FixedLayer, bound: float) -> bool:
 
 def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                    batch_size: int | None = None, record_trains: bool = False,
-                   track_state: bool = False) -> RunResult:
+                   track_state: bool = False, progress: bool = False) -> RunResult:
     """Run ``net`` in Lava's fixed-point arithmetic on samples ``x``.
 
     State is int32 like Lava's. Synaptic sums run as float32 where a bound
@@ -135,6 +136,8 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     trains = {l.name: [] for l in net.layers}
     state_max = np.zeros((len(net.layers), 3), dtype=np.int64)  # largest |u|, |v|, -v
     batch_size = _batch_size(batch_size, dev, sum(l.size for l in net.layers))
+    bar = tqdm(total=len(x), desc="reference", unit="sample", disable=not progress,
+               leave=False)
     for lo in range(0, len(x), batch_size):
         xb = torch.as_tensor(quantize_input(net, x[lo:lo + batch_size]), dtype=dtypes[0],
                              device=dev).reshape(-1, *net.input_shape)
@@ -166,10 +169,12 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
         outputs.append(scores.cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())
         state_max = np.maximum(state_max, torch.stack(peak).cpu().numpy())
+        bar.update(B)
         for layer, c, tr in zip(net.layers, n_spikes, batch_trains):
             counts[layer.name].append(c.reshape(B, -1).cpu().numpy().astype(np.int64))
             if record_trains:
                 trains[layer.name].append(np.stack(tr, axis=1))
+    bar.close()
     return RunResult(
         backend="reference-fixed", timesteps=T, output=np.concatenate(outputs),
         spike_counts={k: np.concatenate(v) for k, v in counts.items()},

@@ -79,8 +79,9 @@ def test_the_sidecar_lists_the_passes_in_pipeline_order(digits, digits_model, di
 
 def test_conversion_shows_progress_unless_asked_not_to(digits, digits_model, capsys):
     x = digits.x_train[:200]
-    lc.convert(digits_model, calibration=x, timesteps=8, progress=True)
+    lc.convert(digits_model, calibration=x, timesteps=8, progress=True, bias_calibration=32)
     err = capsys.readouterr().err
     assert "converting" in err and "quantize" in err and "check" in err
+    assert "bias calibration" in err
     lc.convert(digits_model, calibration=x, timesteps=8, progress=False)
     assert capsys.readouterr().err == ""
