@@ -6,14 +6,14 @@ Layout written (all plain datasets, as NetX expects)::
     /layer/i/{type="dense"|"conv", shape, weight, bias, name,
               [stride, padding, dilation, groups],          conv only, (H,W) pairs
               neuron/{type="LOIHI", vThMant, iDecay, vDecay, refDelay=1, gradedSpike=0,
-                      resetMode="soft"|"hard", spiking=0|1, v0}}
+                      resetMode="soft"|"hard", spiking=0|1, v0, biasExp}}
     /layer/i/{type="flatten"}                             before a dense after a 3-D layer
     /lava_convert/                                        our metadata (attributes)
 
 Extensions that stock NetX ignores: ``neuron/resetMode`` (stock NetX builds
 Lava's hard-reset LIF), ``neuron/v0`` (membrane potential at each sample's
-start, Lava units; stock NetX starts at 0), ``neuron/spiking`` (0 marks the integrating readout
-layer), ``layer/i/name`` (module path in the source model) and the
+start, Lava units; stock NetX starts at 0), ``neuron/biasExp`` (the bias exponent; NetX
+fixes it at 6), ``neuron/spiking`` (0 marks the integrating readout layer), ``layer/i/name`` (module path in the source model) and the
 ``/lava_convert`` group (format version, input quantization, time steps,
 per-layer report).
 

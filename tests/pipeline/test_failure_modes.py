@@ -1,8 +1,9 @@
 """One test per failure class: the error's type, and a message naming problem, place and fix.
 
 Failure classes covered elsewhere: unsupported modules, MaxPool and conv
-options (test_trace, test_conv), HDF5 files (test_netx_io, fuzzed in
-test_fuzz), dataset files (test_data), Lava runs (test_run_guard).
+options (frontend/test_torch_fx, sim/test_conv), HDF5 files (netx/test_netx_io,
+netx/test_hostile_files, fuzzed in netx/test_fuzz), dataset files (zoo/test_data), Lava
+runs (lava_runtime/test_guard).
 """
 
 from __future__ import annotations
