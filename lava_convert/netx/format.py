@@ -13,7 +13,8 @@ Layout written (all plain datasets, as NetX expects)::
 Extensions that stock NetX ignores: ``neuron/resetMode`` (stock NetX builds
 Lava's hard-reset LIF), ``neuron/v0`` (membrane potential at each sample's
 start, Lava units; stock NetX starts at 0), ``neuron/biasExp`` (the bias exponent; NetX
-fixes it at 6), ``neuron/spiking`` (0 marks the integrating readout layer), ``layer/i/name`` (module path in the source model) and the
+fixes it at 6), ``neuron/spiking`` (0 marks the integrating readout layer),
+``layer/i/name`` (module path in the source model) and the
 ``/lava_convert`` group (format version, input quantization, time steps,
 per-layer report).
 
