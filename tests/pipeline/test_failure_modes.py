@@ -108,9 +108,9 @@ def test_weights_that_vanish_in_fixed_point():
 
 def test_threshold_out_of_proportion_to_weights():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 6), lc.ThresholdReLU(1e-5), nn.Linear(6, 3))
+    model = nn.Sequential(nn.Linear(4, 6), lc.ThresholdReLU(1e-7), nn.Linear(6, 3))
     with pytest.raises(lc.QuantizationError,
-                       match=r"layer '0': threshold 1e-05 becomes 0 .* 1\.\.131071.*Raise"):
+                       match=r"layer '0': threshold 1e-07 becomes 0 .* 1\.\.131071.*Raise"):
         lc.convert(model, X)
 
 
