@@ -8,9 +8,12 @@ dilation, groups, bias; zero padding), ``nn.ReLU`` / ``F.relu`` /
 :class:`~lava_convert.layers.QCFS`, ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``
 right after a Linear / Conv2d (folded with running statistics:
 ``W' = W * g``, ``b' = (b - mean) * g + beta``, ``g = gamma / sqrt(var + eps)``),
-``nn.AvgPool2d`` / ``nn.AdaptiveAvgPool2d`` (and their functional forms),
-``nn.Flatten`` / ``torch.flatten``, and ``nn.Dropout`` / ``nn.Identity``
-(no-ops at inference).
+``nn.AvgPool2d`` / ``nn.AdaptiveAvgPool2d`` (and their functional forms, and
+``x.mean((2, 3))``), every flatten idiom (``nn.Flatten``, ``flatten(1)``,
+``view``/``reshape`` keeping the batch), clamp-style activations as clips (``ReLU6``,
+``Hardtanh(0, a)``, ``clamp(0, a)``), a final softmax (dropped), and ``nn.Dropout`` /
+``nn.Identity`` (no-ops at inference). Nodes that compute sizes (``x.size(0)``,
+``x.shape[0]``) are followed as shape values, not layers.
 
 Average pooling has no NetX layer. It is linear, so it is folded exactly into
 the next layer, as is BatchNorm, and two Linear layers with no activation
