@@ -96,11 +96,21 @@ def _quantize(stage: Stage) -> Stage:
 def _bias_calibration_on_grid(stage: Stage) -> Stage:
     """Calibrate the biases again with the quantized weights and thresholds
     (:func:`~lava_convert.quantize.scale.on_grid`), so they also absorb the rounding of
-    the weights, and requantize with the same scales."""
-    grid = calibrate_biases(stage.graph, on_grid(stage.snn, stage.fixed),
-                            stage.calibration_samples(), stage.progress)
+    the weights, and requantize with the same scales; keep the result only if its
+    fixed-point predictions agree with the ANN's on the calibration samples at least as
+    often as before (at T=4 the second pass cost the MNIST CNN 1.1 points)."""
+    samples = stage.calibration_samples()
+    grid = calibrate_biases(stage.graph, on_grid(stage.snn, stage.fixed), samples,
+                            stage.progress)
     scales = [(q.scale, q.scale_limited_by) for q in stage.fixed.quantization]
-    return dataclasses.replace(stage, fixed=quantize(grid, stage.x, stage.config, scales))
+    candidate = quantize(grid, stage.x, stage.config, scales)
+    target = np.argmax(logits(stage.graph, samples), axis=1)
+    T = stage.config.timesteps
+    before, after = (float(np.mean(simulate_fixed(net, samples, T).predictions == target))
+                     for net in (stage.fixed, candidate))
+    log.info("bias calibration on the grid: agreement with the ANN %.4f -> %.4f (%s)",
+             before, after, "kept" if after >= before else "dropped")
+    return dataclasses.replace(stage, fixed=candidate) if after >= before else stage
 
 
 def _check(stage: Stage) -> Stage:
