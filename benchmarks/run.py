@@ -3,7 +3,7 @@
 Run with ``make bench`` (``python -m benchmarks.run``); each section replaces
 its own part of benchmarks/RESULTS.md
 (``--sections speed,memory,conversion,cnn,resnet,lava_time,stock_target,
-bias_exponent``).
+bias_exponent,calibration_passes``).
 
 1. Throughput at T=32 (samples per second), in one run, with identical
    predictions and spike counts checked on the samples both ran:
@@ -199,12 +199,22 @@ def update_results(path: Path, name: str, body: str, command: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks import bias_exponent, cnn, conversion, lava_time, memory, resnet, stock_target
+    from benchmarks import (
+        bias_exponent,
+        calibration_passes,
+        cnn,
+        conversion,
+        lava_time,
+        memory,
+        resnet,
+        stock_target,
+    )
 
     sections = {"speed": speed_section, "memory": memory.section,
                 "conversion": conversion.section, "cnn": cnn.section, "resnet": resnet.section,
                 "lava_time": lava_time.section, "stock_target": stock_target.section,
-                "bias_exponent": bias_exponent.section}
+                "bias_exponent": bias_exponent.section,
+                "calibration_passes": calibration_passes.section}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
     parser.add_argument("--sections", default=",".join(sections),
