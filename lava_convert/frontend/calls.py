@@ -3,7 +3,6 @@ global means, flattening reshapes, and nodes that compute sizes rather than tens
 
 from __future__ import annotations
 
-import logging
 import math
 
 import torch
@@ -14,8 +13,6 @@ from .folds import (
     Pool,
 )
 from .support import ADD_FUNCTIONS, MEAN_FUNCTIONS, unsupported
-
-log = logging.getLogger(__name__)
 
 
 def pair(v) -> tuple[int, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 
 import torch
 from torch import fx, nn
@@ -14,8 +13,6 @@ from torch.fx.passes.shape_prop import ShapeProp
 from ..errors import CalibrationError, UnsupportedModuleError
 from ..layers import QCFS, ThresholdReLU
 from .support import HINTS, SUPPORTED_MODULES, unsupported
-
-log = logging.getLogger(__name__)
 
 
 class Tracer(fx.Tracer):

@@ -3,7 +3,6 @@ refuses, and the refusal itself (:func:`unsupported`)."""
 
 from __future__ import annotations
 
-import logging
 import operator
 
 import torch
@@ -12,9 +11,6 @@ from torch import nn
 
 from ..errors import UnsupportedModuleError
 from ..layers import QCFS, ThresholdReLU
-
-log = logging.getLogger(__name__)
-
 
 SUPPORTED = (
     "nn.Linear, nn.Conv2d, nn.ReLU (or F.relu / torch.relu), lava_convert.ThresholdReLU, "

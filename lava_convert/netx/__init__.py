@@ -1,5 +1,7 @@
-"""NetX HDF5 files: the format (:mod:`.format`), the writer, the reader, how stock NetX
-treats them (:mod:`.stock`), and :class:`Network`, the Lava process that runs them.
+"""NetX HDF5 files: the format (:mod:`.format`), the writer, the reader (:mod:`.reader`,
+with :mod:`.untrusted` checks before anything is read, typed :mod:`.fields` and one
+:mod:`.layers` reader per layer), how stock NetX treats them (:mod:`.stock`), and
+:class:`Network`, the Lava process that runs them.
 
 ``lava_convert.netx.Network`` is the drop-in for ``lava.lib.dl.netx.hdf5.Network``
 (:mod:`lava_convert.lava.procs.network`). It is resolved on first use, after Lava's
