@@ -252,7 +252,7 @@ def test_ctrl_c_while_the_cli_loads_is_one_line(digits_net):
     import time
 
     exe = Path(sys.executable).with_name("lava-convert")
-    for delay in (0.2, 0.4, 0.6, 0.8, 1.2, 1.6):
+    for delay in (0.4, 0.6, 0.8, 1.2, 1.6):  # after start-up, while torch loads
         proc = subprocess.Popen([str(exe), "inspect", str(digits_net)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
