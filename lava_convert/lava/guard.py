@@ -144,8 +144,7 @@ class RunGuard:
         self._shielded = False
         self._pending: BaseException | None = None
         self._forced: BaseException | None = None
-        self.dead_worker: str | None = None
-        self._watching = threading.Event()
+        self.dead_worker: str | None = None  # which worker died, for the caller
 
     def _raise(self, exc: BaseException, force: bool = False) -> None:
         """Raise ``exc`` now, or after the shielded block that is running (``force``:
