@@ -77,8 +77,8 @@ def convert_and_export(model: nn.Module, data: Dataset, out: str | Path, *,
 
 def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "lava",
              mode: str = "fixed", timesteps: int | None = None, limit: int | None = None,
-             data_dir=None, progress: bool | None = None,
-             timeout_s: float | None = None) -> tuple[RunResult, RunSummary]:
+             data_dir=None, progress: bool | None = None, timeout_s: float | None = None,
+             workers: int | str | None = None, client=None) -> tuple[RunResult, RunSummary]:
     """Run ``net_path`` on the test split of ``dataset``; return the result and its summary.
 
     The summary (:func:`lava_convert.report.analysis.run_summary`) holds accuracy,
@@ -91,14 +91,20 @@ def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "l
         timesteps: Time steps per sample (default: the file's).
         limit: Only the first ``limit`` test samples.
         timeout_s: Stop a Lava run after this many seconds.
+        workers, client: Where a Lava run runs (see :func:`~lava_convert.run_lava`).
     """
     if backend not in ("lava", "reference"):
         raise ConfigError(f"backend={backend!r} is invalid: use 'lava' or 'reference'")
+    if backend == "reference" and (workers not in (None, 1, "1") or client is not None):
+        raise ConfigError("workers and a Dask scheduler split Lava runs; the reference "
+                          "backend runs in this process: drop --workers/--scheduler, or "
+                          "use --backend lava")
     net = read_netx(net_path)
     x, y = load_test_split(dataset, limit, data_dir)
     T = resolve_timesteps(timesteps, net)
     if backend == "lava":
-        result = run_lava(net, x, T, progress=progress, timeout_s=timeout_s)
+        result = run_lava(net, x, T, progress=progress, timeout_s=timeout_s,
+                          workers=workers, client=client)
     else:
         result = simulate(net, x, T, mode=mode)
     ann, ann_samples = _sidecar_ann_accuracy(net_path)
@@ -121,17 +127,20 @@ def sweep(net_path: str | Path, dataset: str = "digits", *, timesteps: int = 128
 
 
 def compare_backends(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
-                     timeout_s: float | None = None) -> dict:
+                     timeout_s: float | None = None, workers: int | str | None = None,
+                     client=None) -> dict:
     """Run Lava and the reference on the same samples; compare spike counts layer by layer.
 
     Returns per layer the number of neurons, samples with any difference, the
     largest count difference and the first differing (sample, neuron), plus
-    whether predictions agree.
+    whether predictions agree. ``workers`` and ``client`` say where the Lava run runs
+    (see :func:`~lava_convert.run_lava`).
     """
     if not isinstance(net, FixedNetwork):
         net = read_netx(net)
     T = resolve_timesteps(timesteps, net)
-    lava = run_lava(net, x, T, progress=False, timeout_s=timeout_s)
+    lava = run_lava(net, x, T, progress=False, timeout_s=timeout_s, workers=workers,
+                    client=client)
     ref = simulate_fixed(net, x, T)
     layers = []
     for layer in net.layers:

@@ -193,6 +193,27 @@ def test_inspect_sweep_and_report(tmp_path, digits_net, digits_snn):
 
 
 @pytest.mark.lava
+@pytest.mark.lava
+def test_sharded_runs_from_the_command_line(tmp_path, digits_net):
+    _, one = verb_json(tmp_path / "one.json", "run", str(digits_net), "--limit", "9")
+    _, two = verb_json(tmp_path / "two.json", "run", str(digits_net), "--limit", "9",
+                       "--workers", "2")
+    for key in ("accuracy", "samples", "spikes_per_sample", "layers", "raster_first_sample", "cost"):
+        assert one[key] == two[key], key
+    result, cmp = verb_json(tmp_path / "cmp.json", "compare", str(digits_net), "--limit", "6",
+                            "--scheduler", "local:2")
+    assert cmp["identical"] and cmp["samples"] == 6
+    assert "distributed" not in result.stderr  # Dask's INFO logs only with --verbose
+    for args, message in [
+            (["run", str(digits_net), "--workers", "0"], "workers=0 is invalid"),
+            (["run", str(digits_net), "--backend", "reference", "--workers", "2"],
+             "reference backend runs in this process"),
+            (["compare", str(digits_net), "--scheduler", "nowhere"], "use local:N")]:
+        bad = lava_convert(*args)
+        assert bad.returncode == 2 and message in bad.stderr.replace("'", "."), bad.stderr
+        assert "Traceback" not in bad.stderr
+
+
 def test_compare_verb(tmp_path, digits_net):
     result, cmp = verb_json(tmp_path / "cmp.json", "compare", str(digits_net), "--limit", "10")
     assert cmp["identical"] and cmp["samples"] == 10 and cmp["predictions_agree"] == 1.0

@@ -73,6 +73,9 @@ VERBS = {
             ["lava-convert run netx_exports/digits_mlp.net",
              "lava-convert run netx_exports/mnist_cnn_qcfs.net --data mnist --limit 500 "
              "--timesteps 16",
+             "lava-convert run netx_exports/mnist_cnn_qcfs.net --data mnist --limit 200 "
+             "--workers 2",
+             "lava-convert run netx_exports/mnist_cnn_qcfs.net --data mnist --scheduler local:2",
              "lava-convert run net.net --backend reference --json run.json"]),
     "sweep": (_sweep_args, _sweep, "accuracy vs T in one simulation",
               "Accuracy after every time step 1..T from one reference simulation "
@@ -84,7 +87,9 @@ VERBS = {
                 "Run the same samples on Lava and the reference simulator and compare spike "
                 "counts per layer (lava_convert.workflows.compare_backends). Exit status 1 if "
                 "they differ.",
-                ["lava-convert compare netx_exports/digits_mlp.net --limit 50"]),
+                ["lava-convert compare netx_exports/digits_mlp.net --limit 50",
+                 "lava-convert compare netx_exports/digits_mlp.net --limit 500 --workers auto",
+                 "lava-convert compare net.net --scheduler tcp://scheduler:8786"]),
     "report": (_report_args, _report, "turn a run's JSON into a Markdown/HTML page with plots",
                "Write report.md (or report.html) and PNG figures: accuracy vs T, firing rates, "
                "ANN activation vs SNN rate, a spike raster, quantization error "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import contextmanager
 
 DATA_HELP = ("digits (built in, default), mnist, fashion-mnist, or a path: a folder of the "
              "four IDX files or an .npz with x and y")
@@ -34,3 +35,32 @@ def write_json_result(path, data) -> None:
 
     if path:
         write_json(path, data.to_dict() if hasattr(data, "to_dict") else data)
+
+
+def lava_flags(p: argparse.ArgumentParser, what: str = "a Lava run") -> None:
+    """Where and how long a Lava run runs: --timeout, --workers, --scheduler."""
+    p.add_argument("--timeout", type=float, default=None, help=f"stop {what} after S s")
+    p.add_argument("--workers", default=None, metavar="N",
+                   help="split the samples over N processes, one Lava network each ('auto': "
+                        "one per core; default 1); with --scheduler: the number of shards "
+                        "(default: one per worker thread)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the shards on a Dask cluster: local:N (a cluster of N workers "
+                        "on this machine) or a scheduler address such as tcp://host:8786 "
+                        "(needs lava-convert[dask])")
+
+
+@contextmanager
+def dask_client(scheduler: str | None):
+    """The Dask client for ``--scheduler`` (closed on exit), or ``None`` without one."""
+    if scheduler is None:
+        yield None
+        return
+    import logging
+
+    from ..lava.cluster import connect
+
+    # dask.distributed logs every worker's start and stop at INFO: only with --verbose
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
+    with connect(scheduler, log_level=logging.INFO if verbose else logging.WARNING) as client:
+        yield client

@@ -6,7 +6,14 @@ from __future__ import annotations
 import argparse
 
 from ..errors import InputError
-from .common import dataset_flags, output_flags, read_json, write_json_result
+from .common import (
+    dask_client,
+    dataset_flags,
+    lava_flags,
+    output_flags,
+    read_json,
+    write_json_result,
+)
 
 # --- inspect ----------------------------------------------------------------------------
 
@@ -91,7 +98,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timesteps", "-T", type=int, default=None,
                    help="time steps per sample (default: the file's)")
     p.add_argument("--limit", type=int, default=None, help="first N test samples only")
-    p.add_argument("--timeout", type=float, default=None, help="stop a Lava run after S s")
+    lava_flags(p)
     output_flags(p, "also write the summary as JSON (input of `report`)")
 
 
@@ -99,9 +106,11 @@ def _run(args: argparse.Namespace) -> int:
     from ..report.tables import format_table
     from ..workflows import evaluate
 
-    _, summary = evaluate(args.net, args.data, backend=args.backend, mode=args.mode,
-                          timesteps=args.timesteps, limit=args.limit, data_dir=args.data_dir,
-                          progress=False if args.quiet else None, timeout_s=args.timeout)
+    with dask_client(args.scheduler) as client:
+        _, summary = evaluate(args.net, args.data, backend=args.backend, mode=args.mode,
+                              timesteps=args.timesteps, limit=args.limit,
+                              data_dir=args.data_dir, progress=False if args.quiet else None,
+                              timeout_s=args.timeout, workers=args.workers, client=client)
     if not args.quiet:
         spikes = summary.spikes_per_sample
         print(format_table(
@@ -152,7 +161,7 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
     dataset_flags(p)
     p.add_argument("--timesteps", "-T", type=int, default=None)
     p.add_argument("--limit", type=int, default=100, help="first N test samples (100)")
-    p.add_argument("--timeout", type=float, default=None, help="stop the Lava run after S s")
+    lava_flags(p, "the Lava run")
     output_flags(p)
 
 
@@ -161,7 +170,9 @@ def _compare(args: argparse.Namespace) -> int:
     from ..workflows import compare_backends, load_test_split
 
     x, _ = load_test_split(args.data, args.limit, args.data_dir)
-    result = compare_backends(args.net, x, args.timesteps, timeout_s=args.timeout)
+    with dask_client(args.scheduler) as client:
+        result = compare_backends(args.net, x, args.timesteps, timeout_s=args.timeout,
+                                  workers=args.workers, client=client)
     if not args.quiet:
         print(format_table(
             ["layer", "neurons", "samples differing", "max count diff", "Lava spikes/sample",

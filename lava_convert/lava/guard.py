@@ -105,13 +105,28 @@ def _after_fork_in_child() -> None:
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm_in_worker)  # not the parent's handler: end
+    die_with_parent(_parent_pid)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent ends (Linux
+    ``PR_SET_PDEATHSIG``); end now if the parent ``parent_pid`` has already gone."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
         except (OSError, AttributeError):  # pragma: no cover - non-glibc systems
             return
-        if os.getppid() != _parent_pid:  # the parent died before prctl took effect
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
+
+
+def forget_inherited_runs() -> None:
+    """In a process forked to run Lava itself (a shard): drop the state of guarded runs
+    its parent had in progress (their lock, their count), which belong to the parent."""
+    global _active, _one_run
+    _active = 0
+    _deferred.clear()
+    _one_run = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -26,7 +26,8 @@ import lava_convert as lc
 if __name__ == "__main__":
     x = np.random.default_rng(0).random((100000, 1, 8, 8)) * 16
     print("running", flush=True)
-    lc.run_lava(sys.argv[1], x, timesteps=32, chunk=16, progress=False)
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    lc.run_lava(sys.argv[1], x, timesteps=32, chunk=16, progress=False, workers=workers)
 """
 
 
@@ -73,33 +74,38 @@ def alive(pids: set[int]) -> list[int]:
     return out
 
 
-def start_long_run(tmp_path, net, early: bool = False) -> tuple[subprocess.Popen, set[int]]:
-    """Start a long Lava run in a new session; return once its workers run (``early``: as
-    soon as the first ones exist, while Lava is still forking the rest)."""
+def start_long_run(tmp_path, net, early: bool = False,
+                   shards: int = 1) -> tuple[subprocess.Popen, set[int]]:
+    """Start a long Lava run (``workers=shards``) in a new session; return once its workers
+    run (``early``: as soon as the first ones exist, while Lava is still forking the rest)."""
     script = tmp_path / "long_run.py"
     script.write_text(textwrap.dedent(LONG_RUN))
     log = open(tmp_path / "log.txt", "w+")
-    proc = subprocess.Popen([sys.executable, str(script), str(net)], stdout=log,
+    proc = subprocess.Popen([sys.executable, str(script), str(net), str(shards)], stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    deadline, workers = time.monotonic() + 120, set()
+    deadline, workers, least = time.monotonic() + 120, set(), 3 * shards
     # wait until the workers exist and the run is under way (their number stops growing)
     while time.monotonic() < deadline:
         time.sleep(0.01 if early else 1.0)
         now = descendants(proc.pid)
-        if len(now) >= 3 and (early or now == workers):
+        if len(now) >= least and (early or now == workers):
             workers = now
             break
         workers = now
-    assert proc.poll() is None and len(workers) >= 3, open(tmp_path / "log.txt").read()
+    assert proc.poll() is None and len(workers) >= least, open(tmp_path / "log.txt").read()
     return proc, workers
 
 
+@pytest.mark.parametrize("shards", [1, 2])
 @pytest.mark.parametrize("how", ["ctrl-c to the process group", "ctrl-c during start-up",
                                  "SIGINT", "SIGTERM", "SIGKILL"])
-def test_killed_run_leaves_no_lava_workers(tmp_path, digits_net, how):
+def test_killed_run_leaves_no_lava_workers(tmp_path, digits_net, how, shards):
     # during start-up the signal lands while Lava forks its workers: it once interrupted
-    # logging's at-fork hook, left the logging lock held and hung the parent
-    proc, workers = start_long_run(tmp_path, digits_net, early="start-up" in how)
+    # logging's at-fork hook, left the logging lock held and hung the parent. With two
+    # shards the signal reaches the coordinator (and, from a terminal, the shards too).
+    before = shm_segments()
+    proc, workers = start_long_run(tmp_path, digits_net, early="start-up" in how,
+                                   shards=shards)
     try:
         if how.startswith("ctrl-c"):
             os.killpg(proc.pid, signal.SIGINT)
@@ -113,6 +119,7 @@ def test_killed_run_leaves_no_lava_workers(tmp_path, digits_net, how):
         assert alive(workers) == [], open(tmp_path / "log.txt").read()[-3000:]
         if how != "SIGKILL":  # the parent stopped the runtime and reported the interruption
             assert "KeyboardInterrupt" in open(tmp_path / "log.txt").read()
+            assert shm_segments() - before == set()
     finally:
         for p in alive(workers | {proc.pid}):
             os.kill(p, signal.SIGKILL)
@@ -171,7 +178,7 @@ def test_ctrl_c_waits_until_the_recordings_are_read(digits_net):
         import multiprocessing, os, signal, time
         import numpy as np
         import lava_convert as lc
-        from lava_convert.lava.runtime import LavaNetwork
+        from lava_convert.lava.simulate import LavaNetwork
 
         original = LavaNetwork.read
         def read(self, first, count):
@@ -197,20 +204,35 @@ def shm_segments() -> set[str]:
     return {name for name in os.listdir("/dev/shm") if name.startswith("psm_")}
 
 
-def test_a_dead_worker_fails_the_run_instead_of_hanging(tmp_path, digits_net):
+@pytest.mark.parametrize("victim", ["a Lava worker", "a Lava worker of shard 1",
+                                    "the process of shard 1"])
+def test_a_dead_worker_fails_the_run_instead_of_hanging(tmp_path, digits_net, victim):
     """SIGKILL one Lava worker mid-run: the run must end within seconds with LavaRunError
-    naming the dead process, every other worker stopped, no shared memory left (before the
-    watchdog this hung in 20 of 20 tries)."""
+    naming the dead process (and its shard, in a sharded run), every other worker stopped,
+    no shared memory left (before the watchdog this hung in 20 of 20 tries)."""
     before = shm_segments()
-    proc, workers = start_long_run(tmp_path, digits_net)
+    shards = 1 if victim == "a Lava worker" else 2
+    proc, workers = start_long_run(tmp_path, digits_net, shards=shards)
     try:
-        victim = sorted(workers)[-1]
-        os.kill(victim, signal.SIGKILL)
+        shard_procs = sorted(int(k) for k in
+                             open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split())
+        if victim == "the process of shard 1":
+            os.kill(shard_procs[1], signal.SIGKILL)
+        else:
+            os.kill(sorted(descendants(shard_procs[-1]) if shards > 1 else workers)[-1],
+                    signal.SIGKILL)
         start = time.monotonic()
         proc.wait(timeout=60)
         took = time.monotonic() - start
         log = open(tmp_path / "log.txt").read()
-        assert "LavaRunError" in log and "a Lava worker died" in log and "pid" in log, log[-3000:]
+        assert "LavaRunError" in log, log[-3000:]
+        if victim == "the process of shard 1":
+            assert "shard 1 (samples 50000-99999) ended unexpectedly (exit code -9)" in log, \
+                log[-3000:]
+        else:
+            assert "a Lava worker died" in log and "pid" in log, log[-3000:]
+        if shards > 1:
+            assert "shard 1 (samples 50000-99999)" in log, log[-3000:]
         assert took < 30
         workers |= session_members(proc.pid)
         deadline = time.monotonic() + 30

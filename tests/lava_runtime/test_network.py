@@ -197,3 +197,16 @@ def test_a_bias_exponent_runs_spike_exact_on_lava_and_stock_netx_refuses_it(tmp_
 
     with pytest.raises(NotImplementedError, match="concat"):
         hdf5.Network(net_config=str(path), input_message_bits=8)
+
+
+@pytest.mark.parametrize("T,chunk", [(2, 1), (3, 2)])
+def test_a_network_deeper_than_its_window_records_every_sample(T, chunk):
+    """Depth 8 > T: the first layer runs several windows ahead of the readout. Its
+    per-sample recordings must not be reset before they are read (the first sample's
+    first-layer counts were once lost at T=6)."""
+    path = ROOT / "netx_exports" / "fashion_mnist_resnet_qcfs.net"
+    x = np.random.default_rng(1).random((3, 1, 28, 28))
+    lava, ref = lc.run_lava(path, x, T, chunk=chunk, progress=False), lc.simulate(path, x, T)
+    for name, counts in ref.spike_counts.items():
+        assert np.array_equal(lava.spike_counts[name], counts), name
+    assert np.array_equal(lava.output, ref.output)

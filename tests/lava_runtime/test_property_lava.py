@@ -91,7 +91,7 @@ def lava_spike_trains(net: FixedNetwork, x: np.ndarray, T: int) -> dict[str, np.
     ensure_lava()
     from lava.proc.io.sink import RingBuffer
 
-    from lava_convert.lava.runtime import LavaNetwork
+    from lava_convert.lava.simulate import LavaNetwork
 
     depth = sum(l.has_synapse for l in net.layers)
     steps = len(x) * T + depth

@@ -45,7 +45,7 @@ def test_other_timesteps_and_accuracy_curve(digits, digits_net):
 
 
 def test_runtime_is_stopped_when_a_run_fails(digits, digits_net, monkeypatch):
-    from lava_convert.lava import runtime as lava_runtime
+    from lava_convert.lava import simulate as lava_runtime
 
     def broken_read(self, first, count):
         raise ValueError("reading failed")
