@@ -3,7 +3,7 @@
 Run with ``make bench`` (``python -m benchmarks.run``); each section replaces
 its own part of benchmarks/RESULTS.md
 (``--sections speed,memory,conversion,cnn,resnet,lava_time,stock_target,
-bias_exponent,calibration_passes``).
+bias_exponent,calibration_passes,shards``).
 
 1. Throughput at T=32 (samples per second), in one run, with identical
    predictions and spike counts checked on the samples both ran:
@@ -77,7 +77,7 @@ def ms_per_step(net_path: Path, x_int: np.ndarray, steps: int, stock: bool) -> f
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     from lava_convert.lava.procs.process import GradedSource
-    from lava_convert.lava.runtime import LavaNetwork
+    from lava_convert.lava.simulate import LavaNetwork
 
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
     if stock:
@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         lava_time,
         memory,
         resnet,
+        shards,
         stock_target,
     )
 
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 "conversion": conversion.section, "cnn": cnn.section, "resnet": resnet.section,
                 "lava_time": lava_time.section, "stock_target": stock_target.section,
                 "bias_exponent": bias_exponent.section,
-                "calibration_passes": calibration_passes.section}
+                "calibration_passes": calibration_passes.section, "shards": shards.section}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
     parser.add_argument("--sections", default=",".join(sections),

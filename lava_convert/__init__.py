@@ -20,6 +20,8 @@ from .errors import (
     LavaTimeoutError,
     LavaUnavailableError,
     NetXFormatError,
+    NirGraphError,
+    OptionalDependencyError,
     QuantizationError,
     UnsupportedModuleError,
 )
@@ -30,7 +32,8 @@ _LAZY = {
     "run_lava": ".lava.runtime", "QCFS": ".layers", "ThresholdReLU": ".layers",
     "replace_relus": ".layers", "swap_maxpool": ".layers", "read_netx": ".netx.reader",
     "ConvertedNetwork": ".pipeline",
-    "convert": ".pipeline", "simulate": ".pipeline", "format_quantization":
+    "convert": ".pipeline", "simulate": ".pipeline", "from_nir": ".pipeline",
+    "format_quantization":
     ".report.quantization", "quantization_report": ".report.quantization",
     "quantize_input": ".sim.inputs", "RunResult": ".sim.results",
 }
@@ -48,8 +51,10 @@ __all__ = [
     "QCFS", "CalibrationError", "ConfigError", "ConversionConfig", "ConvertedNetwork",
     "DatasetError", "ExportError", "InputError", "LavaConvertError", "LavaRunError",
     "LavaTimeoutError",
-    "LavaUnavailableError", "NetXFormatError", "QuantizationError", "RunResult",
+    "LavaUnavailableError", "NetXFormatError", "NirGraphError", "OptionalDependencyError", "QuantizationError",
+    "RunResult",
     "ThresholdReLU", "UnsupportedModuleError", "__version__", "convert", "format_quantization",
+    "from_nir",
     "quantization_report", "quantize_input", "read_netx", "replace_relus", "run_lava",
     "simulate", "swap_maxpool",
 ]

@@ -31,6 +31,11 @@ class NetXFormatError(LavaConvertError, ValueError):
     """A NetX HDF5 file is missing, truncated, corrupt, foreign or too new."""
 
 
+class NirGraphError(LavaConvertError, ValueError):
+    """A NIR graph or file lava-convert cannot read: unreadable, or with nodes, edges or
+    parameters it cannot express (the message names them and what is supported)."""
+
+
 class InputError(LavaConvertError, ValueError):
     """Input samples have the wrong shape, dtype or values for a network."""
 
@@ -46,6 +51,11 @@ class DatasetError(LavaConvertError, OSError):
 
 class LavaUnavailableError(LavaConvertError, ImportError):
     """Lava (lava-nc, lava-dl) is not installed or cannot be imported."""
+
+
+class OptionalDependencyError(LavaConvertError, ImportError):
+    """An optional dependency is not installed (``nir`` for NIR files, ``distributed`` for
+    Dask clusters); the message says which extra to install."""
 
 
 class LavaRunError(LavaConvertError, RuntimeError):

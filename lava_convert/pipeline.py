@@ -32,6 +32,8 @@ from .ir import AnnGraph, FixedNetwork, SnnNetwork
 from .netx.format import format_version, meta_dict
 from .netx.reader import read_netx
 from .netx.writer import write_netx
+from .nir.reader import graph_to_snn, load_graph
+from .nir.writer import write_nir
 from .passes.balance import balance
 from .passes.bias_calibration import calibrate_biases
 from .passes.calibration_data import check_calibration
@@ -52,7 +54,7 @@ class Stage:
     """What the passes hand on: the traced graph, the calibration samples, the settings,
     and the networks made so far (``snn``: float; ``fixed``: Loihi integers)."""
 
-    graph: AnnGraph
+    graph: AnnGraph | None
     x: np.ndarray
     config: ConversionConfig
     snn: SnnNetwork | None = None
@@ -129,6 +131,9 @@ class Pass:
     applies: Callable[[ConversionConfig], bool] = lambda config: True
 
 
+#: The passes after reading a NIR graph (already spiking: nothing to balance or calibrate).
+IMPORT_PASSES: tuple[Pass, ...] = (Pass("quantize", _quantize), Pass("check", _check))
+
 #: The passes after tracing, in the order they run.
 PASSES: tuple[Pass, ...] = (
     Pass("target", _target, lambda c: c.target != "lava-convert"),
@@ -174,7 +179,8 @@ class ConvertedNetwork:
     """A converted network at every stage of the pipeline.
 
     Attributes:
-        ann: The traced ANN (float weights), for reference predictions.
+        ann: The traced ANN (float weights), for reference predictions; ``None`` for a
+            network read from NIR (:func:`from_nir`).
         snn: The float SNN after threshold balancing and the shift.
         fixed: The Loihi fixed-point network (what :meth:`export` writes), with the
             fixed-point check's result in ``fixed.check``.
@@ -184,7 +190,7 @@ class ConvertedNetwork:
         accuracy: Accuracies measured so far (recorded in the sidecar).
     """
 
-    ann: AnnGraph
+    ann: AnnGraph | None
     snn: SnnNetwork
     fixed: FixedNetwork
     config: ConversionConfig
@@ -201,6 +207,9 @@ class ConvertedNetwork:
 
     def ann_logits(self, x) -> np.ndarray:
         """The traced ANN's output for samples ``x`` (float64)."""
+        if self.ann is None:
+            raise ConfigError("this network was read from NIR and has no ANN; compare with "
+                              "simulate(x, mode='float') instead")
         return logits(self.ann, check_input(x, self.ann.input_shape, "ann_logits"))
 
     def simulate(self, x, timesteps: int | None = None, mode: str = "fixed",
@@ -222,7 +231,7 @@ class ConvertedNetwork:
                       "bits": self.fixed.input_bits, "signed": self.fixed.input_signed},
             "passes": list(self.passes),
             "layers": recorded["layers"],
-            "trace_notes": list(self.ann.notes),
+            "trace_notes": list(self.ann.notes) if self.ann is not None else [],
             "warnings": recorded["warnings"],
             "prediction_mismatch": recorded["prediction_mismatch"],
             "accuracy": dict(self.accuracy),
@@ -242,6 +251,18 @@ class ConvertedNetwork:
         self.write_sidecar(path)
         log.info("wrote %s and %s", path, sidecar_path(path))
         return path
+
+    def export_nir(self, path: str | Path, encoding: str = "if") -> Path:
+        """Write the float SNN as a NIR file (:mod:`lava_convert.nir.writer`: ``"if"``,
+        plain IF nodes with the soft reset in metadata, or ``"exact"``, the soft reset as
+        integrator, threshold and feedback). Warns for ``"if"`` with soft-reset layers:
+        most importers will run them with hard reset."""
+        if encoding == "if" and any(l.spiking and l.reset == "soft" for l in self.snn.layers):
+            log.warning("%s: NIR's IF resets to v_reset; importers other than lava-convert "
+                        "will run these soft-reset layers with hard reset (the soft reset is "
+                        "only in the metadata). encoding='exact' writes it in plain NIR",
+                        path)
+        return write_nir(self.snn, path, encoding)
 
     def write_sidecar(self, path: str | Path) -> Path:
         """(Re)write the ``.json`` sidecar of the NetX file ``path``, e.g. with new accuracies;
@@ -327,6 +348,43 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
     stage, applied = run_passes(Stage(graph=graph, x=x, config=config), progress=progress)
     return ConvertedNetwork(ann=graph, snn=stage.snn, fixed=stage.fixed, config=config,
                             source_hash=weights_hash(model), passes=applied)
+
+
+def from_nir(graph, calibration, *, timesteps: int | None = None, dt: float | None = None,
+             reset: str | None = None, config: ConversionConfig | None = None,
+             max_bytes: int | None = None, progress: bool | None = None) -> ConvertedNetwork:
+    """Read a spiking network from NIR and quantize it for Lava.
+
+    Args:
+        graph: A ``nir.NIRGraph`` or the path of a NIR file.
+        calibration: Representative input samples; they set the input range and the
+            first layer's fixed-point scale.
+        timesteps: Time steps per sample (default: the graph's, if it says).
+        dt, reset: How to read the graph's neurons (see
+            :func:`lava_convert.nir.reader.graph_to_snn`): required where the graph
+            does not say.
+        config: Quantization settings (``input_bits``, ``headroom``, ``rate_tolerance``).
+        max_bytes: Largest data a NIR file may declare (as for :func:`read_netx`).
+
+    The result exports to NetX, simulates and runs on Lava like a converted network;
+    its ``ann`` is ``None``.
+    """
+    x = check_calibration(calibration)
+    source = load_graph(graph, max_bytes)
+    lo, hi = float(x.min()), float(x.max())
+    snn = graph_to_snn(source, dt=dt, reset=reset, timesteps=timesteps,
+                       input_range=(min(lo, 0.0), max(hi, 0.0)))
+    config = (config or ConversionConfig()).replace(timesteps=snn.timesteps)
+    if x.shape[1:] != snn.input_shape and int(np.prod(x.shape[1:])) == \
+            int(np.prod(snn.input_shape)):
+        x = x.reshape(len(x), *snn.input_shape)
+    stage, applied = run_passes(Stage(graph=None, x=x, config=config, snn=snn),
+                                IMPORT_PASSES, progress=progress)
+    digest = hashlib.sha256()
+    for layer in snn.layers:
+        digest.update(np.ascontiguousarray(layer.synapse.weight, dtype=np.float64).tobytes())
+    return ConvertedNetwork(ann=None, snn=snn, fixed=stage.fixed, config=config,
+                            source_hash=digest.hexdigest(), passes=("nir_import", *applied))
 
 
 def simulate(net, x, timesteps: int | None = None, *, mode: str = "fixed",

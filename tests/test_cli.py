@@ -198,7 +198,8 @@ def test_sharded_runs_from_the_command_line(tmp_path, digits_net):
     _, one = verb_json(tmp_path / "one.json", "run", str(digits_net), "--limit", "9")
     _, two = verb_json(tmp_path / "two.json", "run", str(digits_net), "--limit", "9",
                        "--workers", "2")
-    for key in ("accuracy", "samples", "spikes_per_sample", "layers", "raster_first_sample", "cost"):
+    for key in ("accuracy", "samples", "spikes_per_sample", "layers", "raster_first_sample",
+                "cost"):
         assert one[key] == two[key], key
     result, cmp = verb_json(tmp_path / "cmp.json", "compare", str(digits_net), "--limit", "6",
                             "--scheduler", "local:2")

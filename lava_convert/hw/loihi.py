@@ -38,6 +38,15 @@ BIAS_MANT_MAX = 2**12 - 1
 DECAY_UNITY = 4096
 #: Decay constants of a non-leaky IF neuron: u holds this step's input only, v never leaks.
 IF_DU, IF_DV = 4095, 0
+
+
+def fixed_decays(du: float, dv: float) -> tuple[int, int]:
+    """Lava's 12-bit ``du``, ``dv`` for real-valued decays per step (share lost per step):
+    ``u`` keeps ``(4095 - du) / 4096`` of itself, ``v`` keeps ``(4096 - dv) / 4096``
+    (``lava/proc/lif/models.py``); ``du = 1`` gives ``IF_DU``. Rounded to nearest."""
+    du_fixed = DECAY_UNITY - 1 - int(round(DECAY_UNITY * (1.0 - du)))
+    dv_fixed = int(round(DECAY_UNITY * dv))
+    return min(max(du_fixed, 0), DECAY_UNITY - 1), min(max(dv_fixed, 0), DECAY_UNITY - 1)
 #: Dense weights: NetX re-expresses integers up to 254 as an 8-bit mantissa and exponent.
 WEIGHT_MAX = 254
 #: Conv weights: NetX passes them to Lava's Conv unchanged (no exponent): 8-bit signed.

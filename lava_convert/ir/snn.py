@@ -34,6 +34,13 @@ class SpikingLayer(HasMainSynapse):
         out_shape: Output shape (C,H,W for conv layers).
         skips: Shortcut synapses; each reads its source layer's spikes of the same
             step, its weight scaled by the source's threshold.
+        du: Share of the synaptic current ``u`` that decays per step (1: the current is
+            this step's input only, the IF neuron of conversion; below 1: a
+            current-based LIF, as imported from NIR ``CubaLIF``).
+        dv: Share of ``v`` that leaks per step (0: no leak).
+
+    With ``du == 1`` the bias is part of the current; otherwise it is added to ``v``
+    each step, as Lava adds it (see :func:`lava_convert.sim.neuron.float_step`).
     """
 
     name: str
@@ -47,6 +54,8 @@ class SpikingLayer(HasMainSynapse):
     threshold_source: str = ""
     out_shape: tuple[int, ...] = ()
     skips: tuple[Synapse, ...] = ()
+    du: float = 1.0
+    dv: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..errors import ConfigError, LavaRunError, LavaTimeoutError, LavaUnavailableError
+from ..errors import ConfigError, LavaRunError, LavaTimeoutError, OptionalDependencyError
 from ..ir import FixedNetwork
 from .shards import POLL_S, Shard, resolve_workers, run_shards
 from .simulate import ChunkHandler, Recordings
@@ -50,7 +50,7 @@ def _distributed():
     try:
         import distributed
     except ImportError as exc:
-        raise LavaUnavailableError(
+        raise OptionalDependencyError(
             "running Lava on a Dask cluster needs dask.distributed: pip install "
             "'lava-convert[dask]'") from exc
     return distributed

@@ -35,15 +35,18 @@ def max_bytes_limit(max_bytes: int | None) -> int:
         raise ConfigError(f"{MAX_BYTES_ENV}={env!r} is not a number of bytes") from exc
 
 
-def check_self_contained(path: Path, f: h5py.File, max_bytes: int) -> None:
+def check_self_contained(path: Path, f: h5py.File, max_bytes: int, *,
+                         what: str = "a .net file", error=NetXFormatError) -> None:
     """Refuse, before reading any data, what could make reading leave the file or take
     unbounded memory: soft and external links, datasets stored outside the file
     (external raw storage, virtual datasets), element types other than numbers and
-    strings, and declared sizes beyond ``max_bytes`` (one dataset, or all together)."""
+    strings, and declared sizes beyond ``max_bytes`` (one dataset, or all together).
+    ``what`` names the kind of file in messages; ``error`` is the exception raised.
+    NetX and NIR files are both HDF5, and both are checked by this function."""
     total = 0
 
-    def fail(key: str, problem: str, fix: str) -> NetXFormatError:
-        return NetXFormatError(f"{path}: {key}: {problem}; {fix}")
+    def fail(key: str, problem: str, fix: str) -> Exception:
+        return error(f"{path}: {key}: {problem}; {fix.replace('a .net file', what)}")
 
     def walk(group: h5py.Group) -> None:
         nonlocal total
@@ -77,7 +80,7 @@ def check_self_contained(path: Path, f: h5py.File, max_bytes: int) -> None:
             if size > max_bytes or total > max_bytes:
                 raise fail(key, f"declares {size} bytes ({total} so far in the file), more "
                            f"than the limit of {max_bytes}", "for a genuinely large network "
-                           f"pass max_bytes to read_netx or set {MAX_BYTES_ENV}")
+                           f"pass max_bytes (read_netx, from_nir) or set {MAX_BYTES_ENV}")
 
     walk(f)
     if META_GROUP in f:  # attributes are read whole: bound them too

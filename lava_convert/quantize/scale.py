@@ -43,9 +43,11 @@ from ..hw.loihi import (
     BIAS_EXP,
     BIAS_EXP_MAX,
     BIAS_MANT_MAX,
+    DECAY_UNITY,
     STATE_LIMIT,
     STATE_SHIFT,
     VTH_MAX,
+    fixed_decays,
     payload_max,
     weight_limit,
 )
@@ -155,6 +157,8 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
         else:
             w_unit = layer.synapse.weight
             i_max = _current_bound(w_unit, layer.bias, 0.0, 1.0, layer.skips)
+        if layer.du < 1.0:  # a decaying current sums up to 1/du steps of input
+            i_max = i_max / max(layer.du, 1.0 / DECAY_UNITY)
         if not np.any(w_unit != 0):
             raise QuantizationError(
                 f"layer '{layer.name}' has only zero weights and cannot be written to NetX: "
@@ -213,11 +217,13 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
             shift=np.asarray(layer.shift, dtype=float).tolist(), bias_exp=bias_exp,
             warnings=tuple(notes)))
         v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
+        du, dv = fixed_decays(layer.du, layer.dv)
         shape = tuple(layer.out_shape) if layer.kind == "conv" else (len(weight),)
         layers.append(FixedLayer(
             name=layer.name, kind=layer.kind, shape=shape,
             synapse=dataclasses.replace(layer.synapse, weight=weight), bias=bias, vth=vth,
             spiking=layer.spiking, reset=layer.reset, bias_exp=bias_exp, scale=s, v0=v0,
+            du=du, dv=dv,
             skips=tuple(dataclasses.replace(k, weight=np.rint(k.weight * s).astype(np.int64))
                         for k in layer.skips)))
     return FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,

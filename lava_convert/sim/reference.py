@@ -188,9 +188,27 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     )
 
 
+def float_layer_step(layer, state: NeuronState, inp: torch.Tensor, skip_inputs,
+                     weight: torch.Tensor, bias: torch.Tensor):
+    """One real-valued step of a layer: its current (main synapse on ``inp``, shortcuts on
+    ``skip_inputs``), then the neuron; returns (new state, spikes). With ``du == 1`` the
+    bias is part of the current; otherwise Lava adds it to ``v`` (not to the decaying
+    current), and so does this."""
+    vth = layer.threshold if layer.spiking else float("inf")
+    if layer.du == 1.0:
+        current = layer_current(layer, inp, skip_inputs, weight, bias)
+        return float_step(state, current, vth=vth, reset=layer.reset, dv=layer.dv)
+    current = layer_current(layer, inp, skip_inputs, weight, torch.zeros_like(bias))
+    if layer.kind == "conv" and bias.ndim == 1:
+        bias = bias.view(1, -1, 1, 1)
+    return float_step(state, current, vth=vth, bias=bias, du=layer.du, dv=layer.dv,
+                      reset=layer.reset)
+
+
 def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
-                   batch_size: int | None = None) -> RunResult:
-    """Run ``snn`` in real-valued arithmetic (no quantization) on samples ``x``."""
+                   batch_size: int | None = None, record_trains: bool = False) -> RunResult:
+    """Run ``snn`` in real-valued arithmetic (no quantization) on samples ``x``. With
+    ``record_trains`` the result holds every layer's spikes at every step."""
     T = check_timesteps(timesteps)
     x = check_input(x, snn.input_shape, "simulate")
     dev = _device(device)
@@ -199,23 +217,27 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
                for l in snn.layers]
     biases = [torch.as_tensor(l.bias, dtype=torch.float64, device=dev) for l in snn.layers]
     outputs, steps, counts = [], [], {l.name: [] for l in snn.layers}
+    all_trains = {l.name: [] for l in snn.layers}
     batch_size = _batch_size(batch_size, dev, sum(int(np.prod(l.out_shape or (1,)))
                                                   for l in snn.layers))
     for lo in range(0, len(x), batch_size):
         xb = torch.as_tensor(x[lo:lo + batch_size], dtype=torch.float64, device=dev)
         B = len(xb)
         states, n_spikes, per_step = [None] * len(snn.layers), [0] * len(snn.layers), []
+        trains = [[] for _ in snn.layers]
+        output_shapes = _float_output_shapes(snn, xb, weights, biases)
         for _ in range(T):
             inp, spikes = xb, []
             for i, layer in enumerate(snn.layers):
-                current = layer_current(layer, inp, [spikes[k.source] for k in layer.skips],
-                                        weights[i], biases[i])
                 if states[i] is None:
-                    states[i] = NeuronState.zeros(current.shape, dtype=torch.float64, device=dev,
-                                                  v0=layer.v0)
-                vth = layer.threshold if layer.spiking else float("inf")
-                states[i], s = float_step(states[i], current, vth=vth, reset=layer.reset)
+                    states[i] = NeuronState.zeros(output_shapes[i], dtype=torch.float64,
+                                                  device=dev, v0=layer.v0)
+                states[i], s = float_layer_step(layer, states[i], inp,
+                                                [spikes[k.source] for k in layer.skips],
+                                                weights[i], biases[i])
                 n_spikes[i] = n_spikes[i] + s.to(torch.int64)
+                if record_trains:
+                    trains[i].append(s.reshape(B, -1).cpu().numpy())
                 inp = s.to(torch.float64)
                 spikes.append(inp)
             last = snn.layers[-1]
@@ -225,14 +247,31 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
             per_step.append(torch.argmax(score, dim=1))
         outputs.append(score.cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())
-        for layer, c in zip(snn.layers, n_spikes):
+        for layer, c, t in zip(snn.layers, n_spikes, trains):
             counts[layer.name].append(c.reshape(B, -1).cpu().numpy())
+            if record_trains:
+                all_trains[layer.name].append(np.stack(t, axis=1))
     return RunResult(
         backend="reference-float", timesteps=T, output=np.concatenate(outputs),
         spike_counts={k: np.concatenate(v) for k, v in counts.items()},
         predictions_per_step=np.concatenate(steps, axis=1),
         wall_time_s=time.perf_counter() - start, info={"device": str(dev)},
+        spike_trains={k: np.concatenate(v) for k, v in all_trains.items()}
+        if record_trains else None,
     )
+
+
+def _float_output_shapes(snn: SnnNetwork, xb: torch.Tensor, weights, biases) -> list:
+    """Each layer's output shape (batch first) for the batch ``xb``, from one pass with
+    all-zero spikes."""
+    shapes, inp, outs = [], xb, []
+    for i, layer in enumerate(snn.layers):
+        out = layer_current(layer, inp, [outs[k.source] for k in layer.skips], weights[i],
+                            biases[i])
+        shapes.append(out.shape)
+        inp = torch.zeros_like(out)
+        outs.append(inp)
+    return shapes
 
 
 def float_layer_trains(layer, inputs: torch.Tensor, skip_inputs=()) -> torch.Tensor:
@@ -242,15 +281,15 @@ def float_layer_trains(layer, inputs: torch.Tensor, skip_inputs=()) -> torch.Ten
     neuron, same order), for passes that revisit one layer at a time."""
     weight = torch.as_tensor(layer.synapse.weight, dtype=torch.float64, device=inputs.device)
     bias = torch.as_tensor(layer.bias, dtype=torch.float64, device=inputs.device)
-    vth = layer.threshold if layer.spiking else float("inf")
     state, trains = None, []
     for t, inp in enumerate(inputs):
-        current = layer_current(layer, inp.to(torch.float64), [s[t] for s in skip_inputs],
-                                weight, bias)
         if state is None:
-            state = NeuronState.zeros(current.shape, dtype=torch.float64, device=inputs.device,
+            shape = layer_current(layer, inp.to(torch.float64), [s[t] for s in skip_inputs],
+                                  weight, bias).shape
+            state = NeuronState.zeros(shape, dtype=torch.float64, device=inputs.device,
                                       v0=layer.v0)
-        state, s = float_step(state, current, vth=vth, reset=layer.reset)
+        state, s = float_layer_step(layer, state, inp.to(torch.float64),
+                                    [s[t] for s in skip_inputs], weight, bias)
         trains.append(s)
     return torch.stack(trains)
 

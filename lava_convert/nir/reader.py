@@ -1,0 +1,515 @@
+"""Read a NIR graph into the IR: an ``SnnNetwork`` (real-valued units), ready to quantize.
+
+A NIR graph is read as layers: each neuron node (``IF``, ``LIF``, ``CubaLIF``; as the
+readout ``I``, ``LI``, ``CubaLI``; or the soft-reset pattern integrator ``I`` ->
+``Threshold`` with ``Scale(-threshold)`` fed back, as :mod:`.writer` writes it) with
+the chains of linear nodes (``Affine``, ``Linear``, ``Conv2d``, ``Flatten``,
+``SumPool2d``, ``AvgPool2d``, ``Scale``) that feed it. The chain from the layer before
+is the layer's synapse; chains from earlier layers are shortcuts. A chain of one
+``Affine``/``Linear`` (after an optional ``Flatten``), one ``Conv2d`` or one pooling
+node keeps its form; longer chains are composed into one dense matrix.
+
+NIR's neurons are continuous-time; a graph does not store the time step. They are
+discretised as snnTorch does (forward Euler at step ``dt``, the synaptic current
+updated before the voltage, then the spike ``v > threshold``, then the reset), which
+is the order of Lava's LIF::
+
+    IF:       v += r dt I
+    LIF:      v = v (1 - dt/tau) + (dt/tau) (v_leak + r I)
+    CubaLIF:  i = i (1 - dt/tau_syn) + (dt/tau_syn) w_in I
+              v = v (1 - dt/tau_mem) + (dt/tau_mem) (v_leak + r i)
+
+so ``du = dt/tau_syn``, ``dv = dt/tau_mem``, and the input gain and ``v_leak`` fold
+into the synapse weights and the bias. Per-neuron gains and thresholds fold into the
+weights too (exactly: a neuron's ``v`` scales with all its inputs); decays must be
+the same for a whole layer (Lava has one ``du``, ``dv`` per layer).
+
+NIR resets to ``v_reset`` (hard reset) but producers differ (snnTorch's ``Leaky``
+subtracts the threshold by default and still writes ``v_reset = 0``), so the reset
+comes from the caller (``reset=``) or from lava-convert's own metadata, never from a
+guess; ``Delay`` nodes, recurrent edges (other than the soft-reset pattern) and
+nested graphs are refused.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError, NirGraphError
+from ..ir import ConvGeometry, SnnNetwork, SpikingLayer, Synapse
+from ..netx.untrusted import check_self_contained, max_bytes_limit
+from .support import META, import_nir
+
+NEURONS = ("IF", "LIF", "CubaLIF", "I", "LI", "CubaLI")
+LINEAR = ("Affine", "Linear", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale")
+SUPPORTED = ("Input", "Output", "Threshold") + NEURONS + LINEAR
+#: Largest dense matrix (elements) a composed chain of linear nodes may become.
+MAX_DENSE = 64 * 2**20
+
+
+def load_graph(source, max_bytes: int | None = None):
+    """A ``nir.NIRGraph`` from a graph or a NIR file (checked like a .net file first:
+    self-contained, declared sizes within ``max_bytes``)."""
+    nir = import_nir()
+    if isinstance(source, nir.NIRGraph):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise ConfigError(f"expected a nir.NIRGraph or the path of a NIR file, got "
+                          f"{type(source).__name__}")
+    path = Path(source)
+    if not path.is_file():
+        raise NirGraphError(f"{path}: no such NIR file")
+    try:
+        with h5py.File(path, "r") as f:
+            check_self_contained(path, f, max_bytes_limit(max_bytes), what="a NIR file",
+                                 error=NirGraphError)
+            if "node" not in f:
+                raise NirGraphError(f"{path}: no 'node' group: not a NIR file")
+    except OSError as exc:
+        raise NirGraphError(f"{path}: not an HDF5 file ({exc})") from exc
+    try:  # NIR's own type check rejects grouped convolutions: shapes are checked here
+        return nir.read(path, type_check=False)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise NirGraphError(f"{path}: NIR {nir.version} cannot read this graph "
+                            f"({type(exc).__name__}: {exc})") from exc
+
+
+def _meta(node, key: str, default=None):
+    value = (getattr(node, "metadata", None) or {}).get(f"{META}.{key}", default)
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return value.item()
+    return value
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """A neuron node (or the soft-reset pattern) as a layer's neuron parameters."""
+
+    name: str  # the node that receives the layer's input
+    output: str  # the node whose output is the layer's spikes (or readout)
+    gain: np.ndarray  # per neuron: multiplies every input and the bias
+    bias: np.ndarray  # per neuron, after the gain
+    threshold: np.ndarray | None  # per neuron; None: a readout
+    du: float
+    dv: float
+    reset: str | None  # "soft", "hard", or None (not said)
+    v0: float
+
+
+def _array(value) -> np.ndarray:
+    return np.array(value, dtype=np.float64)  # a copy: torch needs writable arrays
+
+
+def _uniform(values: np.ndarray, node: str, what: str) -> float:
+    flat = _array(values).reshape(-1)
+    if flat.size and not np.allclose(flat, flat[0], rtol=1e-9, atol=0):
+        raise NirGraphError(f"node '{node}': {what} differs between neurons; Lava has one per "
+                            "layer: split the layer, or give its neurons one value")
+    return float(flat[0]) if flat.size else 0.0
+
+
+def _reset_of(node, name: str, reset: str | None) -> str | None:
+    said = _meta(node, "reset")
+    if said in ("soft", "hard"):
+        return said
+    if reset is not None:
+        if node.v_reset is not None and np.any(_array(node.v_reset) != 0) and reset == "hard":
+            raise NirGraphError(f"node '{name}': v_reset={_array(node.v_reset).reshape(-1)[0]:g}"
+                                "; Lava's hard reset sets v to 0 only")
+        return reset
+    return None
+
+
+def _neuron(name: str, node, nodes: dict, successors: dict, dt: float, reset: str | None):
+    kind = type(node).__name__
+    v0 = float(_meta(node, "v0", 0.0) or 0.0)
+    if kind == "IF":
+        r = _array(node.r)
+        return Neuron(name, name, r * dt, np.zeros_like(r), _array(node.v_threshold), 1.0, 0.0,
+                      _reset_of(node, name, reset), v0)
+    if kind in ("LIF", "LI"):
+        tau, r = _array(node.tau), _array(node.r)
+        k = dt / tau
+        threshold = _array(node.v_threshold) if kind == "LIF" else None
+        return Neuron(name, name, r * k, k * _array(node.v_leak), threshold, 1.0,
+                      _uniform(k, name, "dt/tau"),
+                      _reset_of(node, name, reset) if kind == "LIF" else "soft", v0)
+    if kind in ("CubaLIF", "CubaLI"):
+        k_syn, k_mem = dt / _array(node.tau_syn), dt / _array(node.tau_mem)
+        gain = _array(node.w_in) * _array(node.r) * k_syn * k_mem
+        threshold = _array(node.v_threshold) if kind == "CubaLIF" else None
+        return Neuron(name, name, gain, k_mem * _array(node.v_leak), threshold,
+                      _uniform(k_syn, name, "dt/tau_syn"), _uniform(k_mem, name, "dt/tau_mem"),
+                      _reset_of(node, name, reset) if kind == "CubaLIF" else "soft", v0)
+    # "I": an integrator; with a Threshold after it and Scale(-threshold) fed back, the
+    # soft-reset pattern of our exact encoding
+    r = _array(node.r)
+    fire = [s for s in successors.get(name, ()) if type(nodes[s]).__name__ == "Threshold"]
+    if not fire:
+        return Neuron(name, name, r * dt, np.zeros_like(r), None, 1.0, 0.0, "soft", v0)
+    threshold = _array(nodes[fire[0]].threshold)
+    back = [s for s in successors.get(fire[0], ())
+            if type(nodes[s]).__name__ == "Scale" and name in successors.get(s, ())]
+    if not back or not np.allclose(_array(nodes[back[0]].scale) * r * dt, -threshold):
+        raise NirGraphError(f"node '{fire[0]}' (Threshold) after integrator '{name}': without "
+                            "a Scale(-threshold) fed back into the integrator it has no reset; "
+                            "lava-convert reads the integrator/threshold/feedback form of a "
+                            "soft-reset neuron only")
+    return Neuron(name, fire[0], r * dt, np.zeros_like(r), threshold, 1.0, 0.0, "soft", v0)
+
+
+# --- linear chains ---------------------------------------------------------------------
+
+def _apply(node, x: torch.Tensor) -> torch.Tensor:
+    """One linear node on a batch ``x`` (float64, batch first)."""
+    kind = type(node).__name__
+    if kind in ("Affine", "Linear"):
+        w = torch.as_tensor(_array(node.weight))
+        out = x.reshape(len(x), -1) @ w.T
+        return out + torch.as_tensor(_array(node.bias)) if kind == "Affine" else out
+    if kind == "Scale":
+        return x * torch.as_tensor(_array(node.scale)).reshape(x.shape[1:])
+    if kind == "Flatten":
+        start = node.start_dim + 1 if node.start_dim >= 0 else node.start_dim
+        end = node.end_dim + 1 if node.end_dim >= 0 else node.end_dim
+        return torch.flatten(x, start, end)
+    if kind == "Conv2d":
+        g = _conv_geometry(node)
+        return F.conv2d(x, torch.as_tensor(_array(node.weight)),
+                        torch.as_tensor(_array(node.bias)), stride=g.stride,
+                        padding=g.padding, dilation=g.dilation, groups=g.groups)
+    kernel, stride, padding = (_pair(node.kernel_size), _pair(node.stride),
+                               _pair(node.padding))
+    out = F.avg_pool2d(x, kernel, stride, padding, count_include_pad=True)
+    return out * (kernel[0] * kernel[1]) if kind == "SumPool2d" else out
+
+
+def _pair(value) -> tuple[int, int]:
+    a = np.asarray(value).reshape(-1)
+    return (int(a[0]), int(a[-1]))
+
+
+def _conv_geometry(node) -> ConvGeometry:
+    kernel = np.asarray(node.weight).shape[2:]
+    dilation = _pair(node.dilation)
+    padding = node.padding
+    if isinstance(padding, (bytes, str)):
+        padding = padding.decode() if isinstance(padding, bytes) else padding
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same" and all(k % 2 for k in kernel) and _pair(node.stride) == (1, 1):
+            padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))
+        else:
+            raise NirGraphError(f"Conv2d padding {padding!r} with kernel {tuple(kernel)} and "
+                                f"stride {tuple(_pair(node.stride))} is not supported")
+    return ConvGeometry(stride=_pair(node.stride), padding=_pair(padding), dilation=dilation,
+                        groups=int(np.asarray(node.groups).reshape(-1)[0]))
+
+
+def _synapse(chain: list, nodes: dict, source: int, in_shape: tuple[int, ...],
+             where: str) -> tuple[Synapse, np.ndarray, tuple[int, ...]]:
+    """The synapse a chain of linear nodes (source first) makes, its bias (in the shape of
+    the output, or per channel for a conv) and its output shape."""
+    out = torch.zeros((1, *in_shape), dtype=torch.float64)
+    for name in chain:
+        try:
+            out = _apply(nodes[name], out)
+        except (RuntimeError, ValueError) as exc:
+            raise NirGraphError(f"{where}: node '{name}' ({type(nodes[name]).__name__}) "
+                                f"does not fit its input of shape {tuple(out.shape[1:])} "
+                                f"({exc})") from exc
+    out_shape = tuple(out.shape[1:])
+    kinds = [type(nodes[n]).__name__ for n in chain]
+    core = [n for n, k in zip(chain, kinds) if k != "Flatten"]
+    core_kinds = [type(nodes[n]).__name__ for n in core]
+    if core_kinds in (["Affine"], ["Linear"]) and len(out_shape) == 1:
+        node = nodes[core[0]]
+        bias = _array(node.bias) if core_kinds == ["Affine"] else np.zeros(out_shape)
+        weight = _array(node.weight)
+        if weight.shape[1] != int(np.prod(in_shape)):
+            raise NirGraphError(f"{where}: weight {weight.shape} does not fit an input of "
+                                f"{int(np.prod(in_shape))} values")
+        return Synapse("dense", weight, source), bias, out_shape
+    if chain and kinds == core_kinds and core_kinds == ["Conv2d"] and len(in_shape) == 3:
+        node = nodes[core[0]]
+        return (Synapse("conv", _array(node.weight), source, _conv_geometry(node)),
+                _array(node.bias).reshape(-1), out_shape)
+    if kinds in (["SumPool2d"], ["AvgPool2d"]) and len(in_shape) == 3:
+        node = nodes[chain[0]]
+        kernel = _pair(node.kernel_size)
+        channels = in_shape[0]
+        value = 1.0 if kinds == ["SumPool2d"] else 1.0 / (kernel[0] * kernel[1])
+        weight = np.full((channels, 1, *kernel), value)
+        geometry = ConvGeometry(stride=_pair(node.stride), padding=_pair(node.padding),
+                                groups=channels)
+        return Synapse("conv", weight, source, geometry), np.zeros(channels), out_shape
+    # anything longer: one dense matrix, probed column by column
+    n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))
+    if n_in * n_out > MAX_DENSE:
+        raise NirGraphError(f"{where}: the chain {' -> '.join(chain)} composes into a "
+                            f"{n_out}x{n_in} matrix, more than {MAX_DENSE} elements; "
+                            "lava-convert keeps a single Conv2d or pooling node as a "
+                            "convolution, so write the chain as one node")
+    with torch.no_grad():
+        base = out.reshape(-1)
+        columns = []
+        eye = torch.eye(n_in, dtype=torch.float64)
+        for lo in range(0, n_in, 1024):
+            y = eye[lo:lo + 1024].reshape(-1, *in_shape)
+            for name in chain:
+                y = _apply(nodes[name], y)
+            columns.append(y.reshape(len(y), -1) - base)
+        weight = torch.cat(columns).T.numpy()
+    return Synapse("dense", weight, source), base.numpy(), (n_out,)
+
+
+# --- the graph -------------------------------------------------------------------------
+
+def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
+                 timesteps: int | None = None,
+                 input_range: tuple[float, float] | None = None) -> SnnNetwork:
+    """The ``SnnNetwork`` of a NIR graph (see the module docstring).
+
+    Args:
+        dt: The time step the graph's time constants are in units of (snnTorch's exports
+            assume 1e-4 s, Norse's 1e-3 s); default: the graph's own (lava-convert's
+            files say 1); required otherwise.
+        reset: ``"soft"`` or ``"hard"`` for every spiking node whose reset the graph does
+            not state in lava-convert's metadata; required if there is one.
+        timesteps: Time steps per sample (default: the graph's, if it says).
+        input_range: The inputs' range (default: the graph's, if it says).
+
+    Raises:
+        NirGraphError: a node or edge lava-convert cannot express, naming it and what is
+            supported; a missing ``dt``/``reset``/``timesteps``.
+    """
+    if reset not in (None, "soft", "hard"):
+        raise ConfigError(f"reset={reset!r} is invalid: use 'soft' (subtract the threshold) "
+                          "or 'hard' (reset to 0)")
+    nir = import_nir()
+    nodes = dict(graph.nodes)
+    for name, node in nodes.items():
+        kind = type(node).__name__
+        if isinstance(node, nir.NIRGraph):
+            raise NirGraphError(f"node '{name}' is a nested graph (a recurrent layer such as "
+                                "snnTorch's RLeaky): recurrent layers are not supported")
+        if kind == "Delay":
+            raise NirGraphError(f"node '{name}' (Delay): delays are not supported; lava-convert "
+                                "layers read each other in the same time step")
+        if kind not in SUPPORTED:
+            raise NirGraphError(f"node '{name}' ({kind}) is not supported; supported nodes: "
+                                f"{', '.join(SUPPORTED)}")
+    meta = getattr(graph, "metadata", None) or {}
+    dt = dt if dt is not None else _meta(graph, "dt")
+    if dt is None:
+        raise NirGraphError("the graph does not say its time step: pass dt (snnTorch's "
+                            "exports assume dt=1e-4, Norse's dt=1e-3)")
+    timesteps = timesteps if timesteps is not None else _meta(graph, "timesteps")
+    if timesteps is None:
+        raise NirGraphError("the graph does not say how many time steps a sample runs: pass "
+                            "timesteps")
+    if input_range is None:
+        value = meta.get(f"{META}.input_range")
+        input_range = tuple(float(v) for v in value) if value is not None else None
+    if input_range is None:
+        raise NirGraphError("the graph does not say its input range: pass input_range "
+                            "(or calibration data, with from_nir)")
+    successors: dict[str, list[str]] = {}
+    predecessors: dict[str, list[str]] = {}
+    for a, b in graph.edges:
+        if a not in nodes or b not in nodes:
+            raise NirGraphError(f"edge {a} -> {b} names a node the graph does not have")
+        successors.setdefault(a, []).append(b)
+        predecessors.setdefault(b, []).append(a)
+    inputs = [n for n, v in nodes.items() if type(v).__name__ == "Input"]
+    outs = [n for n, v in nodes.items() if type(v).__name__ == "Output"]
+    if len(inputs) != 1 or len(outs) != 1:
+        raise NirGraphError(f"the graph has {len(inputs)} Input and {len(outs)} Output nodes; "
+                            "lava-convert reads graphs with one of each")
+    input_shape = tuple(int(v) for v in np.asarray(
+        nodes[inputs[0]].input_type["input"]).reshape(-1))
+
+    # neurons, including the integrator/threshold/feedback pattern
+    neurons, internal = {}, set()
+    for name, node in nodes.items():
+        if type(node).__name__ in NEURONS:
+            neuron = _neuron(name, node, nodes, successors, float(dt), reset)
+            neurons[name] = neuron
+            if neuron.output != name:
+                feedback = [s for s in successors[neuron.output]
+                            if name in successors.get(s, ())]
+                internal |= {(name, neuron.output), (neuron.output, feedback[0]),
+                             (feedback[0], name)}
+                for a, b in [(neuron.output, feedback[0]), (feedback[0], name)]:
+                    predecessors[b].remove(a)
+                successors[neuron.output].remove(feedback[0])
+    for name, node in nodes.items():
+        if type(node).__name__ in ("Threshold", "Scale") and \
+                not any(name in (a, b) for a, b in internal) and type(node).__name__ \
+                == "Threshold":
+            raise NirGraphError(f"node '{name}' (Threshold) does not follow an integrator with "
+                                "a Scale(-threshold) fed back; lava-convert cannot read it")
+    by_output = {n.output: n for n in neurons.values()}
+    order = _topological(nodes, successors, predecessors, internal)
+    layers_nodes = [by_output[n] for n in order if n in by_output]
+    if not layers_nodes:
+        raise NirGraphError("the graph has no neuron nodes (IF, LIF, CubaLIF, I, LI, CubaLI)")
+    index = {n.output: i for i, n in enumerate(layers_nodes)}
+    index[inputs[0]] = -1
+    shapes: dict[int, tuple[int, ...]] = {-1: input_shape}
+    layers = []
+    for i, neuron in enumerate(layers_nodes):
+        chains = [_chain_to(p, predecessors, nodes, index, neuron.name)
+                  for p in predecessors.get(neuron.name, ())]
+        # the main synapse reads the layer before (ours are named "<layer>.synapse"); any
+        # other path, from there or from earlier layers, is a shortcut
+        from_before = sorted((c for c in chains if c[0] == i - 1),
+                             key=lambda c: not c[1] or not c[1][-1].endswith(".synapse"))
+        if not from_before:
+            before = "the Input node" if i == 0 else f"'{layers_nodes[i - 1].output}'"
+            raise NirGraphError(f"node '{neuron.name}': no input comes from the layer before "
+                                f"it ({before}); lava-convert reads a chain of layers (with "
+                                "shortcuts from earlier ones)")
+        main = from_before[0]
+        layers.append(_layer(neuron, main, [c for c in chains if c is not main], nodes,
+                             shapes, i, layers_nodes))
+        shapes[i] = layers[-1].out_shape
+    last = layers_nodes[-1]
+    if outs[0] not in successors.get(last.output, ()):
+        raise NirGraphError(f"the Output node is not fed by the last layer '{last.output}'")
+    return SnnNetwork(input_shape=input_shape, layers=tuple(layers), timesteps=int(timesteps),
+                      input_range=(float(input_range[0]), float(input_range[1])))
+
+
+def _topological(nodes, successors, predecessors, internal) -> list[str]:
+    """Nodes in an order where every edge points forward; refuses other cycles."""
+    degree = {n: len(predecessors.get(n, ())) for n in nodes}
+    ready = [n for n, d in degree.items() if d == 0]
+    order = []
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for s in successors.get(n, ()):
+            degree[s] -= 1
+            if degree[s] == 0:
+                ready.append(s)
+    if len(order) != len(nodes):
+        stuck = sorted(n for n in nodes if n not in order)
+        raise NirGraphError(f"the graph has a recurrent edge among {', '.join(stuck[:6])}: "
+                            "recurrence is not supported (other than the soft-reset feedback "
+                            "of lava-convert's exact encoding)")
+    return order
+
+
+def _chain_to(start: str, predecessors, nodes, index, target: str) -> tuple[int, list[str]]:
+    """Walk back from ``start`` through linear nodes to a layer's output or the input:
+    (source layer index, the linear nodes in order from the source)."""
+    chain, node = [], start
+    while node not in index:
+        kind = type(nodes[node]).__name__
+        if kind not in LINEAR:
+            raise NirGraphError(f"node '{node}' ({kind}) feeds '{target}' but is neither a "
+                                "linear node nor a layer's output")
+        sources = predecessors.get(node, ())
+        if len(sources) != 1:
+            raise NirGraphError(f"node '{node}' ({kind}) has {len(sources)} inputs; a linear "
+                                "node between layers must have exactly one")
+        chain.append(node)
+        node = sources[0]
+    return index[node], chain[::-1]
+
+
+def _layer(neuron: Neuron, main, skips, nodes, shapes, i: int, layers_nodes) -> SpikingLayer:
+    source, chain = main
+    where = f"layer '{neuron.output}'"
+    synapse, bias, out_shape = _synapse(chain, nodes, source, shapes[source], where)
+    skip_synapses = []
+    for s_source, s_chain in skips:
+        if s_source < 0:
+            raise NirGraphError(f"{where}: a shortcut from the Input node; lava-convert "
+                                "shortcuts start at a layer's spikes")
+        k, k_bias, k_shape = _synapse(s_chain, nodes, s_source, shapes[s_source], where)
+        if k_shape != out_shape:
+            raise NirGraphError(f"{where}: a shortcut gives shape {k_shape}, the main path "
+                                f"{out_shape}")
+        if synapse.kind == "conv" and k.kind == "conv":
+            bias = bias + k_bias
+        else:
+            bias = np.broadcast_to(_bias_full(synapse, bias, out_shape), out_shape) \
+                + _bias_full(k, k_bias, out_shape)
+        skip_synapses.append(k)
+    spiking = neuron.threshold is not None
+    if not spiking and i != len(layers_nodes) - 1:
+        raise NirGraphError(f"{where}: a non-spiking node ({type(nodes[neuron.name]).__name__})"
+                            " before the last layer; lava-convert reads it only as the readout")
+    if spiking and neuron.reset is None:
+        kind = type(nodes[neuron.name]).__name__
+        raise NirGraphError(f"node '{neuron.name}' ({kind}): NIR says reset to v_reset, but "
+                            "producers differ (snnTorch's Leaky subtracts the threshold, "
+                            "Norse resets to zero): pass reset='soft' or reset='hard'")
+    # per-neuron factors: the gain, and for spiking layers threshold_j -> one threshold
+    size = int(np.prod(out_shape))
+    gain = np.broadcast_to(neuron.gain, out_shape) if neuron.gain.size > 1 else \
+        np.full(out_shape, float(neuron.gain.reshape(-1)[0]))
+    leak_bias = np.broadcast_to(neuron.bias, out_shape) if neuron.bias.size > 1 else \
+        np.full(out_shape, float(neuron.bias.reshape(-1)[0]) if neuron.bias.size else 0.0)
+    threshold = 0.0
+    factor = np.ones(out_shape)
+    if spiking:
+        th = np.broadcast_to(neuron.threshold, out_shape) if neuron.threshold.size > 1 else \
+            np.full(out_shape, float(neuron.threshold.reshape(-1)[0]))
+        if np.any(th <= 0):
+            raise NirGraphError(f"{where}: thresholds must be positive")
+        threshold = float(np.max(th))
+        factor = threshold / th
+    scale = gain * factor  # multiplies the synaptic input
+    if synapse.kind == "conv":
+        per_channel = scale.reshape(out_shape[0], -1)
+        if not np.allclose(per_channel, per_channel[:, :1]):
+            raise NirGraphError(f"{where}: gains or thresholds differ within a channel of a "
+                                "convolution; lava-convert needs one per channel there")
+        column = per_channel[:, 0]
+        synapse = _scaled(synapse, column)
+        skip_synapses = [_scaled(k, column if k.kind == "conv" else scale.reshape(-1))
+                         for k in skip_synapses]
+        full_bias = _bias_full(synapse, bias, out_shape) * scale + leak_bias * factor
+        bias_out = full_bias[:, 0, 0].copy() if np.allclose(
+            full_bias, full_bias[:, :1, :1]) else full_bias
+    else:
+        flat = scale.reshape(-1)
+        synapse = _scaled(synapse, flat)
+        skip_synapses = [_scaled(k, flat) for k in skip_synapses]
+        bias_out = (np.broadcast_to(bias, out_shape) * scale + leak_bias * factor).reshape(size)
+    return SpikingLayer(
+        name=_meta(nodes[neuron.name], "layer") or neuron.output, synapse=synapse,
+        bias=np.asarray(bias_out, dtype=np.float64),
+        threshold=threshold, spiking=spiking, reset=neuron.reset or "soft",
+        v0=neuron.v0, threshold_source="NIR", out_shape=tuple(out_shape),
+        skips=tuple(skip_synapses), du=neuron.du, dv=neuron.dv)
+
+
+def _bias_full(synapse: Synapse, bias: np.ndarray, out_shape) -> np.ndarray:
+    bias = np.asarray(bias, dtype=np.float64)
+    if synapse.kind == "conv" and bias.shape == (out_shape[0],):
+        return np.broadcast_to(bias[:, None, None], out_shape)
+    return np.broadcast_to(bias.reshape(out_shape) if bias.size == np.prod(out_shape)
+                           else bias, out_shape)
+
+
+def _scaled(synapse: Synapse, rows: np.ndarray) -> Synapse:
+    """``synapse`` with each output (row, or output channel of a conv) multiplied."""
+    weight = np.asarray(synapse.weight, dtype=np.float64)
+    if synapse.kind == "conv":
+        weight = weight * np.asarray(rows).reshape(-1, 1, 1, 1)
+    else:
+        weight = weight * np.asarray(rows).reshape(-1, 1)
+    return Synapse(synapse.kind, weight, synapse.source, synapse.geometry)
