@@ -1,5 +1,6 @@
 """The jobs the CLI, the demo, the benchmarks and the tutorials run: convert and export a
-model, run a file on a dataset, sweep T, compare Lava with the reference."""
+model, import a NIR file, run a file on a dataset, sweep T, compare Lava with the
+reference."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from .errors import ConfigError
 from .ir import FixedNetwork
 from .lava.runtime import run_lava
 from .netx.reader import read_netx
-from .pipeline import ConvertedNetwork, convert, read_sidecar, simulate
+from .pipeline import ConvertedNetwork, convert, from_nir, read_sidecar, simulate
 from .report.analysis import run_summary
 from .report.summary import RunSummary
 from .sim.inputs import resolve_timesteps
-from .sim.reference import simulate_fixed
+from .sim.reference import simulate_fixed, simulate_float
 from .sim.results import RunResult
 from .zoo.data import Dataset, load_dataset
 from .zoo.train import accuracy
@@ -73,6 +74,25 @@ def convert_and_export(model: nn.Module, data: Dataset, out: str | Path, *,
                               snn_reference=ref.accuracy(data.y_test),
                               test_samples=len(data.x_test))
     return converted, converted.export(out)
+
+
+def import_nir_and_export(source, data: Dataset, out: str | Path, *, dt: float | None = None,
+                          reset: str | None = None, timesteps: int | None = None,
+                          calibration: int = CALIBRATION_SAMPLES, seed: int = 0,
+                          progress: bool | None = None) -> tuple[ConvertedNetwork, Path]:
+    """Read a NIR graph or file (:func:`~lava_convert.pipeline.from_nir`, calibrated on
+    ``calibration`` random training samples of ``data``), measure its float and Lava-exact
+    accuracy on the test split, and export NetX + sidecar to ``out``."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(data.x_train), min(calibration, len(data.x_train)), replace=False)
+    imported = from_nir(source, data.x_train[picks], timesteps=timesteps, dt=dt, reset=reset,
+                        progress=progress)
+    T = imported.config.timesteps
+    imported.accuracy.update(
+        snn_float=simulate_float(imported.snn, data.x_test, T).accuracy(data.y_test),
+        snn_reference=simulate_fixed(imported.fixed, data.x_test, T).accuracy(data.y_test),
+        test_samples=len(data.x_test))
+    return imported, imported.export(out)
 
 
 def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "lava",

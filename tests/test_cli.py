@@ -284,3 +284,32 @@ def test_ctrl_c_while_the_cli_loads_is_one_line(digits_net):
         assert proc.returncode in (0, 130), (delay, proc.returncode, err)
         if proc.returncode == 130:
             assert err.strip() == "lava-convert: interrupted"
+
+
+def test_nir_out_and_back_from_the_command_line(tmp_path):
+    """convert --nir writes the NIR file; from-nir reads it back into the same network."""
+    model_file = tmp_path / "m.pt"
+    assert lava_convert("train", "--hidden", "32", "--epochs", "3", "--out",
+                        str(model_file), "-q").returncode == 0
+    net, graph = tmp_path / "a.net", tmp_path / "a.nir"
+    result = lava_convert("convert", str(model_file), "--out", str(net), "--timesteps", "16",
+                          "--calibration", "300", "--nir", str(graph), "--nir-encoding",
+                          "exact")
+    assert result.returncode == 0 and f"wrote {graph} (NIR, exact encoding)" in result.stdout
+    again = tmp_path / "again.net"
+    result = lava_convert("from-nir", str(graph), "--out", str(again), "--calibration", "300")
+    assert result.returncode == 0, result.stderr
+    first = json.loads(net.with_suffix(".json").read_text())["accuracy"]["snn_reference"]
+    side = json.loads(again.with_suffix(".json").read_text())
+    assert side["passes"] == ["nir_import", "quantize", "check"]
+    assert side["accuracy"]["snn_reference"] == first  # the same Lava-exact network
+    assert f"{100 * first:.2f} % (Lava-exact, T=16)" in result.stdout
+    # a foreign file without dt: the error says what to pass
+    import nir
+
+    g = nir.read(graph)
+    g.metadata = {}
+    nir.write(tmp_path / "bare.nir", g)
+    bad = lava_convert("from-nir", str(tmp_path / "bare.nir"), "--out", str(tmp_path / "x.net"))
+    assert bad.returncode == 2 and "pass dt" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x.net").exists()

@@ -28,7 +28,16 @@ from .file_verbs import (
     _sweep,
     _sweep_args,
 )
-from .model_verbs import _convert, _convert_args, _demo, _demo_args, _train, _train_args
+from .model_verbs import (
+    _convert,
+    _convert_args,
+    _demo,
+    _demo_args,
+    _from_nir,
+    _from_nir_args,
+    _train,
+    _train_args,
+)
 
 #: What the verbs import (torch among it), loaded up front with Ctrl-C held back.
 _HEAVY_MODULES = ("..workflows", "..report.inspect", "..report.pages", "..zoo.train")
@@ -59,7 +68,17 @@ VERBS = {
                  "lava-convert convert mypkg.nets:make_cnn --weights cnn_state.pt --data mnist "
                  "--timesteps 16 --shift v0 --out cnn.net",
                  "lava-convert convert model.pt --config config.json --out net.net",
-                 "lava-convert convert digits.pt --target stock-netx --out digits_stock.net"]),
+                 "lava-convert convert digits.pt --target stock-netx --out digits_stock.net",
+                 "lava-convert convert digits.pt --out digits.net --nir digits.nir "
+                 "--nir-encoding exact"]),
+    "from-nir": (_from_nir_args, _from_nir, "read a NIR file (snnTorch, Norse, ...) and export "
+                 "NetX",
+                 "Read a NIR graph, quantize it for Lava with calibration samples of a dataset, "
+                 "print its float and Lava-exact accuracy on the test split and export the NetX "
+                 "file and its sidecar (lava_convert.workflows.import_nir_and_export).",
+                 ["lava-convert from-nir snntorch_net.nir --dt 1e-4 --reset soft -T 8 "
+                  "--data mnist --out from_snntorch.net",
+                  "lava-convert from-nir digits.nir --out digits_again.net"]),
     "inspect": (_inspect_args, _inspect, "show what a NetX file holds",
                 "Layers, shapes, thresholds, weight ranges and exponents, synapse and neuron "
                 "counts, and how stock netx.hdf5.Network treats the file "

@@ -1,5 +1,5 @@
-"""Verbs that make a network: demo, train (and fine-tune without MaxPool), convert. Each
-verb: a function declaring its arguments next to its handler."""
+"""Verbs that make a network: demo, train (and fine-tune without MaxPool), convert,
+from-nir. Each verb: a function declaring its arguments next to its handler."""
 
 from __future__ import annotations
 
@@ -123,6 +123,10 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
                    "spiking readout unless --reset/--readout say otherwise)")
     p.add_argument("--calibration", type=int, default=2000,
                    help="training samples used for calibration (default 2000)")
+    p.add_argument("--nir", metavar="PATH", help="also write the network as a NIR file")
+    p.add_argument("--nir-encoding", choices=["if", "exact"], default="if",
+                   help="if: IF nodes, soft reset in metadata (default); exact: soft reset "
+                   "as integrator, threshold and feedback in plain NIR")
     dataset_flags(p)
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing")
 
@@ -163,5 +167,46 @@ def _convert(args: argparse.Namespace) -> int:
               f"T={config.timesteps}) {100 * acc['snn_reference']:.2f} %; wrote {path} and "
               f"{path.with_suffix('.json').name}")
         for warning in converted.warnings:
+            print(f"warning: {warning}")
+    if args.nir:
+        nir_path = converted.export_nir(args.nir, args.nir_encoding)
+        if not args.quiet:
+            print(f"wrote {nir_path} (NIR, {args.nir_encoding} encoding)")
+    return 0
+
+
+# --- from-nir ---------------------------------------------------------------------------
+
+def _from_nir_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("nir_file", help="NIR file (.nir) from snnTorch, Norse, lava-convert, ...")
+    p.add_argument("--out", required=True, help="NetX file to write (.net)")
+    p.add_argument("--dt", type=float, default=None,
+                   help="the time step the graph's time constants assume (snnTorch: 1e-4, "
+                   "Norse: 1e-3); files from lava-convert say it themselves")
+    p.add_argument("--reset", choices=["soft", "hard"], default=None,
+                   help="the spiking nodes' reset, where the file does not say (snnTorch's "
+                   "Leaky: soft)")
+    p.add_argument("--timesteps", "-T", type=int, default=None,
+                   help="time steps per sample (required unless the file says)")
+    p.add_argument("--calibration", type=int, default=2000,
+                   help="training samples that set the input range and scales (default 2000)")
+    dataset_flags(p)
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing")
+
+
+def _from_nir(args: argparse.Namespace) -> int:
+    from ..workflows import import_nir_and_export
+    from ..zoo.data import load_dataset
+
+    data = load_dataset(args.data, args.data_dir)
+    imported, path = import_nir_and_export(
+        args.nir_file, data, args.out, dt=args.dt, reset=args.reset, timesteps=args.timesteps,
+        calibration=args.calibration, progress=False if args.quiet else None)
+    if not args.quiet:
+        acc = imported.accuracy
+        print(f"{args.data}: imported network {100 * acc['snn_float']:.2f} % (float), "
+              f"{100 * acc['snn_reference']:.2f} % (Lava-exact, T={imported.config.timesteps})"
+              f"; wrote {path} and {path.with_suffix('.json').name}")
+        for warning in imported.warnings:
             print(f"warning: {warning}")
     return 0

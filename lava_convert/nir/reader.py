@@ -34,24 +34,19 @@ nested graphs are refused.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..errors import ConfigError, NirGraphError
-from ..ir import ConvGeometry, SnnNetwork, SpikingLayer, Synapse
+from ..ir import SnnNetwork, SpikingLayer, Synapse
 from ..netx.untrusted import check_self_contained, max_bytes_limit
-from .support import META, import_nir
+from .chains import LINEAR, chain_synapse
+from .neurons import NEURONS, Neuron, read_neuron
+from .support import META, import_nir, meta_value
 
-NEURONS = ("IF", "LIF", "CubaLIF", "I", "LI", "CubaLI")
-LINEAR = ("Affine", "Linear", "Conv2d", "Flatten", "SumPool2d", "AvgPool2d", "Scale")
 SUPPORTED = ("Input", "Output", "Threshold") + NEURONS + LINEAR
-#: Largest dense matrix (elements) a composed chain of linear nodes may become.
-MAX_DENSE = 64 * 2**20
 
 
 def load_graph(source, max_bytes: int | None = None):
@@ -81,198 +76,6 @@ def load_graph(source, max_bytes: int | None = None):
                             f"({type(exc).__name__}: {exc})") from exc
 
 
-def _meta(node, key: str, default=None):
-    value = (getattr(node, "metadata", None) or {}).get(f"{META}.{key}", default)
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return value.item()
-    return value
-
-
-@dataclass(frozen=True)
-class Neuron:
-    """A neuron node (or the soft-reset pattern) as a layer's neuron parameters."""
-
-    name: str  # the node that receives the layer's input
-    output: str  # the node whose output is the layer's spikes (or readout)
-    gain: np.ndarray  # per neuron: multiplies every input and the bias
-    bias: np.ndarray  # per neuron, after the gain
-    threshold: np.ndarray | None  # per neuron; None: a readout
-    du: float
-    dv: float
-    reset: str | None  # "soft", "hard", or None (not said)
-    v0: float
-
-
-def _array(value) -> np.ndarray:
-    return np.array(value, dtype=np.float64)  # a copy: torch needs writable arrays
-
-
-def _uniform(values: np.ndarray, node: str, what: str) -> float:
-    flat = _array(values).reshape(-1)
-    if flat.size and not np.allclose(flat, flat[0], rtol=1e-9, atol=0):
-        raise NirGraphError(f"node '{node}': {what} differs between neurons; Lava has one per "
-                            "layer: split the layer, or give its neurons one value")
-    return float(flat[0]) if flat.size else 0.0
-
-
-def _reset_of(node, name: str, reset: str | None) -> str | None:
-    said = _meta(node, "reset")
-    if said in ("soft", "hard"):
-        return said
-    if reset is not None:
-        if node.v_reset is not None and np.any(_array(node.v_reset) != 0) and reset == "hard":
-            raise NirGraphError(f"node '{name}': v_reset={_array(node.v_reset).reshape(-1)[0]:g}"
-                                "; Lava's hard reset sets v to 0 only")
-        return reset
-    return None
-
-
-def _neuron(name: str, node, nodes: dict, successors: dict, dt: float, reset: str | None):
-    kind = type(node).__name__
-    v0 = float(_meta(node, "v0", 0.0) or 0.0)
-    if kind == "IF":
-        r = _array(node.r)
-        return Neuron(name, name, r * dt, np.zeros_like(r), _array(node.v_threshold), 1.0, 0.0,
-                      _reset_of(node, name, reset), v0)
-    if kind in ("LIF", "LI"):
-        tau, r = _array(node.tau), _array(node.r)
-        k = dt / tau
-        threshold = _array(node.v_threshold) if kind == "LIF" else None
-        return Neuron(name, name, r * k, k * _array(node.v_leak), threshold, 1.0,
-                      _uniform(k, name, "dt/tau"),
-                      _reset_of(node, name, reset) if kind == "LIF" else "soft", v0)
-    if kind in ("CubaLIF", "CubaLI"):
-        k_syn, k_mem = dt / _array(node.tau_syn), dt / _array(node.tau_mem)
-        gain = _array(node.w_in) * _array(node.r) * k_syn * k_mem
-        threshold = _array(node.v_threshold) if kind == "CubaLIF" else None
-        return Neuron(name, name, gain, k_mem * _array(node.v_leak), threshold,
-                      _uniform(k_syn, name, "dt/tau_syn"), _uniform(k_mem, name, "dt/tau_mem"),
-                      _reset_of(node, name, reset) if kind == "CubaLIF" else "soft", v0)
-    # "I": an integrator; with a Threshold after it and Scale(-threshold) fed back, the
-    # soft-reset pattern of our exact encoding
-    r = _array(node.r)
-    fire = [s for s in successors.get(name, ()) if type(nodes[s]).__name__ == "Threshold"]
-    if not fire:
-        return Neuron(name, name, r * dt, np.zeros_like(r), None, 1.0, 0.0, "soft", v0)
-    threshold = _array(nodes[fire[0]].threshold)
-    back = [s for s in successors.get(fire[0], ())
-            if type(nodes[s]).__name__ == "Scale" and name in successors.get(s, ())]
-    if not back or not np.allclose(_array(nodes[back[0]].scale) * r * dt, -threshold):
-        raise NirGraphError(f"node '{fire[0]}' (Threshold) after integrator '{name}': without "
-                            "a Scale(-threshold) fed back into the integrator it has no reset; "
-                            "lava-convert reads the integrator/threshold/feedback form of a "
-                            "soft-reset neuron only")
-    return Neuron(name, fire[0], r * dt, np.zeros_like(r), threshold, 1.0, 0.0, "soft", v0)
-
-
-# --- linear chains ---------------------------------------------------------------------
-
-def _apply(node, x: torch.Tensor) -> torch.Tensor:
-    """One linear node on a batch ``x`` (float64, batch first)."""
-    kind = type(node).__name__
-    if kind in ("Affine", "Linear"):
-        w = torch.as_tensor(_array(node.weight))
-        out = x.reshape(len(x), -1) @ w.T
-        return out + torch.as_tensor(_array(node.bias)) if kind == "Affine" else out
-    if kind == "Scale":
-        return x * torch.as_tensor(_array(node.scale)).reshape(x.shape[1:])
-    if kind == "Flatten":
-        start = node.start_dim + 1 if node.start_dim >= 0 else node.start_dim
-        end = node.end_dim + 1 if node.end_dim >= 0 else node.end_dim
-        return torch.flatten(x, start, end)
-    if kind == "Conv2d":
-        g = _conv_geometry(node)
-        return F.conv2d(x, torch.as_tensor(_array(node.weight)),
-                        torch.as_tensor(_array(node.bias)), stride=g.stride,
-                        padding=g.padding, dilation=g.dilation, groups=g.groups)
-    kernel, stride, padding = (_pair(node.kernel_size), _pair(node.stride),
-                               _pair(node.padding))
-    out = F.avg_pool2d(x, kernel, stride, padding, count_include_pad=True)
-    return out * (kernel[0] * kernel[1]) if kind == "SumPool2d" else out
-
-
-def _pair(value) -> tuple[int, int]:
-    a = np.asarray(value).reshape(-1)
-    return (int(a[0]), int(a[-1]))
-
-
-def _conv_geometry(node) -> ConvGeometry:
-    kernel = np.asarray(node.weight).shape[2:]
-    dilation = _pair(node.dilation)
-    padding = node.padding
-    if isinstance(padding, (bytes, str)):
-        padding = padding.decode() if isinstance(padding, bytes) else padding
-        if padding == "valid":
-            padding = (0, 0)
-        elif padding == "same" and all(k % 2 for k in kernel) and _pair(node.stride) == (1, 1):
-            padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel))
-        else:
-            raise NirGraphError(f"Conv2d padding {padding!r} with kernel {tuple(kernel)} and "
-                                f"stride {tuple(_pair(node.stride))} is not supported")
-    return ConvGeometry(stride=_pair(node.stride), padding=_pair(padding), dilation=dilation,
-                        groups=int(np.asarray(node.groups).reshape(-1)[0]))
-
-
-def _synapse(chain: list, nodes: dict, source: int, in_shape: tuple[int, ...],
-             where: str) -> tuple[Synapse, np.ndarray, tuple[int, ...]]:
-    """The synapse a chain of linear nodes (source first) makes, its bias (in the shape of
-    the output, or per channel for a conv) and its output shape."""
-    out = torch.zeros((1, *in_shape), dtype=torch.float64)
-    for name in chain:
-        try:
-            out = _apply(nodes[name], out)
-        except (RuntimeError, ValueError) as exc:
-            raise NirGraphError(f"{where}: node '{name}' ({type(nodes[name]).__name__}) "
-                                f"does not fit its input of shape {tuple(out.shape[1:])} "
-                                f"({exc})") from exc
-    out_shape = tuple(out.shape[1:])
-    kinds = [type(nodes[n]).__name__ for n in chain]
-    core = [n for n, k in zip(chain, kinds) if k != "Flatten"]
-    core_kinds = [type(nodes[n]).__name__ for n in core]
-    if core_kinds in (["Affine"], ["Linear"]) and len(out_shape) == 1:
-        node = nodes[core[0]]
-        bias = _array(node.bias) if core_kinds == ["Affine"] else np.zeros(out_shape)
-        weight = _array(node.weight)
-        if weight.shape[1] != int(np.prod(in_shape)):
-            raise NirGraphError(f"{where}: weight {weight.shape} does not fit an input of "
-                                f"{int(np.prod(in_shape))} values")
-        return Synapse("dense", weight, source), bias, out_shape
-    if chain and kinds == core_kinds and core_kinds == ["Conv2d"] and len(in_shape) == 3:
-        node = nodes[core[0]]
-        return (Synapse("conv", _array(node.weight), source, _conv_geometry(node)),
-                _array(node.bias).reshape(-1), out_shape)
-    if kinds in (["SumPool2d"], ["AvgPool2d"]) and len(in_shape) == 3:
-        node = nodes[chain[0]]
-        kernel = _pair(node.kernel_size)
-        channels = in_shape[0]
-        value = 1.0 if kinds == ["SumPool2d"] else 1.0 / (kernel[0] * kernel[1])
-        weight = np.full((channels, 1, *kernel), value)
-        geometry = ConvGeometry(stride=_pair(node.stride), padding=_pair(node.padding),
-                                groups=channels)
-        return Synapse("conv", weight, source, geometry), np.zeros(channels), out_shape
-    # anything longer: one dense matrix, probed column by column
-    n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))
-    if n_in * n_out > MAX_DENSE:
-        raise NirGraphError(f"{where}: the chain {' -> '.join(chain)} composes into a "
-                            f"{n_out}x{n_in} matrix, more than {MAX_DENSE} elements; "
-                            "lava-convert keeps a single Conv2d or pooling node as a "
-                            "convolution, so write the chain as one node")
-    with torch.no_grad():
-        base = out.reshape(-1)
-        columns = []
-        eye = torch.eye(n_in, dtype=torch.float64)
-        for lo in range(0, n_in, 1024):
-            y = eye[lo:lo + 1024].reshape(-1, *in_shape)
-            for name in chain:
-                y = _apply(nodes[name], y)
-            columns.append(y.reshape(len(y), -1) - base)
-        weight = torch.cat(columns).T.numpy()
-    return Synapse("dense", weight, source), base.numpy(), (n_out,)
-
-
-# --- the graph -------------------------------------------------------------------------
 
 def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
                  timesteps: int | None = None,
@@ -309,11 +112,11 @@ def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
             raise NirGraphError(f"node '{name}' ({kind}) is not supported; supported nodes: "
                                 f"{', '.join(SUPPORTED)}")
     meta = getattr(graph, "metadata", None) or {}
-    dt = dt if dt is not None else _meta(graph, "dt")
+    dt = dt if dt is not None else meta_value(graph, "dt")
     if dt is None:
         raise NirGraphError("the graph does not say its time step: pass dt (snnTorch's "
                             "exports assume dt=1e-4, Norse's dt=1e-3)")
-    timesteps = timesteps if timesteps is not None else _meta(graph, "timesteps")
+    timesteps = timesteps if timesteps is not None else meta_value(graph, "timesteps")
     if timesteps is None:
         raise NirGraphError("the graph does not say how many time steps a sample runs: pass "
                             "timesteps")
@@ -342,7 +145,7 @@ def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
     neurons, internal = {}, set()
     for name, node in nodes.items():
         if type(node).__name__ in NEURONS:
-            neuron = _neuron(name, node, nodes, successors, float(dt), reset)
+            neuron = read_neuron(name, node, nodes, successors, float(dt), reset)
             neurons[name] = neuron
             if neuron.output != name:
                 feedback = [s for s in successors[neuron.output]
@@ -431,13 +234,13 @@ def _chain_to(start: str, predecessors, nodes, index, target: str) -> tuple[int,
 def _layer(neuron: Neuron, main, skips, nodes, shapes, i: int, layers_nodes) -> SpikingLayer:
     source, chain = main
     where = f"layer '{neuron.output}'"
-    synapse, bias, out_shape = _synapse(chain, nodes, source, shapes[source], where)
+    synapse, bias, out_shape = chain_synapse(chain, nodes, source, shapes[source], where)
     skip_synapses = []
     for s_source, s_chain in skips:
         if s_source < 0:
             raise NirGraphError(f"{where}: a shortcut from the Input node; lava-convert "
                                 "shortcuts start at a layer's spikes")
-        k, k_bias, k_shape = _synapse(s_chain, nodes, s_source, shapes[s_source], where)
+        k, k_bias, k_shape = chain_synapse(s_chain, nodes, s_source, shapes[s_source], where)
         if k_shape != out_shape:
             raise NirGraphError(f"{where}: a shortcut gives shape {k_shape}, the main path "
                                 f"{out_shape}")
@@ -490,7 +293,7 @@ def _layer(neuron: Neuron, main, skips, nodes, shapes, i: int, layers_nodes) -> 
         skip_synapses = [_scaled(k, flat) for k in skip_synapses]
         bias_out = (np.broadcast_to(bias, out_shape) * scale + leak_bias * factor).reshape(size)
     return SpikingLayer(
-        name=_meta(nodes[neuron.name], "layer") or neuron.output, synapse=synapse,
+        name=meta_value(nodes[neuron.name], "layer") or neuron.output, synapse=synapse,
         bias=np.asarray(bias_out, dtype=np.float64),
         threshold=threshold, spiking=spiking, reset=neuron.reset or "soft",
         v0=neuron.v0, threshold_source="NIR", out_shape=tuple(out_shape),

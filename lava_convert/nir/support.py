@@ -3,6 +3,8 @@ prefix of lava-convert's metadata keys."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import OptionalDependencyError
 
 #: Prefix of the metadata keys lava-convert writes (flat keys: NIR's HDF5 reader reads one
@@ -20,3 +22,18 @@ def import_nir():
         raise OptionalDependencyError(f"NIR support needs the nir package: pip install "
                                   f"'lava-convert[nir]' (nir=={NIR_VERSION})") from exc
     return nir
+
+
+def meta_value(node, key: str, default=None):
+    """lava-convert's metadata ``key`` of a node or graph (bytes and 0-d arrays unpacked)."""
+    value = (getattr(node, "metadata", None) or {}).get(f"{META}.{key}", default)
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return value.item()
+    return value
+
+
+def floats(value) -> np.ndarray:
+    """A NIR parameter as a float64 array (a copy: torch needs writable arrays)."""
+    return np.array(value, dtype=np.float64)
