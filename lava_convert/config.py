@@ -64,6 +64,13 @@ class ConversionConfig:
             (:func:`lava_convert.quantize.scale.on_grid`), so the biases also absorb
             the rounding of the weights. See
             :func:`lava_convert.passes.bias_calibration.calibrate_biases`.
+        channel_thresholds: Data-driven thresholds (``"max"``, ``"percentile"``, and
+            ``"auto"`` on plain ReLUs) per output channel of conv layers, as
+            SpikingJelly's channel-wise normalisation: a channel whose activations stay
+            small gets a low threshold and fires as often as the others. Exact in Lava:
+            the threshold differences fold into the weights (see
+            :func:`lava_convert.passes.balance.balance`). Layers with a trained clip keep
+            it.
     """
 
     timesteps: int = 32
@@ -77,6 +84,7 @@ class ConversionConfig:
     rate_tolerance: float = 0.02
     bias_calibration: int = 0
     target: str = "lava-convert"
+    channel_thresholds: bool = False
 
     @classmethod
     def stock_netx(cls, **settings: Any) -> ConversionConfig:
@@ -107,6 +115,8 @@ class ConversionConfig:
         check(0 <= float(self.rate_tolerance) <= 1, "rate_tolerance",
               "use a rate in [0, 1] spikes per step")
         check(self.target in TARGETS, "target", f"use one of {TARGETS}")
+        check(isinstance(self.channel_thresholds, bool), "channel_thresholds",
+              "use True or False")
         if self.target == "stock-netx":
             stock = "target='stock-netx' (stock NetX builds Lava's hard-reset LIF, starts v at 0 "
             stock += "and is read through output spikes)"

@@ -96,7 +96,7 @@ def _finetune(args: argparse.Namespace) -> int:
 # --- convert ----------------------------------------------------------------------------
 
 _CONFIG_FLAGS = ("timesteps", "balancing", "percentile", "reset", "shift", "readout",
-                 "input_bits", "bias_calibration", "target")
+                 "input_bits", "bias_calibration", "target", "channel_thresholds")
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
@@ -115,6 +115,8 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shift", choices=["bias", "v0", "none"])
     p.add_argument("--readout", choices=["potential", "spikes"])
     p.add_argument("--input-bits", type=int)
+    p.add_argument("--channel-thresholds", action="store_const", const=True, default=None,
+                   help="data-driven thresholds per output channel of conv layers")
     p.add_argument("--bias-calibration", type=int, metavar="N",
                    help="correct each layer's bias on N calibration samples (0: off)")
     p.add_argument("--target", choices=list(TARGETS),

@@ -38,6 +38,10 @@ class SpikingLayer(HasMainSynapse):
             this step's input only, the IF neuron of conversion; below 1: a
             current-based LIF, as imported from NIR ``CubaLIF``).
         dv: Share of ``v`` that leaks per step (0: no leak).
+        channel_scale: With per-channel thresholds (conv layers), ``theta_c / threshold``
+            per output channel (at most 1): the channel's incoming weights, bias and
+            shift were divided by it so that one ``threshold`` serves the layer, and a
+            spike of channel ``c`` carries ``theta_c``. ``None``: one threshold.
 
     With ``du == 1`` the bias is part of the current; otherwise it is added to ``v``
     each step, as Lava adds it (see :func:`lava_convert.sim.neuron.float_step`).
@@ -56,6 +60,14 @@ class SpikingLayer(HasMainSynapse):
     skips: tuple[Synapse, ...] = ()
     du: float = 1.0
     dv: float = 0.0
+    channel_scale: np.ndarray | None = None
+
+    def amplitudes(self) -> np.ndarray | float:
+        """What one spike of each output channel stands for, in real units: ``theta_c``
+        per channel with per-channel thresholds, else the threshold."""
+        if self.channel_scale is None:
+            return self.threshold
+        return self.threshold * np.asarray(self.channel_scale, dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -62,18 +62,79 @@ def activation_statistics(graph: AnnGraph, x: np.ndarray, percentile: float | No
     return result
 
 
+#: Histogram resolution per channel of per-channel percentile balancing.
+CHANNEL_BINS = 4096
+
+
+def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
+                       percentile: float | None = None,
+                       batch_size: int = 1024) -> dict[int, np.ndarray]:
+    """Per output channel of the conv layers ``layers``: the largest activation, or (with
+    ``percentile``) that percentile of the channel's activations (upper edge of a
+    ``CHANNEL_BINS``-bin histogram bin over ``[0, channel max]``)."""
+    tops: dict[int, np.ndarray] = {}
+    for lo in range(0, len(x), batch_size):
+        acts = forward(graph, x[lo:lo + batch_size])
+        for i in layers:
+            a = acts[i].reshape(len(acts[i]), graph.layers[i].out_shape[0], -1)
+            m = a.max(axis=(0, 2))
+            tops[i] = m if i not in tops else np.maximum(tops[i], m)
+    if percentile is None:
+        return tops
+    hists = {i: np.zeros((len(tops[i]), CHANNEL_BINS), dtype=np.int64) for i in layers}
+    count = dict.fromkeys(layers, 0)
+    for lo in range(0, len(x), batch_size):
+        acts = forward(graph, x[lo:lo + batch_size])
+        for i in layers:
+            a = acts[i].reshape(len(acts[i]), len(tops[i]), -1).transpose(1, 0, 2)
+            a = a.reshape(len(tops[i]), -1)
+            top = np.where(tops[i] > 0, tops[i], 1.0)[:, None]
+            idx = np.clip((a / top * CHANNEL_BINS).astype(np.int64), 0, CHANNEL_BINS - 1)
+            for c in range(len(idx)):
+                hists[i][c] += np.bincount(idx[c], minlength=CHANNEL_BINS)
+            count[i] += a.shape[1]
+    out = {}
+    for i in layers:
+        rank = np.array([np.searchsorted(np.cumsum(h), percentile / 100.0 * count[i])
+                         for h in hists[i]])
+        top = np.where(tops[i] > 0, tops[i], 1.0)
+        out[i] = np.minimum(rank + 1, CHANNEL_BINS) * top / CHANNEL_BINS
+    return out
+
+
 def layer_thresholds(
     graph: AnnGraph, x: np.ndarray, config: ConversionConfig
-) -> list[tuple[float, str]]:
-    """``(V_th, source)`` for every hidden layer, from clips or calibration activations."""
+) -> list[tuple[float | np.ndarray, str]]:
+    """``(V_th, source)`` for every hidden layer, from clips or calibration activations;
+    with ``config.channel_thresholds`` a data-driven conv layer's ``V_th`` is one value
+    per output channel."""
     needs_data = config.balancing in ("max", "percentile") or any(
         l.activation not in ("clip", "qcfs") for l in graph.layers[:-1])
     stats = activation_statistics(
         graph, x, config.percentile if config.balancing == "percentile" else None
     ) if needs_data else [(0.0, None)] * len(graph.layers)
+    per_channel = {}
+    if config.channel_thresholds:
+        chosen = [i for i, l in enumerate(graph.layers[:-1]) if l.synapse.kind == "conv"
+                  and _data_driven(l, config)]
+        if chosen:
+            pct = config.percentile if config.balancing == "percentile" else None
+            per_channel = channel_statistics(graph, x, chosen, pct)
     result = []
-    for layer, (top, pct) in zip(graph.layers[:-1], stats[:-1]):
+    for i, (layer, (top, pct)) in enumerate(zip(graph.layers[:-1], stats[:-1])):
         mode = config.balancing
+        if i in per_channel:
+            theta = per_channel[i]
+            silent = theta <= 0
+            if np.all(silent):
+                raise CalibrationError(
+                    f"layer '{layer.name}' never activates on the calibration data: its "
+                    "thresholds cannot be set; use more or more varied calibration samples")
+            # a channel that never activates keeps the layer's largest threshold (silent)
+            theta = np.where(silent, theta.max(), theta)
+            label = "max" if mode in ("auto", "max") else f"p{config.percentile:g}"
+            result.append((theta, f"{label} per channel"))
+            continue
         if mode == "auto":
             mode = "clip" if layer.activation in ("clip", "qcfs") else "max"
         if mode == "clip":
@@ -99,6 +160,45 @@ def layer_thresholds(
     return result
 
 
+def _data_driven(layer, config: ConversionConfig) -> bool:
+    """Whether the layer's threshold comes from calibration data (not a trained clip)."""
+    if config.balancing == "clip":
+        return False
+    return config.balancing != "auto" or layer.activation not in ("clip", "qcfs")
+
+
+def _scale_inputs(synapse, amplitude, source_shape) -> np.ndarray:
+    """The synapse's weights times what one spike of each input channel carries
+    (a scalar, or one value per channel of a conv source of shape ``source_shape``)."""
+    weight = synapse.weight
+    if np.ndim(amplitude) == 0:
+        return weight * amplitude
+    amplitude = np.asarray(amplitude, dtype=np.float64)
+    if synapse.kind == "dense":  # the source is read flattened in C,H,W order
+        per_input = np.repeat(amplitude, int(np.prod(source_shape[1:])))
+        return weight * per_input[None, :]
+    c_out, c_in_group = weight.shape[:2]
+    groups = synapse.geometry.groups
+    group_of_out = np.arange(c_out) // (c_out // groups)
+    index = group_of_out[:, None] * c_in_group + np.arange(c_in_group)[None, :]
+    return weight * amplitude[index][:, :, None, None]
+
+
+def _scale_outputs(weight: np.ndarray, factor) -> np.ndarray:
+    """``weight`` with output channel (or row) ``c`` multiplied by ``factor[c]``."""
+    if np.ndim(factor) == 0:
+        return weight * factor
+    return weight * np.asarray(factor).reshape(-1, *([1] * (weight.ndim - 1)))
+
+
+def _scale_bias(bias: np.ndarray, factor) -> np.ndarray:
+    if np.ndim(factor) == 0:
+        return bias * factor
+    factor = np.asarray(factor)
+    bias = np.asarray(bias, dtype=np.float64)
+    return bias * (factor if bias.ndim <= 1 else factor[:, None, None])
+
+
 def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetwork:
     """Threshold balancing, reset rule, shift and read-out: AnnGraph -> SnnNetwork.
 
@@ -116,27 +216,38 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
         thresholds.append((top_logit, "max logit"))
     T = config.timesteps
     layers, previous = [], 1.0
+    shapes = [graph.input_shape] + [l.out_shape for l in graph.layers]
     for i, layer in enumerate(graph.layers):
-        synapse = dataclasses.replace(layer.synapse, weight=layer.synapse.weight * previous)
+        weight = _scale_inputs(layer.synapse, previous, shapes[i])
         # a shortcut carries its source's spikes, of amplitude V_th of the source
-        skips = tuple(dataclasses.replace(k, weight=k.weight * thresholds[k.source][0])
-                      for k in layer.skips)
+        skips = [(k, _scale_inputs(k, thresholds[k.source][0], shapes[k.source + 1]))
+                 for k in layer.skips]
         if i < len(thresholds):
             theta, source = thresholds[i]
-            shift = theta / (2 * T) if config.shift == "bias" else 0.0
-            v0 = theta / 2 if config.shift == "v0" else 0.0
+            # per-channel thresholds theta_c: channel c's inputs are scaled by top / theta_c,
+            # so that the layer's one threshold top decides as theta_c would
+            top = float(np.max(theta))
+            factor = top / np.asarray(theta) if np.ndim(theta) else 1.0
+            shift = top / (2 * T) if config.shift == "bias" else 0.0
+            v0 = top / 2 if config.shift == "v0" else 0.0
             layers.append(SpikingLayer(
-                name=layer.name, synapse=synapse, bias=layer.bias + shift, threshold=theta,
+                name=layer.name,
+                synapse=dataclasses.replace(layer.synapse, weight=_scale_outputs(weight, factor)),
+                bias=_scale_bias(layer.bias, factor) + shift, threshold=top,
                 spiking=True, reset=config.reset, shift=shift, v0=v0, threshold_source=source,
-                out_shape=layer.out_shape, skips=skips,
+                out_shape=layer.out_shape,
+                skips=tuple(dataclasses.replace(k, weight=_scale_outputs(w, factor))
+                            for k, w in skips),
+                channel_scale=np.asarray(theta) / top if np.ndim(theta) else None,
             ))
-            log.info("layer %s: V_th=%.4g (%s), shift %.4g, v0 %.4g", layer.name, theta, source,
+            log.info("layer %s: V_th=%.4g (%s), shift %.4g, v0 %.4g", layer.name, top, source,
                      shift, v0)
             previous = theta
         else:
-            layers.append(SpikingLayer(name=layer.name, synapse=synapse, bias=layer.bias.copy(),
-                                       threshold=0.0, spiking=False, reset="soft",
-                                       threshold_source="readout", out_shape=layer.out_shape,
-                                       skips=skips))
+            layers.append(SpikingLayer(
+                name=layer.name, synapse=dataclasses.replace(layer.synapse, weight=weight),
+                bias=layer.bias.copy(), threshold=0.0, spiking=False, reset="soft",
+                threshold_source="readout", out_shape=layer.out_shape,
+                skips=tuple(dataclasses.replace(k, weight=w) for k, w in skips)))
     return SnnNetwork(input_shape=graph.input_shape, layers=tuple(layers), timesteps=T,
                       input_range=(float(x.min()), float(x.max())))

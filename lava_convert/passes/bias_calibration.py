@@ -31,7 +31,9 @@ def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray,
     target, the logits, is no spike rate), simulate the float SNN on ``x`` and
     add to its bias the mean difference between the ANN activation and the
     SNN's rate in real units, ``e_l = mean(a_l - counts_l V_th^l / T)``
-    (per neuron for dense layers, per channel for conv layers). A constant
+    (per neuron for dense layers, per channel for conv layers; with per-channel
+    thresholds ``V_th`` is the channel's, and the correction is scaled as the
+    channel's inputs are). A constant
     extra current ``e`` per step raises a neuron's rate by ``e / V_th``, so
     this removes the layer's average conversion error given the (already
     corrected) layers before it. Two passes over the layers
@@ -60,11 +62,16 @@ def calibrate_biases(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray,
         for i, layer in enumerate(layers):
             if layer.spiking and i < len(layers) - 1:  # hidden layers: clipped-ReLU targets
                 counts, _ = counts_and_trains(i, layer, trains)
-                error = activations[i].reshape(len(x), -1) - counts / T * layer.threshold
+                amplitude = layer.amplitudes()  # real units per spike (per channel)
+                if np.ndim(amplitude):
+                    amplitude = np.repeat(amplitude, counts.shape[1] // len(amplitude))
+                error = activations[i].reshape(len(x), -1) - counts / T * amplitude
                 if layer.kind == "conv":
                     error = error.reshape(len(x), layer.out_shape[0], -1).mean(axis=(0, 2))
                 else:
                     error = error.mean(axis=0)
+                if layer.channel_scale is not None:  # the layer's inputs are scaled by channel
+                    error = error / layer.channel_scale
                 error = error.reshape(np.shape(layer.bias))
                 layer = layers[i] = dataclasses.replace(layer, bias=layer.bias + error,
                                                         shift=layer.shift + error)

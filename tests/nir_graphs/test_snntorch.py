@@ -116,7 +116,8 @@ def test_snntorch_files_run_as_snntorch_ran_them(exported, digits):
     assert abs(ours.accuracy(digits.y_test) - snn_accuracy) <= 0.01
     # Lava-exact fixed point: within two of the 360 test samples (0.56 points) of our float
     # network and at most that below snnTorch's (it may be above: snnTorch's extra
-    # subtraction). On MNIST's 10,000 the gap is measured to 0.01 points (benchmarks, nir).
+    # subtraction). On MNIST (10,000 test samples) the gaps are +0.04 and +0.02 points
+    # (benchmarks, section nir_snntorch).
     fixed = imported.simulate(x).accuracy(digits.y_test)
     assert abs(fixed - ours.accuracy(digits.y_test)) <= 2 / len(x) + 1e-9
     assert fixed >= snn_accuracy - 2 / len(x) - 1e-9
