@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import lava_convert as lc
-from lava_convert.passes.balance import channel_statistics
 from lava_convert.frontend.torch_fx import trace
+from lava_convert.passes.balance import channel_statistics
 
 
 def two_channel_net() -> nn.Sequential:
