@@ -3,8 +3,8 @@
 sidecar's ``passes``; then ``export`` (NetX) and ``simulate`` (reference).
 
     torch model --trace--> AnnGraph --balance--> SnnNetwork --quantize--> FixedNetwork
-                                      [bias_calibration]      [bias_calibration_on_grid]
-                                                              --check--> FixedNetwork.check
+                      [auto_balancing]  [bias_calibration]      [bias_calibration_on_grid]
+                                                                --check--> FixedNetwork.check
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .netx.reader import read_netx
 from .netx.writer import write_netx
 from .nir.reader import graph_to_snn, load_graph
 from .nir.writer import write_nir
+from .passes.auto_balancing import BalancingChoice, choose_balancing, needs_choice
 from .passes.balance import balance
 from .passes.bias_calibration import calibrate_biases
 from .passes.calibration_data import check_calibration
@@ -60,6 +61,7 @@ class Stage:
     snn: SnnNetwork | None = None
     fixed: FixedNetwork | None = None
     progress: bool = False
+    balancing_choice: BalancingChoice | None = None
 
     def calibration_samples(self) -> np.ndarray:
         """``config.bias_calibration`` samples spread evenly over the calibration data."""
@@ -72,6 +74,14 @@ def _target(stage: Stage) -> Stage:
     :func:`~lava_convert.passes.target.check_target`)."""
     check_target(stage.graph, stage.config)
     return stage
+
+
+def _auto_balancing(stage: Stage) -> Stage:
+    """For ``balancing="auto"`` on a network of plain ReLUs: convert with each candidate
+    rule, measure agreement with the ANN at T, keep the best (its settings replace the
+    config's; :func:`~lava_convert.passes.auto_balancing.choose_balancing`)."""
+    config, choice = choose_balancing(stage.graph, stage.x, stage.config)
+    return dataclasses.replace(stage, config=config, balancing_choice=choice)
 
 
 def _balance(stage: Stage) -> Stage:
@@ -128,40 +138,44 @@ class Pass:
 
     name: str
     run: Callable[[Stage], Stage]
-    applies: Callable[[ConversionConfig], bool] = lambda config: True
+    applies: Callable[[Stage], bool] = lambda stage: True
 
 
 #: The passes after reading a NIR graph (already spiking: nothing to balance or calibrate).
 IMPORT_PASSES: tuple[Pass, ...] = (Pass("quantize", _quantize), Pass("check", _check))
 
-#: The passes after tracing, in the order they run.
+#: The passes after tracing, in the order they run; whether one applies is decided when
+#: its turn comes (a pass may change the config the later ones read).
 PASSES: tuple[Pass, ...] = (
-    Pass("target", _target, lambda c: c.target != "lava-convert"),
+    Pass("target", _target, lambda s: s.config.target != "lava-convert"),
+    Pass("auto_balancing", _auto_balancing, lambda s: needs_choice(s.graph, s.config)),
     Pass("balance", _balance),
-    Pass("bias_calibration", _bias_calibration, lambda c: c.bias_calibration > 0),
+    Pass("bias_calibration", _bias_calibration, lambda s: s.config.bias_calibration > 0),
     Pass("quantize", _quantize),
     Pass("bias_calibration_on_grid", _bias_calibration_on_grid,
-         lambda c: c.bias_calibration > 0),
+         lambda s: s.config.bias_calibration > 0),
     Pass("check", _check),
 )
 
 
 def run_passes(stage: Stage, passes: tuple[Pass, ...] = PASSES,
                progress: bool | None = None) -> tuple[Stage, tuple[str, ...]]:
-    """Run the passes that apply to ``stage.config``; return the result and their names.
-
-    ``progress`` shows a bar over the passes (default: when stderr is a terminal)."""
-    todo = [p for p in passes if p.applies(stage.config)]
+    """Run, in order, the passes that apply when their turn comes; return the result and
+    the names of those that ran. ``progress`` shows a bar over the passes (default: when
+    stderr is a terminal)."""
     show = sys.stderr.isatty() if progress is None else progress
     stage = dataclasses.replace(stage, progress=show)
-    with tqdm(total=len(todo), desc="converting", unit="pass", disable=not show,
+    ran = []
+    with tqdm(total=len(passes), desc="converting", unit="pass", disable=not show,
               leave=False) as bar:
-        for p in todo:
-            bar.set_postfix_str(p.name)
-            log.info("pass %s", p.name)
-            stage = p.run(stage)
+        for p in passes:
+            if p.applies(stage):
+                bar.set_postfix_str(p.name)
+                log.info("pass %s", p.name)
+                stage = p.run(stage)
+                ran.append(p.name)
             bar.update()
-    return stage, tuple(p.name for p in todo)
+    return stage, tuple(ran)
 
 
 def weights_hash(model: nn.Module) -> str:
@@ -184,10 +198,12 @@ class ConvertedNetwork:
         snn: The float SNN after threshold balancing and the shift.
         fixed: The Loihi fixed-point network (what :meth:`export` writes), with the
             fixed-point check's result in ``fixed.check``.
-        config: The settings used.
+        config: The settings used (with ``balancing="auto"`` on plain ReLUs: those it
+            chose).
         source_hash: SHA-256 of the source model's weights.
         passes: Names of the passes applied, in order.
         accuracy: Accuracies measured so far (recorded in the sidecar).
+        balancing_choice: What ``balancing="auto"`` measured and chose, when it chose.
     """
 
     ann: AnnGraph | None
@@ -197,6 +213,7 @@ class ConvertedNetwork:
     source_hash: str
     passes: tuple[str, ...] = ()
     accuracy: dict[str, float] = field(default_factory=dict)
+    balancing_choice: BalancingChoice | None = None
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -235,6 +252,8 @@ class ConvertedNetwork:
             "warnings": recorded["warnings"],
             "prediction_mismatch": recorded["prediction_mismatch"],
             "accuracy": dict(self.accuracy),
+            **({"auto_balancing": self.balancing_choice.to_dict()}
+               if self.balancing_choice is not None else {}),
         }
 
     def export(self, path: str | Path) -> Path:
@@ -346,8 +365,9 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
     finally:
         model.train(was_training)
     stage, applied = run_passes(Stage(graph=graph, x=x, config=config), progress=progress)
-    return ConvertedNetwork(ann=graph, snn=stage.snn, fixed=stage.fixed, config=config,
-                            source_hash=weights_hash(model), passes=applied)
+    return ConvertedNetwork(ann=graph, snn=stage.snn, fixed=stage.fixed, config=stage.config,
+                            source_hash=weights_hash(model), passes=applied,
+                            balancing_choice=stage.balancing_choice)
 
 
 def from_nir(graph, calibration, *, timesteps: int | None = None, dt: float | None = None,

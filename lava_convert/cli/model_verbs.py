@@ -168,6 +168,8 @@ def _convert(args: argparse.Namespace) -> int:
         print(f"{args.data}: ANN {100 * acc['ann']:.2f} %, SNN (reference, "
               f"T={config.timesteps}) {100 * acc['snn_reference']:.2f} %; wrote {path} and "
               f"{path.with_suffix('.json').name}")
+        if converted.balancing_choice is not None:
+            print(converted.balancing_choice.describe())
         for warning in converted.warnings:
             print(f"warning: {warning}")
     if args.nir:

@@ -64,6 +64,8 @@ def activation_statistics(graph: AnnGraph, x: np.ndarray, percentile: float | No
 
 #: Histogram resolution per channel of per-channel percentile balancing.
 CHANNEL_BINS = 4096
+#: Smallest per-channel threshold, as a share of the layer's largest (4 bits of weight).
+CHANNEL_RATIO_MIN = 1 / 16
 
 
 def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
@@ -130,8 +132,11 @@ def layer_thresholds(
                 raise CalibrationError(
                     f"layer '{layer.name}' never activates on the calibration data: its "
                     "thresholds cannot be set; use more or more varied calibration samples")
-            # a channel that never activates keeps the layer's largest threshold (silent)
+            # a channel that never activates keeps the layer's largest threshold (silent);
+            # none goes below CHANNEL_RATIO_MIN of it: its inputs are scaled up by the
+            # ratio, and in Loihi's integers that costs the rest of the layer resolution
             theta = np.where(silent, theta.max(), theta)
+            theta = np.maximum(theta, theta.max() * CHANNEL_RATIO_MIN)
             label = "max" if mode in ("auto", "max") else f"p{config.percentile:g}"
             result.append((theta, f"{label} per channel"))
             continue
