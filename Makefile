@@ -40,8 +40,10 @@ $(MNIST_STAMP):
 $(FASHION_DIR):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
 
-# Speed and accuracy measurements; writes benchmarks/RESULTS.md.
+# Speed and accuracy measurements; writes benchmarks/RESULTS.md. The peer converters
+# (SpikingJelly, Sinabs) are installed here only, without their declared dependencies.
 bench: $(STAMP) data
+	$(PIP) --no-deps -r requirements-peers.lock
 	$(PY) -m benchmarks.run
 
 lint: $(STAMP)

@@ -1,0 +1,230 @@
+"""Plain-ReLU networks: lava-convert next to SpikingJelly's and Sinabs' converters.
+
+Two ANNs with plain ReLUs (what most users bring) are trained briefly on MNIST: a CNN
+(conv8-conv8-pool-conv16-pool-fc64-fc10) and an MLP (784-256-256-10). Each is converted
+
+* by lava-convert: ``balancing="max"`` (the default before ``"auto"`` chose) and
+  ``balancing="auto"`` (candidates measured Lava-exact on calibration data); both
+  fixed point, Lava-exact;
+* by SpikingJelly 2.0.0 (``ann2snn.RateCodingRecipe``): modes max, 99.9 % and 1/2 of
+  max, and channel-wise 99.9 % with a half-threshold start;
+* by Sinabs 3.1.3: ``normalize_weights`` (99.99th percentile) then ``from_model``
+  (soft reset, several spikes per step allowed);
+
+and run on the same test images for T = 4 ... 64; the peers in float32, ours in
+Loihi's fixed point. Accuracy and spikes per inference (all spiking layers). Then the
+simulation speed at T=32 of our reference (fixed and float) against SpikingJelly's
+simulation of its own conversion, interleaved, same torch thread count.
+
+The peers are installed for ``make bench`` only (``requirements-peers.lock``,
+``--no-deps``); without them their columns are left out.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+import lava_convert as lc
+from lava_convert.passes.auto_balancing import describe_settings
+from lava_convert.sim.reference import simulate_fixed, simulate_float
+from lava_convert.zoo.data import load_dataset
+from lava_convert.zoo.train import accuracy, train_classifier
+
+TIMESTEPS = (4, 8, 16, 32, 64)
+
+
+def relu_cnn() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+        nn.AvgPool2d(2), nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def relu_mlp() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256),
+                         nn.ReLU(), nn.Linear(256, 10))
+
+
+def ours(model, calib, x, y, balancing: str) -> dict:
+    out = {}
+    for T in TIMESTEPS:
+        converted = lc.convert(model, calibration=calib, timesteps=T, balancing=balancing)
+        run = simulate_fixed(converted.fixed, x, T)
+        spikes = sum(run.spikes_per_sample().values())
+        choice = converted.balancing_choice
+        out[T] = (run.accuracy(y), spikes,
+                  describe_settings(choice.chosen) if choice else "")
+    return out
+
+
+def spikingjelly_runs(model, calib, x, y) -> dict[str, dict]:
+    from spikingjelly.activation_based import ann2snn, functional, neuron
+
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.tensor(calib, dtype=torch.float32),
+                                       torch.zeros(len(calib))), batch_size=256)
+    recipes = {
+        "SpikingJelly max": dict(mode="max"),
+        "SpikingJelly 99.9%": dict(mode="99.9%"),
+        "SpikingJelly 1/2 max": dict(mode=1.0 / 2),
+        "SpikingJelly channel-wise 99.9%, half threshold": dict(mode="99.9%",
+                                                                channel_wise=True,
+                                                                half_threshold=True),
+    }
+    results = {}
+    for name, kwargs in recipes.items():
+        recipe = ann2snn.RateCodingRecipe(dataloader=loader, **kwargs)
+        snn = ann2snn.FXConverter(recipe=recipe, device="cpu").convert(copy.deepcopy(model))
+        snn.eval()
+        spikes = {"n": 0.0}
+
+        def count(module, inputs, output, spikes=spikes):
+            spikes["n"] += float(output.sum())
+
+        hooks = [m.register_forward_hook(count) for m in snn.modules()
+                 if isinstance(m, neuron.BaseNode)]
+        correct = np.zeros(max(TIMESTEPS))
+        spike_at = np.zeros(max(TIMESTEPS))
+        xt = torch.tensor(x, dtype=torch.float32)
+        with torch.no_grad():
+            for lo in range(0, len(x), 500):
+                functional.reset_net(snn)
+                total = None
+                for t in range(max(TIMESTEPS)):
+                    step = snn(xt[lo:lo + 500])
+                    total = step if total is None else total + step
+                    correct[t] += float((total.argmax(1).numpy() == y[lo:lo + 500]).sum())
+                    spike_at[t] += spikes["n"]
+                    spikes["n"] = 0.0
+        for h in hooks:
+            h.remove()
+        cumulative = np.cumsum(spike_at) / len(x)
+        results[name] = {T: (correct[T - 1] / len(x), cumulative[T - 1], "")
+                         for T in TIMESTEPS}
+    return results
+
+
+def sinabs_runs(model, calib, x, y) -> dict[str, dict]:
+    import sinabs
+    from sinabs.from_torch import from_model
+
+    ann = copy.deepcopy(model)
+    relus = [n for n, m in ann.named_modules() if isinstance(m, nn.ReLU)]
+    params = [n for n, m in ann.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))][:-1]
+    sinabs.utils.normalize_weights(ann, torch.tensor(calib[:500], dtype=torch.float32),
+                                   relus, params, percentile=99.99)
+    out = {}
+    for T in TIMESTEPS:
+        net = from_model(ann, input_shape=tuple(x.shape[1:]), num_timesteps=T,
+                         add_spiking_output=False).spiking_model.eval()
+        correct, spikes = 0, 0.0
+        layers = [m for m in net.modules() if isinstance(m, sinabs.layers.IAFSqueeze)]
+        with torch.no_grad():
+            for lo in range(0, len(x), 250):
+                for layer in layers:
+                    layer.reset_states()
+                xb = torch.tensor(x[lo:lo + 250], dtype=torch.float32)
+                counted = []
+                hooks = [m.register_forward_hook(
+                    lambda mod, i, o, counted=counted: counted.append(float(o.sum())))
+                    for m in layers]
+                rep = xb.unsqueeze(1).expand(len(xb), T, *xb.shape[1:]).reshape(-1,
+                                                                                 *xb.shape[1:])
+                logits = net(rep).reshape(len(xb), T, -1).sum(1)
+                for h in hooks:
+                    h.remove()
+                correct += int((logits.argmax(1).numpy() == y[lo:lo + 250]).sum())
+                spikes += sum(counted)
+        out[T] = (correct / len(x), spikes / len(x), "")
+    return {"Sinabs (normalize 99.99 %, multi-spike)": out}
+
+
+def speed(model, calib, x) -> dict:
+    """Samples per second at T=32: our reference (fixed, float) and SpikingJelly."""
+    from spikingjelly.activation_based import ann2snn, functional
+
+    T = 32
+    converted = lc.convert(model, calibration=calib, timesteps=T, balancing="max")
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.tensor(calib, dtype=torch.float32),
+                                       torch.zeros(len(calib))), batch_size=256)
+    sj = ann2snn.FXConverter(recipe=ann2snn.RateCodingRecipe(dataloader=loader, mode="max"),
+                             device="cpu").convert(copy.deepcopy(model)).eval()
+    xt = torch.tensor(x, dtype=torch.float32)
+
+    def run_sj():
+        with torch.no_grad():
+            for lo in range(0, len(x), 500):
+                functional.reset_net(sj)
+                for _ in range(T):
+                    sj(xt[lo:lo + 500])
+
+    runs = {"ours, fixed point": lambda: simulate_fixed(converted.fixed, x, T),
+            "ours, float": lambda: simulate_float(converted.snn, x, T),
+            "SpikingJelly": run_sj}
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(3):  # interleaved rounds
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: len(x) / s for name, s in best.items()}
+
+
+def table(name: str, ann: float, rows: dict[str, dict]) -> list[str]:
+    head = "| converter | " + " | ".join(f"T={T}" for T in TIMESTEPS) + " |"
+    lines = [f"**{name}** (ANN {100 * ann:.2f} %): accuracy % / spikes per inference", "",
+             head, "|---|" + "---|" * len(TIMESTEPS)]
+    for label, by_t in rows.items():
+        cells = [f"{100 * by_t[T][0]:.2f} / {by_t[T][1]:.0f}" for T in TIMESTEPS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    chosen = {T: by_t[T][2] for by_t in rows.values() for T in TIMESTEPS if by_t[T][2]}
+    if chosen:
+        lines += ["", "auto chose: " + "; ".join(f"T={T}: {c}" for T, c in chosen.items())]
+    return lines + [""]
+
+
+def section(quick: bool = False) -> str:
+    torch.set_num_threads(2)
+    data = load_dataset("mnist")
+    n_test = 500 if quick else 1000
+    x, y = data.x_test[:n_test], data.y_test[:n_test]
+    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000,
+                                                         replace=False)]
+    try:
+        import sinabs  # noqa: F401
+        import spikingjelly  # noqa: F401
+        peers = True
+    except ImportError:
+        peers = False
+    lines = [f"MNIST, first {n_test} test images; ANNs with plain ReLUs trained for one epoch "
+             f"({'5000' if quick else 'all 60000'} training images). Ours: Loihi fixed point, "
+             "Lava-exact; SpikingJelly and Sinabs: their own float32 simulation, no "
+             "quantization." + ("" if peers else " (Peers not installed: `make bench` "
+                                "installs them.)"), ""]
+    speeds = None
+    for name, factory in (("CNN", relu_cnn), ("MLP", relu_mlp)):
+        n_train = 5000 if quick else len(data.x_train)
+        model = train_classifier(factory(), data.x_train[:n_train], data.y_train[:n_train],
+                                 epochs=1, lr=2e-3, batch_size=128, seed=0).eval()
+        ann = accuracy(model, x, y)
+        rows = {"lava-convert, max (one threshold per layer)": ours(model, calib, x, y, "max"),
+                "lava-convert, auto": ours(model, calib, x, y, "auto")}
+        if peers:
+            rows.update(spikingjelly_runs(model, calib, x, y))
+            rows.update(sinabs_runs(model, calib, x, y))
+            if name == "CNN":
+                speeds = speed(model, calib, x)
+        lines += table(f"{name} with ReLU", ann, rows)
+    if speeds:
+        lines += [f"Simulation speed at T=32, CNN, {n_test} images, 2 torch threads, best of 3 "
+                  "interleaved rounds: " + ", ".join(f"{k} {v:.0f} samples/s"
+                                                      for k, v in speeds.items()) + "."]
+    return "\n".join(lines)
