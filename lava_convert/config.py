@@ -33,7 +33,10 @@ class ConversionConfig:
         balancing: Per-layer threshold source. ``"clip"``: the ThresholdReLU clip
             value; ``"max"``: the largest activation on calibration data;
             ``"percentile"``: that percentile of the activations; ``"auto"``:
-            ``"clip"`` where a layer has a clip, otherwise ``"max"``.
+            ``"clip"`` where a layer has a clip, otherwise ``"max"``; on a network
+            without any clip, the best measured of several rules, which also sets
+            ``channel_thresholds`` and ``shift``
+            (:mod:`lava_convert.passes.auto_balancing`).
         percentile: Percentile (0, 100] used by ``balancing="percentile"``.
         reset: ``"soft"`` (subtract the threshold) or ``"hard"`` (to zero).
         shift: ``"bias"`` adds V_th/(2T) to each spiking layer's bias every

@@ -63,7 +63,7 @@ def activation_statistics(graph: AnnGraph, x: np.ndarray, percentile: float | No
 
 
 #: Histogram resolution per channel of per-channel percentile balancing.
-CHANNEL_BINS = 4096
+CHANNEL_BINS = 2048
 #: Smallest per-channel threshold, as a share of the layer's largest (4 bits of weight).
 CHANNEL_RATIO_MIN = 1 / 16
 

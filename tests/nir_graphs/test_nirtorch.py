@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_round_trip import network
+from test_nir_round_trip import network
 
 from lava_convert.nir.writer import to_nir
 from lava_convert.sim.reference import simulate_float

@@ -26,7 +26,7 @@ def two_channel_net() -> nn.Sequential:
 def test_thresholds_per_channel_fold_into_the_weights_as_worked_by_hand():
     x = np.ones((4, 1, 2, 2))
     snn = lc.convert(two_channel_net(), calibration=x, timesteps=4, channel_thresholds=True,
-                     shift="none").snn
+                     balancing="max", shift="none").snn
     conv, out = snn.layers
     # thresholds 0.25 (channel 0: activation 0.25 per pixel) and 1.0: the layer keeps 1.0
     assert conv.threshold == 1.0 and np.allclose(conv.channel_scale, [0.25, 1.0])
@@ -40,7 +40,8 @@ def test_thresholds_per_channel_fold_into_the_weights_as_worked_by_hand():
     counts = lc.simulate(snn, x[:1], 4, mode="float").spike_counts[conv.name].reshape(2, 4)
     assert np.array_equal(counts, np.full((2, 4), 3))
     # one threshold for the layer: channel 0 (0.25 a step) never passes 1 in 4 steps
-    without = lc.convert(two_channel_net(), calibration=x, timesteps=4, shift="none").snn
+    without = lc.convert(two_channel_net(), calibration=x, timesteps=4, shift="none",
+                         balancing="max").snn
     counts = lc.simulate(without, x[:1], 4, mode="float").spike_counts[conv.name]
     assert np.array_equal(counts.reshape(2, 4), [[0] * 4, [3] * 4])
 
@@ -72,7 +73,7 @@ def relu_cnn(digits):
 def test_at_long_time_scales_the_network_is_the_ann(relu_cnn, digits):
     """The folding is exact: at T=256 the float SNN decides as the ANN on every test digit."""
     converted = lc.convert(relu_cnn, calibration=digits.x_train, timesteps=256,
-                           channel_thresholds=True)
+                           channel_thresholds=True, balancing="max")
     run = converted.simulate(digits.x_test, mode="float")
     assert np.mean(run.predictions == converted.ann_logits(digits.x_test).argmax(1)) == 1.0
 
@@ -80,9 +81,9 @@ def test_at_long_time_scales_the_network_is_the_ann(relu_cnn, digits):
 def test_with_bias_calibration_the_error_per_channel_shrinks(relu_cnn, digits):
     T = 4
     plain = lc.convert(relu_cnn, calibration=digits.x_train, timesteps=T,
-                       channel_thresholds=True)
+                       channel_thresholds=True, balancing="max")
     calibrated = lc.convert(relu_cnn, calibration=digits.x_train, timesteps=T,
-                            channel_thresholds=True, bias_calibration=256)
+                            channel_thresholds=True, bias_calibration=256, balancing="max")
     from lava_convert.sim.ann import forward
 
     x = digits.x_train[:256]
@@ -98,7 +99,7 @@ def test_with_bias_calibration_the_error_per_channel_shrinks(relu_cnn, digits):
 @pytest.mark.lava
 def test_per_channel_files_run_on_lava_spike_for_spike(relu_cnn, digits, tmp_path):
     converted = lc.convert(relu_cnn, calibration=digits.x_train, timesteps=8,
-                           channel_thresholds=True)
+                           channel_thresholds=True, balancing="max")
     path = converted.export(tmp_path / "cnn.net")
     x = digits.x_test[:12]
     lava, ref = lc.run_lava(path, x, progress=False), lc.simulate(path, x)
