@@ -10,7 +10,7 @@ from torch import nn
 
 import lava_convert as lc
 from lava_convert.frontend.torch_fx import trace
-from lava_convert.passes.balance import channel_statistics
+from lava_convert.passes.balance import CHANNEL_BINS, channel_statistics
 
 
 def two_channel_net() -> nn.Sequential:
@@ -56,7 +56,7 @@ def test_channel_percentiles_match_numpy():
         a = torch.relu(model[0](torch.as_tensor(x, dtype=torch.float32))).numpy()
     want = np.percentile(a.transpose(1, 0, 2, 3).reshape(3, -1), 99.0, axis=1)
     tops = a.max(axis=(0, 2, 3))
-    assert np.all(got >= want - 1e-6) and np.all(got <= want + tops / 4096 + 1e-6)
+    assert np.all(got >= want - 1e-6) and np.all(got <= want + tops / CHANNEL_BINS + 1e-6)
 
 
 @pytest.fixture(scope="module")
