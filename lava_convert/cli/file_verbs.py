@@ -58,6 +58,7 @@ def _inspect(args: argparse.Namespace) -> int:
         if args.loihi2:
             _print_loihi2(info["loihi2"])
     write_json_result(args.json, info)
+    return 0
 
 
 def _print_loihi2(fit: dict) -> None:

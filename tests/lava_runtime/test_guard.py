@@ -96,9 +96,14 @@ def start_long_run(tmp_path, net, early: bool = False,
     return proc, workers
 
 
-@pytest.mark.parametrize("shards", [1, 2])
-@pytest.mark.parametrize("how", ["ctrl-c to the process group", "ctrl-c during start-up",
-                                 "SIGINT", "SIGTERM", "SIGKILL"])
+HOW = ["ctrl-c to the process group", "ctrl-c during start-up", "SIGINT", "SIGTERM", "SIGKILL"]
+#: Sharded runs: every signal, the ones the coordinator handles alike under the slow marker.
+KILLS = [(how, 1) for how in HOW] + [
+    pytest.param(how, 2, marks=() if how in (HOW[0], HOW[3], HOW[4]) else pytest.mark.slow)
+    for how in HOW]
+
+
+@pytest.mark.parametrize("how,shards", KILLS)
 def test_killed_run_leaves_no_lava_workers(tmp_path, digits_net, how, shards):
     # during start-up the signal lands while Lava forks its workers: it once interrupted
     # logging's at-fork hook, left the logging lock held and hung the parent. With two

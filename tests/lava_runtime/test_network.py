@@ -32,7 +32,10 @@ def readme_script() -> str:
     return section[section.index("```python\n") + 10:section.index("\n```\n")]
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "mnist_cnn_qcfs", "fashion_mnist_resnet_qcfs"])
+@pytest.mark.parametrize("name", [
+    "digits_mlp", "mnist_cnn_qcfs",
+    # 28 s; residual networks on Lava are also checked by pipeline/test_residual.py
+    pytest.param("fashion_mnist_resnet_qcfs", marks=pytest.mark.slow)])
 def test_the_readme_script_equals_the_reference_on_shipped_exports(name):
     path = ROOT / "netx_exports" / f"{name}.net"
     script = readme_script()
@@ -199,7 +202,7 @@ def test_a_bias_exponent_runs_spike_exact_on_lava_and_stock_netx_refuses_it(tmp_
         hdf5.Network(net_config=str(path), input_message_bits=8)
 
 
-@pytest.mark.parametrize("T,chunk", [(2, 1), (3, 2)])
+@pytest.mark.parametrize("T,chunk", [(2, 1), pytest.param(3, 2, marks=pytest.mark.slow)])
 def test_a_network_deeper_than_its_window_records_every_sample(T, chunk):
     """Depth 8 > T: the first layer runs several windows ahead of the readout. Its
     per-sample recordings must not be reset before they are read (the first sample's

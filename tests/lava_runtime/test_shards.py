@@ -111,7 +111,7 @@ def cluster():
         yield client
 
 
-@pytest.mark.parametrize("kind", ["dense", "residual"])
+@pytest.mark.parametrize("kind", ["dense", pytest.param("residual", marks=pytest.mark.slow)])
 def test_a_dask_cluster_gives_the_result_of_one_process(kind, cluster, inputs, digits_net):
     name, T, x = inputs[kind]
     path = digits_net if name == "digits" else ROOT / "netx_exports" / f"{name}.net"
@@ -125,21 +125,22 @@ def test_a_dask_cluster_gives_the_result_of_one_process(kind, cluster, inputs, d
 
 
 POISON = """
-from lava_convert.lava import shards
-if not hasattr(shards, "unpoisoned_record"):
-    shards.unpoisoned_record = shards.record
+import lava_convert.lava.shards as patched
+if not hasattr(patched, "unpoisoned_record"):
+    patched.unpoisoned_record = patched.record
     def record(net, x_int, *args, **kwargs):
+        import lava_convert.lava.shards as module
         if x_int[0].min() > 0:  # the marker: no digit has every pixel lit
             raise ValueError("poisoned sample")
-        return shards.unpoisoned_record(net, x_int, *args, **kwargs)
-    shards.record = record
+        return module.unpoisoned_record(net, x_int, *args, **kwargs)
+    patched.record = record
 """
 
 
 def test_a_shard_that_fails_on_dask_fails_the_run_and_names_it(cluster, digits_net, digits):
     """The workers' shard runner fails on a marked sample (patched on the workers only):
     the run fails naming the shard and its samples, and nothing is returned."""
-    cluster.run(exec, POISON)
+    cluster.run(exec, POISON, {})
     try:
         x = digits.x_test[:6].copy()
         x[3] = 1.0  # the marker (every pixel lit), first sample of the last shard
@@ -148,8 +149,8 @@ def test_a_shard_that_fails_on_dask_fails_the_run_and_names_it(cluster, digits_n
                                  r"\(ValueError: poisoned sample\)"):
             lc.run_lava(digits_net, x, 8, client=cluster, progress=False)
     finally:
-        cluster.run(exec, "from lava_convert.lava import shards\n"
-                          "shards.record = getattr(shards, 'unpoisoned_record', shards.record)")
+        cluster.run(exec, "import lava_convert.lava.shards as s\n"
+                          "s.record = getattr(s, 'unpoisoned_record', s.record)", {})
 
 
 def test_dask_defaults_are_refused_with_the_two_settings_to_change(digits_net):
