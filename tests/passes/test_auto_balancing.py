@@ -6,23 +6,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
-import torch
-from torch import nn
 
 import lava_convert as lc
 from lava_convert.passes.auto_balancing import CANDIDATES, describe_settings
-
-
-@pytest.fixture(scope="module")
-def relu_cnn(digits):
-    from lava_convert.zoo.train import train_classifier
-
-    torch.manual_seed(1)
-    model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(),
-                          nn.Conv2d(6, 12, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(192, 10))
-    return train_classifier(model, digits.x_train, digits.y_train, epochs=20)
 
 
 def test_auto_keeps_the_candidate_that_agrees_best(relu_cnn, digits, tmp_path):

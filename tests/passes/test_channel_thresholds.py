@@ -59,17 +59,6 @@ def test_channel_percentiles_match_numpy():
     assert np.all(got >= want - 1e-6) and np.all(got <= want + tops / CHANNEL_BINS + 1e-6)
 
 
-@pytest.fixture(scope="module")
-def relu_cnn(digits):
-    from lava_convert.zoo.train import train_classifier
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
-                          nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(256, 10))
-    return train_classifier(model, digits.x_train, digits.y_train)
-
-
 def test_at_long_time_scales_the_network_is_the_ann(relu_cnn, digits):
     """The folding is exact: at T=256 the float SNN decides as the ANN on every test digit."""
     converted = lc.convert(relu_cnn, calibration=digits.x_train, timesteps=256,
