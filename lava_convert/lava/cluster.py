@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import ConfigError, LavaRunError, LavaTimeoutError, OptionalDependencyError
 from ..ir import FixedNetwork
-from .shards import POLL_S, Shard, resolve_workers, run_shards
+from .shards import POLL_S, Shard, coordinating, resolve_workers, run_shards
 from .simulate import ChunkHandler, Recordings
 
 #: The worker settings Lava needs (dask config keys and values).
@@ -118,50 +118,60 @@ def run_on_dask(client, net: FixedNetwork, x_int: np.ndarray, timesteps: int, ch
     run_id = uuid.uuid4().hex[:12]
     event = distributed.Event(f"lava-convert-stop-{run_id}", client=client)
     futures = {}
-    try:
-        for shard in shards:
-            future = client.submit(
-                _run_task, net, x_int[shard.first:shard.stop], timesteps, chunk, shard,
-                timeout_s, event.name, key=f"lava-convert-shard-{shard.index}-{run_id}",
-                pure=False)
-            futures[future] = shard
-        pending, steps = set(futures), 0
-        while pending:
-            wait_s = POLL_S * 4
-            if deadline is not None:
-                wait_s = min(wait_s, max(0.0, deadline - time.monotonic()))
-            done = set()
-            if wait_s > 0:
-                try:
-                    done, pending = distributed.wait(list(pending), timeout=wait_s,
-                                                     return_when="FIRST_COMPLETED")
-                except TimeoutError:  # nothing finished within wait_s
-                    pass
-            for future in done:
-                shard = futures[future]
-                try:
-                    counts, ends, shard_steps = future.result()
-                except LavaTimeoutError:
-                    raise
-                except LavaRunError as exc:  # raised on the worker, naming the shard
-                    raise LavaRunError(f"on the Dask cluster: {exc}") from exc
-                except Exception as exc:
-                    raise LavaRunError(
-                        f"{shard.describe()} failed on the Dask cluster "
-                        f"({type(exc).__name__}: {exc}); the other shards were stopped and "
-                        "no result is returned") from exc
-                on_chunk(shard.first, shard.size, counts, ends)
-                steps += shard_steps
-            if pending and deadline is not None and time.monotonic() >= deadline:
-                raise LavaTimeoutError(
-                    f"the Lava run exceeded timeout_s={timeout_s:g} s and was stopped: "
-                    "raise the timeout, or run fewer samples (limit) or time steps")
-        return steps
-    finally:
-        unfinished = [f for f in futures if not f.done()]
-        if unfinished:
-            event.set()  # running tasks stop their shards; queued ones are cancelled
-            client.cancel(unfinished)
+    with coordinating() as stopping:  # SIGTERM as Ctrl-C: the tasks are stopped either way
+        try:
+            return _collect(client, distributed, net, x_int, timesteps, chunk, shards,
+                            on_chunk, timeout_s, deadline, event, run_id, futures)
+        finally:
+            stopping.set()
+            unfinished = [f for f in futures if not f.done()]
+            if unfinished:
+                event.set()  # running tasks stop their shards; queued ones are cancelled
+                client.cancel(unfinished)
+
+
+def _collect(client, distributed, net, x_int, timesteps, chunk, shards, on_chunk, timeout_s,
+             deadline, event, run_id, futures) -> int:
+    """Submit one task per shard (into ``futures``) and gather their recordings in the
+    order they finish."""
+    for shard in shards:
+        future = client.submit(
+            _run_task, net, x_int[shard.first:shard.stop], timesteps, chunk, shard,
+            timeout_s, event.name, key=f"lava-convert-shard-{shard.index}-{run_id}",
+            pure=False)
+        futures[future] = shard
+    pending, steps = set(futures), 0
+    while pending:
+        wait_s = POLL_S * 4
+        if deadline is not None:
+            wait_s = min(wait_s, max(0.0, deadline - time.monotonic()))
+        done = set()
+        if wait_s > 0:
+            try:
+                done, pending = distributed.wait(list(pending), timeout=wait_s,
+                                                 return_when="FIRST_COMPLETED")
+            except TimeoutError:  # nothing finished within wait_s
+                pass
+        for future in done:
+            shard = futures[future]
+            try:
+                counts, ends, shard_steps = future.result()
+            except LavaTimeoutError:
+                raise
+            except LavaRunError as exc:  # raised on the worker, naming the shard
+                raise LavaRunError(f"on the Dask cluster: {exc}") from exc
+            except Exception as exc:
+                raise LavaRunError(
+                    f"{shard.describe()} failed on the Dask cluster "
+                    f"({type(exc).__name__}: {exc}); the other shards were stopped and "
+                    "no result is returned") from exc
+            on_chunk(shard.first, shard.size, counts, ends)
+            steps += shard_steps
+        if pending and deadline is not None and time.monotonic() >= deadline:
+            raise LavaTimeoutError(
+                f"the Lava run exceeded timeout_s={timeout_s:g} s and was stopped: "
+                "raise the timeout, or run fewer samples (limit) or time steps")
+    return steps
 
 
 @contextmanager

@@ -125,7 +125,7 @@ def run_shards(net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
     context = multiprocessing.get_context("fork")
     running: list[tuple[Shard, multiprocessing.Process, object]] = []
     steps = 0
-    with _coordinating() as stopping:
+    with coordinating() as stopping:
         try:
             for shard in shards:
                 receive, send = context.Pipe(duplex=False)
@@ -222,7 +222,7 @@ def _stop_shards(running: list) -> None:
 
 
 @contextmanager
-def _coordinating():
+def coordinating():
     """In the main thread: Ctrl-C and SIGTERM raise ``KeyboardInterrupt`` until the shards
     are being stopped (yielded event set); then they are held back, so a second signal
     cannot cut the stop short. A signal the caller ignores stays ignored."""
