@@ -155,14 +155,13 @@ def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
                 for a, b in [(neuron.output, feedback[0]), (feedback[0], name)]:
                     predecessors[b].remove(a)
                 successors[neuron.output].remove(feedback[0])
+    in_pattern = {name for edge in internal for name in edge}
     for name, node in nodes.items():
-        if type(node).__name__ in ("Threshold", "Scale") and \
-                not any(name in (a, b) for a, b in internal) and type(node).__name__ \
-                == "Threshold":
+        if type(node).__name__ == "Threshold" and name not in in_pattern:
             raise NirGraphError(f"node '{name}' (Threshold) does not follow an integrator with "
                                 "a Scale(-threshold) fed back; lava-convert cannot read it")
     by_output = {n.output: n for n in neurons.values()}
-    order = _topological(nodes, successors, predecessors, internal)
+    order = _topological(nodes, successors, predecessors)
     layers_nodes = [by_output[n] for n in order if n in by_output]
     if not layers_nodes:
         raise NirGraphError("the graph has no neuron nodes (IF, LIF, CubaLIF, I, LI, CubaLI)")
@@ -193,7 +192,7 @@ def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
                       input_range=(float(input_range[0]), float(input_range[1])))
 
 
-def _topological(nodes, successors, predecessors, internal) -> list[str]:
+def _topological(nodes, successors, predecessors) -> list[str]:
     """Nodes in an order where every edge points forward; refuses other cycles."""
     degree = {n: len(predecessors.get(n, ())) for n in nodes}
     ready = [n for n, d in degree.items() if d == 0]

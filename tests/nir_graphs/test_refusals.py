@@ -104,3 +104,17 @@ def test_a_file_that_points_outside_itself_is_refused_before_reading(tmp_path):
         load_graph(tmp_path / "junk.nir")
     with pytest.raises(lc.NirGraphError, match="no such NIR file"):
         load_graph(tmp_path / "missing.nir")
+
+
+def test_a_threshold_without_its_reset_feedback_is_refused():
+    nodes = {"input": nir.Input(input_type=np.array([3])),
+             "w1": nir.Affine(weight=np.ones((2, 3)), bias=np.zeros(2)),
+             "h": nir.I(r=np.ones(2)), "fire": nir.Threshold(threshold=np.ones(2)),
+             "w2": nir.Affine(weight=np.ones((2, 2)), bias=np.zeros(2)),
+             "o": nir.I(r=np.ones(2)), "output": nir.Output(output_type=np.array([2]))}
+    chain = ["input", "w1", "h", "fire", "w2", "o", "output"]
+    g = nir.NIRGraph(nodes=nodes, edges=list(zip(chain, chain[1:])), metadata=META,
+                     type_check=False)
+    with pytest.raises(lc.NirGraphError, match=r"node 'fire' \(Threshold\) after integrator "
+                                               r"'h': without a Scale\(-threshold\) fed back"):
+        graph_to_snn(g)
