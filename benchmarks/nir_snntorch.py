@@ -99,6 +99,7 @@ def section(quick: bool = False) -> str:
         lines.append(f"| {name} | {epochs} | {100 * theirs:.2f} | {100 * ours:.2f} "
                      f"| {100 * fixed:.2f} | {100 * (fixed - theirs):+.2f} | {same} |")
     return "\n".join([
+        "## NIR from snnTorch to Lava: MNIST accuracy", "",
         f"MNIST ({n_train} training, {n_test} test samples), T={T}; snnTorch 1.0.0, nirtorch "
         "2.6, nir 1.0.8. Read with `lc.from_nir(path, calibration, dt=1e-4, reset='soft')`. "
         "Ours differ from snnTorch's simulation where a neuron stays above threshold after "

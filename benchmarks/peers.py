@@ -204,7 +204,9 @@ def section(quick: bool = False) -> str:
         peers = True
     except ImportError:
         peers = False
-    lines = [f"MNIST, first {n_test} test images; ANNs with plain ReLUs trained for one epoch "
+    lines = ["## Plain-ReLU networks: lava-convert, SpikingJelly and Sinabs, accuracy and "
+             "spikes vs T", "",
+             f"MNIST, first {n_test} test images; ANNs with plain ReLUs trained for one epoch "
              f"({'5000' if quick else 'all 60000'} training images). Ours: Loihi fixed point, "
              "Lava-exact; SpikingJelly and Sinabs: their own float32 simulation, no "
              "quantization." + ("" if peers else " (Peers not installed: `make bench` "

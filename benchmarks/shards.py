@@ -94,7 +94,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 def section(quick: bool = False) -> str:
     limits = {"MNIST CNN": 40 if quick else 200, "digits MLP": 60 if quick else 360}
     rounds = 1 if quick else 2
-    lines = [f"Samples per second on Lava (best of {rounds} interleaved rounds); "
+    lines = ["## Sharded Lava runs: workers and a Dask LocalCluster", "",
+             f"Samples per second on Lava (best of {rounds} interleaved rounds); "
              "`identical`: every sharded result equals the single-process one (outputs and "
              "spike counts of every layer).", "",
              "`cores busy`: CPU seconds of the single-process run (all its Lava processes) per "
