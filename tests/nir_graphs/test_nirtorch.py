@@ -48,8 +48,8 @@ class Multiply(torch.nn.Module):
 
 def affine(node):
     layer = torch.nn.Linear(node.weight.shape[1], node.weight.shape[0]).double()
-    layer.weight.data = torch.as_tensor(node.weight, dtype=torch.float64)
-    layer.bias.data = torch.as_tensor(node.bias, dtype=torch.float64)
+    layer.weight.data = torch.tensor(np.array(node.weight), dtype=torch.float64)
+    layer.bias.data = torch.tensor(np.array(node.bias), dtype=torch.float64)
     return layer
 
 
@@ -59,8 +59,8 @@ def conv2d(node):
     layer = torch.nn.Conv2d(c_in * groups, c_out, tuple(kernel), stride=tuple(node.stride),
                             padding=tuple(node.padding), dilation=tuple(node.dilation),
                             groups=groups).double()
-    layer.weight.data = torch.as_tensor(node.weight, dtype=torch.float64)
-    layer.bias.data = torch.as_tensor(node.bias, dtype=torch.float64)
+    layer.weight.data = torch.tensor(np.array(node.weight), dtype=torch.float64)
+    layer.bias.data = torch.tensor(np.array(node.bias), dtype=torch.float64)
     return layer
 
 
