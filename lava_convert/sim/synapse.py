@@ -38,7 +38,7 @@ def layer_current(layer, x: torch.Tensor, skip_inputs=(), weight=None, bias=None
 
 
 def lava_input(layer: FixedLayer | Synapse, inp: torch.Tensor,
-               weight: torch.Tensor | None) -> torch.Tensor:
+               weight: torch.Tensor | None, wrap: bool = True) -> torch.Tensor:
     """Integer input current for payloads ``inp`` (batch first) as Lava computes it, int32.
 
     Input layers take the payload itself. Dense: ``W @ s`` (exact; Lava's int32
@@ -46,7 +46,8 @@ def lava_input(layer: FixedLayer | Synapse, inp: torch.Tensor,
     PyTorch's cross-correlation of the file's kernel (NetX flips it for Lava's
     convolution), wrapped to 24 bits like Lava's ``Conv`` (``signed_clamp``).
     ``weight`` must hold integers in a dtype that keeps every sum exact, so the
-    float results are whole numbers and the casts are exact.
+    float results are whole numbers and the casts are exact. ``wrap=False`` skips the
+    24-bit wrap of a conv's sums: only for callers that have proven them below 2**23.
     """
     B = inp.shape[0]
     if isinstance(layer, FixedLayer):
@@ -55,5 +56,7 @@ def lava_input(layer: FixedLayer | Synapse, inp: torch.Tensor,
         layer = layer.synapse
     if layer.kind == "dense":
         return (inp.reshape(B, -1) @ weight.T).to(torch.int32)
+    if not wrap:  # |a| < 2**23: the wrap is the identity
+        return current(layer, inp, weight).to(torch.int32)
     a = current(layer, inp, weight).to(torch.int64)
     return (((a + CONV_WRAP // 2) % CONV_WRAP) - CONV_WRAP // 2).to(torch.int32)

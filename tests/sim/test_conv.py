@@ -153,3 +153,19 @@ def test_layer_by_layer_float_trains_equal_the_whole_network_simulation():
         np.testing.assert_array_equal(trains.sum(dim=0).reshape(len(x), -1).numpy(),
                                       whole.spike_counts[layer.name])
     assert all(whole.spike_counts[l.name].sum() > 0 for l in snn.layers[:-1])
+
+
+def test_conv_sums_wrap_at_24_bits_unless_proven_small():
+    """Lava's Conv wraps its sums to 24 bits (signed_clamp). Worked by hand: a 1x1 kernel
+    of 2**22 on a payload of 3 sums to 12582912 > 2**23, which wraps to 12582912 - 2**24 =
+    -4194304; the simulator may skip the wrap only where its bound proves it a no-op."""
+    from lava_convert.ir import Synapse
+    from lava_convert.sim.synapse import lava_input
+
+    synapse = Synapse("conv", np.full((1, 1, 1, 1), 2**22), -1)
+    weight = torch.full((1, 1, 1, 1), float(2**22), dtype=torch.float64)
+    payload = torch.full((1, 1, 1, 1), 3.0, dtype=torch.float64)
+    assert int(lava_input(synapse, payload, weight)) == -4194304
+    small = torch.full((1, 1, 1, 1), 1.0, dtype=torch.float64)
+    assert int(lava_input(synapse, small, weight, wrap=False)) == 2**22 == \
+        int(lava_input(synapse, small, weight))
