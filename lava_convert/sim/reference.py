@@ -120,7 +120,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     dtypes = [_exact_dtype(b) for b in bounds]
     skip_weights = [[torch.as_tensor(k.weight, dtype=_exact_dtype(b), device=dev)
                      for k, b in zip(l.skips, kb)] for l, kb in zip(net.layers, skip_bounds)]
-    # a conv synapse whose sums stay below 2**23 needs no 24-bit wrap (the wrap costs a
+    # a conv synapse whose sums stay below CONV_WRAP / 2 needs no wrap (the wrap costs a
     # quarter of a CNN's simulation time)
     conv_wrap = [b >= CONV_WRAP // 2 for b in bounds]
     skip_wrap = [[b >= CONV_WRAP // 2 for b in kb] for kb in skip_bounds]

@@ -47,7 +47,8 @@ def lava_input(layer: FixedLayer | Synapse, inp: torch.Tensor,
     convolution), wrapped to 24 bits like Lava's ``Conv`` (``signed_clamp``).
     ``weight`` must hold integers in a dtype that keeps every sum exact, so the
     float results are whole numbers and the casts are exact. ``wrap=False`` skips the
-    24-bit wrap of a conv's sums: only for callers that have proven them below 2**23.
+    24-bit wrap of a conv's sums: only for callers that have proven them below half of
+    ``CONV_WRAP``.
     """
     B = inp.shape[0]
     if isinstance(layer, FixedLayer):
@@ -56,7 +57,7 @@ def lava_input(layer: FixedLayer | Synapse, inp: torch.Tensor,
         layer = layer.synapse
     if layer.kind == "dense":
         return (inp.reshape(B, -1) @ weight.T).to(torch.int32)
-    if not wrap:  # |a| < 2**23: the wrap is the identity
+    if not wrap:  # |a| < CONV_WRAP / 2: the wrap is the identity
         return current(layer, inp, weight).to(torch.int32)
     a = current(layer, inp, weight).to(torch.int64)
     return (((a + CONV_WRAP // 2) % CONV_WRAP) - CONV_WRAP // 2).to(torch.int32)
