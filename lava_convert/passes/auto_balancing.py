@@ -26,7 +26,7 @@ from ..ir import AnnGraph
 from ..quantize.scale import quantize
 from ..sim.ann import logits
 from ..sim.reference import simulate_fixed
-from .balance import balance
+from .balance import balance, layer_thresholds
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +90,16 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray,
     samples = x[np.linspace(0, len(x) - 1, n).astype(int)]
     target = np.argmax(logits(graph, samples), axis=1)
     T = config.timesteps
-    measured = []
+    measured, by_rule = [], {}
     for settings in CANDIDATES:
         if config.target == "stock-netx" and settings["shift"] == "v0":
             continue
         candidate = config.replace(**settings)
-        fixed = quantize(balance(graph, x, candidate), x, candidate)
+        # the thresholds depend on the rule, not on the shift: computed once per rule
+        rule = (candidate.balancing, candidate.percentile, candidate.channel_thresholds)
+        if rule not in by_rule:
+            by_rule[rule] = layer_thresholds(graph, x, candidate)
+        fixed = quantize(balance(graph, x, candidate, by_rule[rule]), x, candidate)
         agreement = float(np.mean(simulate_fixed(fixed, samples, T).predictions == target))
         measured.append((settings, agreement))
         log.info("balancing auto: %s agrees with the ANN on %.4f", describe_settings(settings),

@@ -204,7 +204,8 @@ def _scale_bias(bias: np.ndarray, factor) -> np.ndarray:
     return bias * (factor if bias.ndim <= 1 else factor[:, None, None])
 
 
-def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetwork:
+def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
+            thresholds: list | None = None) -> SnnNetwork:
     """Threshold balancing, reset rule, shift and read-out: AnnGraph -> SnnNetwork.
 
     Refuses (``CalibrationError``) calibration data that does not fit the graph, a
@@ -212,7 +213,9 @@ def balance(graph: AnnGraph, x: np.ndarray, config: ConversionConfig) -> SnnNetw
     ``readout="spikes"`` without a positive logit; ``ConfigError`` for
     ``balancing="clip"`` on a layer without a clip."""
     x = check_calibration(x, graph.input_shape)
-    thresholds = layer_thresholds(graph, x, config)
+    # ``thresholds``: :func:`layer_thresholds` for ``config``, when the caller has them
+    thresholds = list(thresholds if thresholds is not None
+                      else layer_thresholds(graph, x, config))
     if config.readout == "spikes":
         top_logit = activation_statistics(graph, x)[-1][0]
         if not top_logit > 0:
