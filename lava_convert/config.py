@@ -67,6 +67,12 @@ class ConversionConfig:
             (:func:`lava_convert.quantize.scale.on_grid`), so the biases also absorb
             the rounding of the weights. See
             :func:`lava_convert.passes.bias_calibration.calibrate_biases`.
+        potential_calibration: Calibration samples used to choose each spiking layer's
+            initial membrane potential ``v0`` (0: off): the fraction of its threshold,
+            in eighths, whose spike rates come closest to the ANN's activations
+            (:func:`lava_convert.passes.potential_calibration.calibrate_potentials`);
+            runs before bias calibration and replaces the ``v0`` that ``shift`` sets.
+            Exact in Lava (the neurons' initial voltage); not for ``target="stock-netx"``.
         channel_thresholds: Data-driven thresholds (``"max"``, ``"percentile"``, and
             ``"auto"`` on plain ReLUs) per output channel of conv layers, as
             SpikingJelly's channel-wise normalisation: a channel whose activations stay
@@ -86,6 +92,7 @@ class ConversionConfig:
     headroom: float = 2.0
     rate_tolerance: float = 0.02
     bias_calibration: int = 0
+    potential_calibration: int = 0
     target: str = "lava-convert"
     channel_thresholds: bool = False
 
@@ -115,6 +122,8 @@ class ConversionConfig:
         check(float(self.headroom) >= 1.0, "headroom", "use a factor >= 1")
         check(isinstance(self.bias_calibration, int) and self.bias_calibration >= 0,
               "bias_calibration", "use a number of samples >= 0 (0: off)")
+        check(isinstance(self.potential_calibration, int) and self.potential_calibration >= 0,
+              "potential_calibration", "use a number of samples >= 0 (0: off)")
         check(0 <= float(self.rate_tolerance) <= 1, "rate_tolerance",
               "use a rate in [0, 1] spikes per step")
         check(self.target in TARGETS, "target", f"use one of {TARGETS}")
@@ -129,6 +138,9 @@ class ConversionConfig:
                   "ConversionConfig.stock_netx()")
             check(self.shift != "v0", "shift", f"{stock} cannot start at v0: use shift='bias' "
                   "or 'none'")
+            check(self.potential_calibration == 0, "potential_calibration", f"{stock} cannot "
+                  "start at a calibrated v0: use potential_calibration=0 (bias calibration "
+                  "works on stock NetX)")
 
     def replace(self, **changes: Any) -> ConversionConfig:
         """A copy with ``changes`` applied (validated)."""

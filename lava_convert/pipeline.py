@@ -3,7 +3,8 @@
 sidecar's ``passes``; then ``export`` (NetX) and ``simulate`` (reference).
 
     torch model --trace--> AnnGraph --balance--> SnnNetwork --quantize--> FixedNetwork
-                      [auto_balancing]  [bias_calibration]      [bias_calibration_on_grid]
+                      [auto_balancing]  [potential_calibration]  [bias_calibration_on_grid]
+                                        [bias_calibration]
                                                                 --check--> FixedNetwork.check
 """
 
@@ -38,6 +39,7 @@ from .passes.auto_balancing import BalancingChoice, choose_balancing, needs_choi
 from .passes.balance import balance
 from .passes.bias_calibration import calibrate_biases
 from .passes.calibration_data import check_calibration
+from .passes.potential_calibration import calibrate_potentials
 from .passes.target import check_target
 from .quantize.check import check_fixed_point
 from .quantize.scale import on_grid, quantize
@@ -63,9 +65,10 @@ class Stage:
     progress: bool = False
     balancing_choice: BalancingChoice | None = None
 
-    def calibration_samples(self) -> np.ndarray:
-        """``config.bias_calibration`` samples spread evenly over the calibration data."""
-        n = min(self.config.bias_calibration, len(self.x))
+    def calibration_samples(self, n: int | None = None) -> np.ndarray:
+        """``n`` (default ``config.bias_calibration``) samples spread evenly over the
+        calibration data."""
+        n = min(self.config.bias_calibration if n is None else n, len(self.x))
         return self.x[np.linspace(0, len(self.x) - 1, n).astype(int)]
 
 
@@ -89,6 +92,14 @@ def _balance(stage: Stage) -> Stage:
     (:func:`~lava_convert.passes.balance.balance`; refuses calibration data that does
     not fit and layers that never activate)."""
     return dataclasses.replace(stage, snn=balance(stage.graph, stage.x, stage.config))
+
+
+def _potential_calibration(stage: Stage) -> Stage:
+    """Choose each spiking layer's initial potential against the ANN, in float
+    (:func:`~lava_convert.passes.potential_calibration.calibrate_potentials`)."""
+    samples = stage.calibration_samples(stage.config.potential_calibration)
+    snn = calibrate_potentials(stage.graph, stage.snn, samples, stage.progress)
+    return dataclasses.replace(stage, snn=snn)
 
 
 def _bias_calibration(stage: Stage) -> Stage:
@@ -150,6 +161,8 @@ PASSES: tuple[Pass, ...] = (
     Pass("target", _target, lambda s: s.config.target != "lava-convert"),
     Pass("auto_balancing", _auto_balancing, lambda s: needs_choice(s.graph, s.config)),
     Pass("balance", _balance),
+    Pass("potential_calibration", _potential_calibration,
+         lambda s: s.config.potential_calibration > 0),
     Pass("bias_calibration", _bias_calibration, lambda s: s.config.bias_calibration > 0),
     Pass("quantize", _quantize),
     Pass("bias_calibration_on_grid", _bias_calibration_on_grid,

@@ -96,7 +96,8 @@ def _finetune(args: argparse.Namespace) -> int:
 # --- convert ----------------------------------------------------------------------------
 
 _CONFIG_FLAGS = ("timesteps", "balancing", "percentile", "reset", "shift", "readout",
-                 "input_bits", "bias_calibration", "target", "channel_thresholds")
+                 "input_bits", "bias_calibration", "potential_calibration", "target",
+                 "channel_thresholds")
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
@@ -119,6 +120,9 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
                    help="data-driven thresholds per output channel of conv layers")
     p.add_argument("--bias-calibration", type=int, metavar="N",
                    help="correct each layer's bias on N calibration samples (0: off)")
+    p.add_argument("--potential-calibration", type=int, metavar="N",
+                   help="choose each layer's initial potential on N calibration samples "
+                   "(0: off)")
     p.add_argument("--target", choices=list(TARGETS),
                    help="lava-convert (default; run with lava_convert.netx.Network) or "
                    "stock-netx (a file unmodified lava-dl NetX runs exactly: hard reset and "

@@ -1,0 +1,93 @@
+"""Potential calibration (``potential_calibration``): each spiking layer's initial potential
+chosen against the ANN, checked against theory, a brute-force oracle and Lava."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import lava_convert as lc
+from lava_convert.passes.potential_calibration import V0_FRACTIONS
+from lava_convert.sim.reference import simulate_float
+
+
+def _hidden_activations(model, x):
+    """The torch model's own activations after each ReLU (forward hooks)."""
+    acts = []
+    hooks = [m.register_forward_hook(lambda m, i, o: acts.append(o.detach().numpy()))
+             for m in model.modules() if isinstance(m, (lc.ThresholdReLU, torch.nn.ReLU))]
+    try:
+        with torch.no_grad():
+            model(torch.as_tensor(x, dtype=torch.float32))
+    finally:
+        for h in hooks:
+            h.remove()
+    return [a.reshape(len(x), -1) for a in acts]
+
+
+def test_a_constant_input_layer_starts_at_half_its_threshold(digits, digits_model):
+    """The first layer sees the same input current every step; an IF neuron that starts at
+    ``v0`` fires ``ceil(v0/V_th + a T/V_th - 1)`` times, which is nearest to ``a T/V_th``
+    for ``v0 = V_th/2`` (Bu et al. 2022). Starting from ``v0 = 0`` (``shift="none"``) the
+    calibration must move the first layer there."""
+    x = digits.x_train[:256]
+    plain = lc.convert(digits_model, calibration=x, timesteps=4, shift="none")
+    tuned = lc.convert(digits_model, calibration=x, timesteps=4, shift="none",
+                       potential_calibration=256)
+    assert plain.snn.layers[0].v0 == 0.0
+    first = tuned.snn.layers[0]
+    assert first.v0 == pytest.approx(first.threshold / 2)
+    # the same, worked by hand for three neurons (V_th = 1, T = 4, currents 0.3, 0.45, 0.55):
+    # v0 = 0 gives 1, 1, 2 spikes; v0 = 1/2 gives 1, 2, 2: nearer to 1.2, 1.8, 2.2
+    counts = {f: [int(np.ceil(f + 4 * a - 1)) for a in (0.3, 0.45, 0.55)] for f in (0, 0.5)}
+    assert counts == {0: [1, 1, 2], 0.5: [1, 2, 2]}
+    assert tuned.config.potential_calibration == 256
+    assert tuned.sidecar()["config"]["potential_calibration"] == 256
+
+
+def test_each_layer_gets_the_start_with_the_smallest_error(digits, relu_cnn):
+    """Brute force through the whole-network float simulator: for every hidden layer, no
+    other candidate start gives spike rates nearer the torch model's activations."""
+    x, T = digits.x_train[:200], 4
+    tuned = lc.convert(relu_cnn, calibration=x, timesteps=T, shift="v0", balancing="max",
+                       potential_calibration=200)
+    acts = _hidden_activations(relu_cnn, x)
+    layers = tuned.snn.layers
+    assert len(acts) == len(layers) - 1
+    for i, layer in enumerate(layers[:-1]):
+        errors = {}
+        for f in V0_FRACTIONS:
+            trial = dataclasses.replace(tuned.snn, layers=(
+                *layers[:i], dataclasses.replace(layer, v0=f * layer.threshold), *layers[i + 1:]))
+            counts = simulate_float(trial, x, T).spike_counts[layer.name]
+            errors[f] = float(np.mean((acts[i] - counts / T * layer.threshold) ** 2))
+        chosen = layer.v0 / layer.threshold
+        assert errors[chosen] <= min(errors.values()) + 1e-12, (layer.name, chosen, errors)
+        # a wrong sign or unit in the rates would make the error flat or favour an end
+        assert max(errors.values()) > 1.05 * errors[chosen], (layer.name, errors)
+
+
+def test_potential_calibration_is_refused_where_it_cannot_run():
+    with pytest.raises(lc.ConfigError, match="potential_calibration"):
+        lc.ConversionConfig(potential_calibration=-1)
+    with pytest.raises(lc.ConfigError, match="potential_calibration=0"):
+        lc.ConversionConfig.stock_netx(potential_calibration=64)
+
+
+@pytest.mark.lava
+def test_calibrated_starts_run_exactly_on_lava(digits, digits_model):
+    T = 4
+    # the V_th/(2T) bias shift starts at v0 = 0: a chosen start is anything else
+    tuned = lc.convert(digits_model, calibration=digits.x_train[:200], timesteps=T,
+                       shift="bias", potential_calibration=200, bias_calibration=200)
+    starts = [layer.v0 / layer.threshold for layer in tuned.snn.layers[:-1]]
+    assert any(f != 0 for f in starts), starts
+    x = digits.x_test[:12]
+    ref = lc.simulate(tuned.fixed, x, T)
+    lava = lc.run_lava(tuned.fixed, x, T, progress=False)
+    for name, counts in ref.spike_counts.items():
+        np.testing.assert_array_equal(lava.spike_counts[name], counts, err_msg=name)
+    np.testing.assert_array_equal(lava.predictions, ref.predictions)
