@@ -96,10 +96,21 @@ def _balance(stage: Stage) -> Stage:
 
 def _potential_calibration(stage: Stage) -> Stage:
     """Choose each spiking layer's initial potential against the ANN, in float
-    (:func:`~lava_convert.passes.potential_calibration.calibrate_potentials`)."""
+    (:func:`~lava_convert.passes.potential_calibration.calibrate_potentials`); keep the
+    result only if its predictions agree with the ANN's on the calibration samples at
+    least as often as before (the per-layer error it minimises is not the readout's)."""
     samples = stage.calibration_samples(stage.config.potential_calibration)
     snn = calibrate_potentials(stage.graph, stage.snn, samples, stage.progress)
-    return dataclasses.replace(stage, snn=snn)
+    before, after = (_agreement(stage.graph, samples, simulate_float(net, samples, T))
+                     for T in [stage.config.timesteps] for net in (stage.snn, snn))
+    log.info("potential calibration: agreement with the ANN %.4f -> %.4f (%s)", before, after,
+             "kept" if after >= before else "dropped")
+    return dataclasses.replace(stage, snn=snn) if after >= before else stage
+
+
+def _agreement(graph: AnnGraph, samples: np.ndarray, run: RunResult) -> float:
+    """How often ``run``'s predictions agree with the ANN's on ``samples``."""
+    return float(np.mean(run.predictions == np.argmax(logits(graph, samples), axis=1)))
 
 
 def _bias_calibration(stage: Stage) -> Stage:
@@ -127,10 +138,8 @@ def _bias_calibration_on_grid(stage: Stage) -> Stage:
                             stage.progress)
     scales = [(q.scale, q.scale_limited_by) for q in stage.fixed.quantization]
     candidate = quantize(grid, stage.x, stage.config, scales)
-    target = np.argmax(logits(stage.graph, samples), axis=1)
-    T = stage.config.timesteps
-    before, after = (float(np.mean(simulate_fixed(net, samples, T).predictions == target))
-                     for net in (stage.fixed, candidate))
+    before, after = (_agreement(stage.graph, samples, simulate_fixed(net, samples, T))
+                     for T in [stage.config.timesteps] for net in (stage.fixed, candidate))
     log.info("bias calibration on the grid: agreement with the ANN %.4f -> %.4f (%s)",
              before, after, "kept" if after >= before else "dropped")
     return dataclasses.replace(stage, fixed=candidate) if after >= before else stage

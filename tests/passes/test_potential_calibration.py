@@ -10,7 +10,9 @@ import pytest
 import torch
 
 import lava_convert as lc
-from lava_convert.passes.potential_calibration import V0_FRACTIONS
+from lava_convert import pipeline
+from lava_convert.frontend.torch_fx import trace
+from lava_convert.passes.potential_calibration import V0_FRACTIONS, calibrate_potentials
 from lava_convert.sim.reference import simulate_float
 
 
@@ -35,32 +37,28 @@ def test_a_constant_input_layer_starts_at_half_its_threshold(digits, digits_mode
     calibration must move the first layer there."""
     x = digits.x_train[:256]
     plain = lc.convert(digits_model, calibration=x, timesteps=4, shift="none")
-    tuned = lc.convert(digits_model, calibration=x, timesteps=4, shift="none",
-                       potential_calibration=256)
     assert plain.snn.layers[0].v0 == 0.0
-    first = tuned.snn.layers[0]
+    first = calibrate_potentials(plain.ann, plain.snn, x).layers[0]
     assert first.v0 == pytest.approx(first.threshold / 2)
     # the same, worked by hand for three neurons (V_th = 1, T = 4, currents 0.3, 0.45, 0.55):
     # v0 = 0 gives 1, 1, 2 spikes; v0 = 1/2 gives 1, 2, 2: nearer to 1.2, 1.8, 2.2
     counts = {f: [int(np.ceil(f + 4 * a - 1)) for a in (0.3, 0.45, 0.55)] for f in (0, 0.5)}
     assert counts == {0: [1, 1, 2], 0.5: [1, 2, 2]}
-    assert tuned.config.potential_calibration == 256
-    assert tuned.sidecar()["config"]["potential_calibration"] == 256
 
 
 def test_each_layer_gets_the_start_with_the_smallest_error(digits, relu_cnn):
     """Brute force through the whole-network float simulator: for every hidden layer, no
     other candidate start gives spike rates nearer the torch model's activations."""
     x, T = digits.x_train[:200], 4
-    tuned = lc.convert(relu_cnn, calibration=x, timesteps=T, shift="v0", balancing="max",
-                       potential_calibration=200)
+    plain = lc.convert(relu_cnn, calibration=x, timesteps=T, shift="v0", balancing="max")
+    tuned = calibrate_potentials(plain.ann, plain.snn, x)
     acts = _hidden_activations(relu_cnn, x)
-    layers = tuned.snn.layers
+    layers = tuned.layers
     assert len(acts) == len(layers) - 1
     for i, layer in enumerate(layers[:-1]):
         errors = {}
         for f in V0_FRACTIONS:
-            trial = dataclasses.replace(tuned.snn, layers=(
+            trial = dataclasses.replace(tuned, layers=(
                 *layers[:i], dataclasses.replace(layer, v0=f * layer.threshold), *layers[i + 1:]))
             counts = simulate_float(trial, x, T).spike_counts[layer.name]
             errors[f] = float(np.mean((acts[i] - counts / T * layer.threshold) ** 2))
@@ -68,6 +66,28 @@ def test_each_layer_gets_the_start_with_the_smallest_error(digits, relu_cnn):
         assert errors[chosen] <= min(errors.values()) + 1e-12, (layer.name, chosen, errors)
         # a wrong sign or unit in the rates would make the error flat or favour an end
         assert max(errors.values()) > 1.05 * errors[chosen], (layer.name, errors)
+
+
+def test_the_calibrated_starts_are_kept_only_if_they_agree_better(digits, digits_model,
+                                                                   monkeypatch):
+    config = lc.ConversionConfig(timesteps=4, shift="v0", potential_calibration=128)
+    stage = pipeline.Stage(graph=trace(digits_model, (1, 8, 8)), x=digits.x_train[:400],
+                           config=config)
+    stage = next(p for p in pipeline.PASSES if p.name == "balance").run(stage)
+    calibration = next(p for p in pipeline.PASSES if p.name == "potential_calibration")
+
+    def harmful(graph, snn, x, progress=False):  # every first-layer neuron fires at once
+        first = dataclasses.replace(snn.layers[0], v0=5 * snn.layers[0].threshold)
+        return dataclasses.replace(snn, layers=(first, *snn.layers[1:]))
+
+    monkeypatch.setattr(pipeline, "calibrate_potentials", harmful)
+    assert calibration.run(stage).snn is stage.snn  # dropped
+    monkeypatch.setattr(pipeline, "calibrate_potentials", lambda graph, snn, x, progress=False:
+                        dataclasses.replace(snn))
+    assert calibration.run(stage).snn is not stage.snn  # the same agreement: kept
+    converted = lc.convert(digits_model, calibration=digits.x_train[:400], config=config)
+    assert "potential_calibration" in converted.sidecar()["passes"]
+    assert converted.sidecar()["config"]["potential_calibration"] == 128
 
 
 def test_potential_calibration_is_refused_where_it_cannot_run():
