@@ -87,16 +87,23 @@ def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
                 spikes=ref.spikes_per_sample())
 
 
-def accuracy_table(ann: float, accs: dict[int, list]) -> list[str]:
-    """Markdown rows: accuracy (%) per T with and without bias calibration (None: not run)."""
+def accuracy_table(ann: float, accs: dict) -> list[str]:
+    """Markdown rows: accuracy (%) per T by calibration (keys: 0 for none, a number of
+    bias-calibration samples, or a label; None: not run)."""
     def pct(a) -> str:
-        return "not run (time budget)" if a is None else f"{100 * a:.2f}"
+        return "not run" if a is None else f"{100 * a:.2f}"
 
-    return ["| bias calibration | ANN | " + " | ".join(f"T={T}" for T in TIMESTEPS)
+    def label(key) -> str:
+        return key if isinstance(key, str) else f"bias ({key})" if key else "off"
+
+    def gap(row) -> str:
+        a = row[TIMESTEPS.index(16)]
+        return "-" if a is None else f"{100 * (ann - a):+.2f}"
+
+    return ["| calibration | ANN | " + " | ".join(f"T={T}" for T in TIMESTEPS)
             + " | ANN - SNN at T=16 |", "|---" * (len(TIMESTEPS) + 3) + "|",
-            *(f"| {samples or 'off'} | {100 * ann:.2f} | " + " | ".join(pct(a) for a in row)
-              + f" | {100 * (ann - row[TIMESTEPS.index(16)]):+.2f} |"
-              for samples, row in accs.items())]
+            *(f"| {label(key)} | {100 * ann:.2f} | " + " | ".join(pct(a) for a in row)
+              + f" | {gap(row)} |" for key, row in accs.items())]
 
 
 def lava_summary(lv: dict) -> str:

@@ -1,20 +1,26 @@
-"""Plain-ReLU networks: lava-convert next to SpikingJelly's and Sinabs' converters.
+"""Plain-ReLU and QCFS networks: lava-convert next to SpikingJelly's and Sinabs' converters.
 
-Two ANNs with plain ReLUs (what most users bring) are trained briefly on MNIST: a CNN
-(conv8-conv8-pool-conv16-pool-fc64-fc10) and an MLP (784-256-256-10). Each is converted
+Two ANNs are trained briefly on MNIST, each twice: with plain ReLUs (what most users
+bring) and with QCFS activations at L=4 levels (quantization-aware, matched to T=4): a
+CNN (conv8-conv8-pool-conv16-pool-fc64-fc10) and an MLP (784-256-256-10). Each is
+converted
 
-* by lava-convert: ``balancing="max"`` (the default before ``"auto"`` chose) and
-  ``balancing="auto"`` (candidates measured Lava-exact on calibration data); both
-  fixed point, Lava-exact;
+* by lava-convert: plain ReLUs with ``balancing="max"`` (the default before ``"auto"``
+  chose) and ``balancing="auto"`` (candidates measured Lava-exact on calibration data);
+  QCFS with its clips, a V_th/2 start, and potential then bias calibration (512
+  samples); fixed point, Lava-exact;
 * by SpikingJelly 2.0.0 (``ann2snn.RateCodingRecipe``): modes max, 99.9 % and 1/2 of
   max, and channel-wise 99.9 % with a half-threshold start;
 * by Sinabs 3.1.3: ``normalize_weights`` (99.99th percentile) then ``from_model``
   (soft reset, several spikes per step allowed);
 
-and run on the same test images for T = 4 ... 64; the peers in float32, ours in
-Loihi's fixed point. Accuracy and spikes per inference (all spiking layers). Then the
-simulation speed at T=32 of our reference (fixed and float) against SpikingJelly's
-simulation of its own conversion, interleaved, same torch thread count.
+(the peers convert ReLUs only: for the QCFS twins they get the same weights with each
+QCFS replaced by a ReLU, their thresholds then coming from their own normalisation)
+and run on the full test set for T = 4 ... 64; the peers in float32, ours in Loihi's
+fixed point. Accuracy and spikes per inference (all spiking layers); a Pareto figure per
+network (benchmarks/figures/). Then the simulation speed at T=32 of our reference
+(fixed and float) against SpikingJelly's simulation of its own conversion, interleaved,
+same torch thread count.
 
 The peers are installed for ``make bench`` only (``requirements-peers.lock``,
 ``--no-deps``); without them their columns are left out.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,11 +38,15 @@ from torch import nn
 
 import lava_convert as lc
 from lava_convert.passes.auto_balancing import describe_settings
+from lava_convert.report.frontier import OperatingPoint, frontier_figure, pareto_front
 from lava_convert.sim.reference import simulate_fixed, simulate_float
 from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.train import accuracy, train_classifier
 
 TIMESTEPS = (4, 8, 16, 32, 64)
+LEVELS = 4
+CALIBRATION = 512
+FIGURES = Path(__file__).with_name("figures")
 
 
 def relu_cnn() -> nn.Sequential:
@@ -52,10 +63,28 @@ def relu_mlp() -> nn.Sequential:
                          nn.ReLU(), nn.Linear(256, 10))
 
 
-def ours(model, calib, x, y, balancing: str) -> dict:
+def qcfs_twin(factory):
+    """``factory``'s network with every ReLU a QCFS at :data:`LEVELS` levels."""
+    def make() -> nn.Sequential:
+        return lc.replace_relus(factory(), "qcfs", levels=LEVELS, threshold=2.0)
+    return make
+
+
+def as_relus(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with each QCFS replaced by a ReLU (what the peers convert)."""
+    model = copy.deepcopy(model)
+    for module in list(model.modules()):
+        for child, sub in list(module.named_children()):
+            if isinstance(sub, lc.QCFS):
+                setattr(module, child, nn.ReLU())
+    return model
+
+
+def ours(model, calib, x, y, balancing: str, **settings) -> dict:
     out = {}
     for T in TIMESTEPS:
-        converted = lc.convert(model, calibration=calib, timesteps=T, balancing=balancing)
+        converted = lc.convert(model, calibration=calib, timesteps=T, balancing=balancing,
+                               **settings)
         run = simulate_fixed(converted.fixed, x, T)
         spikes = sum(run.spikes_per_sample().values())
         choice = converted.balancing_choice
@@ -191,10 +220,27 @@ def table(name: str, ann: float, rows: dict[str, dict]) -> list[str]:
     return lines + [""]
 
 
+def frontier(name: str, ann: float, rows: dict[str, dict], quick: bool) -> list[str]:
+    """The Pareto front in words, and the figure (written unless ``quick``)."""
+    points = [OperatingPoint(label, T, acc, spikes) for label, by_t in rows.items()
+              for T, (acc, spikes, _) in by_t.items()]
+    front = pareto_front(points)
+    lines = ["Pareto front (accuracy, spikes, T; no other point is at least as good in all "
+             "three): " + "; ".join(f"{p.method} T={p.timesteps} ({100 * p.accuracy:.2f} %, "
+                                   f"{p.spikes:.0f})" for p in front) + "."]
+    if not quick:
+        slug = name.lower().replace(" ", "_")
+        path = frontier_figure(points, FIGURES / f"pareto_{slug}.png",
+                               title=f"MNIST {name}: accuracy vs spikes (labels: T)",
+                               ann_accuracy=ann, floor=max(0.0, ann - 0.10))
+        lines += ["", f"![{name}](figures/{path.name})"]
+    return lines + [""]
+
+
 def section(quick: bool = False) -> str:
     torch.set_num_threads(2)
     data = load_dataset("mnist")
-    n_test = 500 if quick else 1000
+    n_test = 500 if quick else len(data.x_test)
     x, y = data.x_test[:n_test], data.y_test[:n_test]
     calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000,
                                                          replace=False)]
@@ -204,29 +250,40 @@ def section(quick: bool = False) -> str:
         peers = True
     except ImportError:
         peers = False
-    lines = ["## Plain-ReLU networks: lava-convert, SpikingJelly and Sinabs, accuracy and "
-             "spikes vs T", "",
-             f"MNIST, first {n_test} test images; ANNs with plain ReLUs trained for one epoch "
-             f"({'5000' if quick else 'all 60000'} training images). Ours: Loihi fixed point, "
+    lines = ["## lava-convert, SpikingJelly and Sinabs on the same ANNs: accuracy and spikes "
+             "vs T", "",
+             f"MNIST, {n_test} test images; ANNs trained for one epoch "
+             f"({'5000' if quick else 'all 60000'} training images), with plain ReLUs and, the "
+             f"same architecture, with QCFS (L={LEVELS}). **Ours: Loihi fixed point, "
              "Lava-exact; SpikingJelly and Sinabs: their own float32 simulation, no "
-             "quantization." + ("" if peers else " (Peers not installed: `make bench` "
-                                "installs them.)"), ""]
+             "quantization.**" + ("" if peers else " (Peers not installed: `make bench` "
+                                  "installs them.)"), ""]
     speeds = None
-    for name, factory in (("CNN", relu_cnn), ("MLP", relu_mlp)):
+    for name, factory, qcfs in (("CNN with ReLU", relu_cnn, False),
+                                (f"CNN with QCFS L={LEVELS}", qcfs_twin(relu_cnn), True),
+                                ("MLP with ReLU", relu_mlp, False),
+                                (f"MLP with QCFS L={LEVELS}", qcfs_twin(relu_mlp), True)):
         n_train = 5000 if quick else len(data.x_train)
         model = train_classifier(factory(), data.x_train[:n_train], data.y_train[:n_train],
                                  epochs=1, lr=2e-3, batch_size=128, seed=0).eval()
         ann = accuracy(model, x, y)
-        rows = {"lava-convert, max (one threshold per layer)": ours(model, calib, x, y, "max"),
-                "lava-convert, auto": ours(model, calib, x, y, "auto")}
+        if qcfs:
+            rows = {"lava-convert, QCFS clips, V_th/2 start, potential + bias calibration": ours(
+                model, calib, x, y, "auto", shift="v0", potential_calibration=CALIBRATION,
+                bias_calibration=CALIBRATION)}
+        else:
+            rows = {"lava-convert, max (one threshold per layer)": ours(model, calib, x, y,
+                                                                         "max"),
+                    "lava-convert, auto": ours(model, calib, x, y, "auto")}
         if peers:
-            rows.update(spikingjelly_runs(model, calib, x, y))
-            rows.update(sinabs_runs(model, calib, x, y))
-            if name == "CNN":
-                speeds = speed(model, calib, x)
-        lines += table(f"{name} with ReLU", ann, rows)
+            relus = as_relus(model) if qcfs else model
+            rows.update(spikingjelly_runs(relus, calib, x, y))
+            rows.update(sinabs_runs(relus, calib, x, y))
+            if name == "CNN with ReLU":
+                speeds = speed(model, calib, x[:1000])
+        lines += table(name, ann, rows) + frontier(name, ann, rows, quick)
     if speeds:
-        lines += [f"Simulation speed at T=32, CNN, {n_test} images, 2 torch threads, best of 3 "
-                  "interleaved rounds: " + ", ".join(f"{k} {v:.0f} samples/s"
-                                                      for k, v in speeds.items()) + "."]
+        lines += ["Simulation speed at T=32, CNN with ReLU, 1000 images, 2 torch threads, best "
+                  "of 3 interleaved rounds: " + ", ".join(f"{k} {v:.0f} samples/s"
+                                                       for k, v in speeds.items()) + "."]
     return "\n".join(lines)
