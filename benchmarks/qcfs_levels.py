@@ -28,17 +28,18 @@ from lava_convert.zoo.train import accuracy, train_classifier
 from .cnn import DATASETS, mnist_cnn
 
 LEVELS = (2, 4, 8)
-TIMESTEPS = (2, 4, 8, 16)
+TIMESTEPS = (2, 4, 8)
 SAMPLES = 512
 EPOCHS = 4
 LAVA_SAMPLES = 500
 EXPORT_T = 4
-#: Conversion settings compared, by label.
-METHODS = {
-    "none": {},
-    "bias": {"bias_calibration": SAMPLES},
-    "potential + bias": {"potential_calibration": SAMPLES, "bias_calibration": SAMPLES},
-}
+
+
+def methods(samples: int) -> dict[str, dict]:
+    """Conversion settings compared, by label."""
+    return {"none": {}, "bias": {"bias_calibration": samples},
+            "potential + bias": {"potential_calibration": samples,
+                                 "bias_calibration": samples}}
 
 
 def trained_cnn(name: str, levels: int, data, quick: bool) -> tuple[torch.nn.Module, float | None]:
@@ -60,15 +61,15 @@ def trained_cnn(name: str, levels: int, data, quick: bool) -> tuple[torch.nn.Mod
 
 def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
     data = load_dataset(name)
-    n_test = 500 if quick else len(data.x_test)
+    n_test = 200 if quick else len(data.x_test)
     x, y = data.x_test[:n_test], data.y_test[:n_test]
     calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000, replace=False)]
     rows, best, train_s = [], None, {}
-    for levels in LEVELS:
+    for levels in LEVELS[:1] if quick else LEVELS:
         model, train_s[levels] = trained_cnn(name, levels, data, quick)
         ann = accuracy(model, x, y)
         steps = [T for T in TIMESTEPS if T >= levels]
-        for method, settings in METHODS.items():
+        for method, settings in methods(64 if quick else SAMPLES).items():
             cells = {}
             for T in steps:
                 converted = lc.convert(model, calibration=calib, timesteps=T, shift="v0",

@@ -32,14 +32,16 @@ class LayerProblem:
     Attributes:
         target: The ANN's activation of the layer, ``(samples, neurons)``.
         timesteps: T.
-        rates: ``rates(layer)``: the layer's spike rate in real units per neuron
-            (counts / T times what one spike stands for), ``(samples, neurons)``, when
-            ``layer`` (a variant of this one) is driven by the calibrated layers before.
+        rates: ``rates(layer, v0s=None)``: the layer's spike rate in real units per
+            neuron (counts / T times what one spike stands for), ``(samples, neurons)``,
+            when ``layer`` (a variant of this one) is driven by the calibrated layers
+            before; with ``v0s``, one such array per initial potential,
+            ``(len(v0s), samples, neurons)``, at about the cost of one.
     """
 
     target: np.ndarray
     timesteps: int
-    rates: Callable[[SpikingLayer], np.ndarray]
+    rates: Callable[..., np.ndarray]
 
     def error(self, layer: SpikingLayer) -> np.ndarray:
         """``target - rates(layer)``: the layer's conversion error per sample and neuron."""
@@ -62,17 +64,18 @@ def calibrate_layers(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray, correct: C
     chunks = torch.split(xt, CALIBRATION_CHUNK)
     last_use = _last_uses(snn.layers)
 
-    def trains_of(i, layer, trains):
+    def trains_of(i, layer, trains, v0s=None):
         skips = [trains[k.source] for k in layer.skips]
-        return [float_layer_trains(layer, inp, [s[c] for s in skips])
+        return [float_layer_trains(layer, inp, [s[c] for s in skips], v0s)
                 for c, inp in enumerate(trains[i - 1])]
 
-    def rates_of(i, layer, trains):
-        counts = torch.cat([t.sum(dim=0).reshape(t.shape[1], -1)
-                            for t in trains_of(i, layer, trains)]).numpy()
+    def rates_of(i, layer, trains, v0s=None):
+        lead = 1 if v0s is None else 2  # (samples, ...) or (starts, samples, ...)
+        counts = torch.cat([t.sum(dim=0).reshape(*t.shape[1:1 + lead], -1)
+                            for t in trains_of(i, layer, trains, v0s)], dim=lead - 1).numpy()
         amplitude = layer.amplitudes()  # real units per spike (per channel)
         if np.ndim(amplitude):
-            amplitude = np.repeat(amplitude, counts.shape[1] // len(amplitude))
+            amplitude = np.repeat(amplitude, counts.shape[-1] // len(amplitude))
         return counts / T * amplitude
 
     bar = tqdm(total=rounds * len(snn.layers), desc=desc, unit="layer", disable=not progress,
@@ -84,7 +87,8 @@ def calibrate_layers(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray, correct: C
             if layer.spiking and i < len(layers) - 1:  # hidden layers: clipped-ReLU targets
                 problem = LayerProblem(
                     target=activations[i].reshape(len(x), -1), timesteps=T,
-                    rates=lambda candidate, i=i, trains=trains: rates_of(i, candidate, trains))
+                    rates=lambda candidate, v0s=None, i=i, trains=trains: rates_of(
+                        i, candidate, trains, v0s))
                 layer = layers[i] = correct(layer, problem)
             if i + 1 < len(layers):
                 trains[i] = trains_of(i, layer, trains)

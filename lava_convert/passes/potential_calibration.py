@@ -40,10 +40,8 @@ def calibrate_potentials(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray,
 
 
 def _best_v0(layer: SpikingLayer, problem: LayerProblem) -> SpikingLayer:
-    errors = []
-    for fraction in V0_FRACTIONS:
-        candidate = dataclasses.replace(layer, v0=fraction * layer.threshold)
-        errors.append(float(np.mean(problem.error(candidate) ** 2)))
+    rates = problem.rates(layer, v0s=[f * layer.threshold for f in V0_FRACTIONS])
+    errors = [float(np.mean((problem.target - r) ** 2)) for r in rates]
     best = min(range(len(V0_FRACTIONS)),
                key=lambda k: (errors[k], abs(V0_FRACTIONS[k] - 0.5)))
     log.info("layer %s: potential calibration, v0 = %.3g V_th (mean squared error %.4g; "

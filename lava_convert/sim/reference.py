@@ -280,11 +280,15 @@ def _float_output_shapes(snn: SnnNetwork, xb: torch.Tensor, weights, biases) -> 
     return shapes
 
 
-def float_layer_trains(layer, inputs: torch.Tensor, skip_inputs=()) -> torch.Tensor:
+def float_layer_trains(layer, inputs: torch.Tensor, skip_inputs=(),
+                       v0s: np.ndarray | None = None) -> torch.Tensor:
     """Spike trains ``(T, batch, *out_shape)`` of one real-valued layer driven by
     ``inputs`` ``(T, batch, *in_shape)`` and, for its shortcuts, ``skip_inputs`` (the
     source layers' trains): the per-layer form of :func:`simulate_float` (same
-    neuron, same order), for passes that revisit one layer at a time."""
+    neuron, same order), for passes that revisit one layer at a time. With ``v0s``
+    (``K`` initial potentials instead of ``layer.v0``) the trains of each,
+    ``(T, K, batch, *out_shape)``: the current does not depend on the start, so each
+    step's is computed once."""
     weight = torch.as_tensor(layer.synapse.weight, dtype=torch.float64, device=inputs.device)
     bias = torch.as_tensor(layer.bias, dtype=torch.float64, device=inputs.device)
     state, trains = None, []
@@ -294,6 +298,9 @@ def float_layer_trains(layer, inputs: torch.Tensor, skip_inputs=()) -> torch.Ten
                                   weight, bias).shape
             state = NeuronState.zeros(shape, dtype=torch.float64, device=inputs.device,
                                       v0=layer.v0)
+            if v0s is not None:
+                starts = torch.as_tensor(np.asarray(v0s, dtype=np.float64), device=inputs.device)
+                state = NeuronState(u=state.u, v=starts.view(-1, *[1] * len(shape)) + state.u)
         state, s = float_layer_step(layer, state, inp.to(torch.float64),
                                     [s[t] for s in skip_inputs], weight, bias)
         trains.append(s)
