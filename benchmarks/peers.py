@@ -7,7 +7,7 @@ converted
 
 * by lava-convert: plain ReLUs with ``balancing="max"`` (the default before ``"auto"``
   chose) and ``balancing="auto"`` (candidates measured Lava-exact on calibration data);
-  QCFS with its clips, a V_th/2 start, and potential then bias calibration (128
+  QCFS with its clips, a V_th/2 start, and potential then bias calibration (64
   samples); fixed point, Lava-exact;
 * by SpikingJelly 2.0.0 (``ann2snn.RateCodingRecipe``): modes max, 99.9 % and 1/2 of
   max, and channel-wise 99.9 % with a half-threshold start;
@@ -46,8 +46,8 @@ from lava_convert.zoo.train import accuracy, train_classifier
 TIMESTEPS = (4, 8, 16, 32, 64)
 LEVELS = 4
 #: Samples for our potential and bias calibration of the QCFS twins (their cost grows
-#: with T; 128 keeps T=64 affordable).
-CALIBRATION = 128
+#: with T; 64 keeps T=64 affordable).
+CALIBRATION = 64
 FIGURES = Path(__file__).with_name("figures")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -153,6 +155,16 @@ def test_layer_by_layer_float_trains_equal_the_whole_network_simulation():
         np.testing.assert_array_equal(trains.sum(dim=0).reshape(len(x), -1).numpy(),
                                       whole.spike_counts[layer.name])
     assert all(whole.spike_counts[l.name].sum() > 0 for l in snn.layers[:-1])
+    # several initial potentials at once give each start's own trains
+    layer, inputs = snn.layers[1], float_layer_trains(snn.layers[0], torch.as_tensor(x).expand(
+        5, *x.shape))
+    starts = [0.0, 0.3 * layer.threshold, layer.threshold]
+    together = float_layer_trains(layer, inputs, v0s=starts)
+    assert together.shape[:2] == (5, 3)
+    for k, v0 in enumerate(starts):
+        alone = float_layer_trains(dataclasses.replace(layer, v0=v0), inputs)
+        np.testing.assert_array_equal(together[:, k].numpy(), alone.numpy())
+    assert not torch.equal(together[:, 0], together[:, 2])
 
 
 def test_conv_sums_wrap_at_24_bits_unless_proven_small():
