@@ -214,7 +214,8 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
             name=layer.name, scale=s, scale_limited_by=limit, vth=vth,
             threshold=float(layer.threshold), threshold_source=layer.threshold_source,
             weight_bits=used_bits, weights_underflow=underflow, max_current=i_max * s,
-            shift=np.asarray(layer.shift, dtype=float).tolist(), bias_exp=bias_exp,
+            shift=np.asarray(layer.shift, dtype=float).tolist(), v0=float(layer.v0),
+            bias_exp=bias_exp,
             warnings=tuple(notes)))
         v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
         du, dv = fixed_decays(layer.du, layer.dv)

@@ -87,6 +87,8 @@ def test_the_calibrated_starts_are_kept_only_if_they_agree_better(digits, digits
     assert calibration.run(stage).snn is not stage.snn  # the same agreement: kept
     converted = lc.convert(digits_model, calibration=digits.x_train[:400], config=config)
     assert "potential_calibration" in converted.sidecar()["passes"]
+    assert [layer["v0"] for layer in converted.sidecar()["layers"]] == [
+        layer.v0 for layer in converted.snn.layers]
     assert converted.sidecar()["config"]["potential_calibration"] == 128
 
 
