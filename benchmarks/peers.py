@@ -231,7 +231,7 @@ def frontier(name: str, ann: float, rows: dict[str, dict], quick: bool) -> list[
              "three): " + "; ".join(f"{p.method} T={p.timesteps} ({100 * p.accuracy:.2f} %, "
                                    f"{p.spikes:.0f})" for p in front) + "."]
     if not quick:
-        slug = name.lower().replace(" ", "_")
+        slug = name.lower().replace(" ", "_").replace("=", "")
         path = frontier_figure(points, FIGURES / f"pareto_{slug}.png",
                                title=f"MNIST {name}: accuracy vs spikes (labels: T)",
                                ann_accuracy=ann, floor=max(0.0, ann - 0.10))
