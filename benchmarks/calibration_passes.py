@@ -8,6 +8,7 @@ here if absent); fixed-point reference on the full test set.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ import torch
 
 import lava_convert as lc
 from lava_convert import pipeline
+from lava_convert.passes.bias_calibration import calibrate_biases
+from lava_convert.quantize.scale import on_grid, quantize
 from lava_convert.sim.reference import simulate_fixed
 from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.train import train_classifier
@@ -26,11 +29,10 @@ MODEL = Path(".data/models/mnist_cnn_qcfs.pt")
 
 def _always(stage):
     """The previous rule: requantize with the on-grid calibration whatever it does."""
-    grid = pipeline.calibrate_biases(stage.graph, pipeline.on_grid(stage.snn, stage.fixed),
+    grid = calibrate_biases(stage.graph, on_grid(stage.snn, stage.fixed),
                                      stage.calibration_samples())
     scales = [(q.scale, q.scale_limited_by) for q in stage.fixed.quantization]
-    return pipeline.dataclasses.replace(
-        stage, fixed=pipeline.quantize(grid, stage.x, stage.config, scales))
+    return dataclasses.replace(stage, fixed=quantize(grid, stage.x, stage.config, scales))
 
 
 def section(quick: bool = False) -> str:

@@ -230,9 +230,10 @@ def test_the_second_calibration_pass_is_kept_only_if_it_agrees_better(digits, di
         first = dataclasses.replace(snn.layers[0], bias=snn.layers[0].bias - 100.0)
         return dataclasses.replace(snn, layers=(first, *snn.layers[1:]))
 
-    monkeypatch.setattr(pipeline, "calibrate_biases", harmful)
+    monkeypatch.setattr(pipeline.order, "calibrate_biases", harmful)
     assert on_grid.run(stage).fixed is stage.fixed  # dropped
-    monkeypatch.setattr(pipeline, "calibrate_biases", lambda graph, snn, x, progress=False: snn)
+    monkeypatch.setattr(pipeline.order, "calibrate_biases",
+                        lambda graph, snn, x, progress=False: snn)
     kept = on_grid.run(stage).fixed  # the same biases: agreement unchanged, so kept
     assert kept is not stage.fixed
     np.testing.assert_array_equal(kept.layers[0].bias, stage.fixed.layers[0].bias)

@@ -80,10 +80,10 @@ def test_the_calibrated_starts_are_kept_only_if_they_agree_better(digits, digits
         first = dataclasses.replace(snn.layers[0], v0=5 * snn.layers[0].threshold)
         return dataclasses.replace(snn, layers=(first, *snn.layers[1:]))
 
-    monkeypatch.setattr(pipeline, "calibrate_potentials", harmful)
+    monkeypatch.setattr(pipeline.order, "calibrate_potentials", harmful)
     assert calibration.run(stage).snn is stage.snn  # dropped
-    monkeypatch.setattr(pipeline, "calibrate_potentials", lambda graph, snn, x, progress=False:
-                        dataclasses.replace(snn))
+    monkeypatch.setattr(pipeline.order, "calibrate_potentials",
+                        lambda graph, snn, x, progress=False: dataclasses.replace(snn))
     assert calibration.run(stage).snn is not stage.snn  # the same agreement: kept
     converted = lc.convert(digits_model, calibration=digits.x_train[:400], config=config)
     assert "potential_calibration" in converted.sidecar()["passes"]
