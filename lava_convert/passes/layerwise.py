@@ -31,7 +31,6 @@ class LayerProblem:
 
     Attributes:
         target: The ANN's activation of the layer, ``(samples, neurons)``.
-        timesteps: T.
         rates: ``rates(layer, v0s=None)``: the layer's spike rate in real units per
             neuron (counts / T times what one spike stands for), ``(samples, neurons)``,
             when ``layer`` (a variant of this one) is driven by the calibrated layers
@@ -40,7 +39,6 @@ class LayerProblem:
     """
 
     target: np.ndarray
-    timesteps: int
     rates: Callable[..., np.ndarray]
 
     def error(self, layer: SpikingLayer) -> np.ndarray:
@@ -86,7 +84,7 @@ def calibrate_layers(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray, correct: C
         for i, layer in enumerate(layers):
             if layer.spiking and i < len(layers) - 1:  # hidden layers: clipped-ReLU targets
                 problem = LayerProblem(
-                    target=activations[i].reshape(len(x), -1), timesteps=T,
+                    target=activations[i].reshape(len(x), -1),
                     rates=lambda candidate, v0s=None, i=i, trains=trains: rates_of(
                         i, candidate, trains, v0s))
                 layer = layers[i] = correct(layer, problem)

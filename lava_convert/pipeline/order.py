@@ -1,6 +1,7 @@
 """The pass order, declared in one place: the :class:`Stage` the passes hand on, each pass
 as a named function with a log line (and an entry in the sidecar's ``passes``), and
-:data:`PASSES` / :data:`IMPORT_PASSES`, the orders :func:`run_passes` follows (the picture is in :mod:`lava_convert.pipeline`).
+:data:`PASSES` / :data:`IMPORT_PASSES`, the orders :func:`run_passes` follows (the
+picture is in :mod:`lava_convert.pipeline`).
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ import torch
 import lava_convert as lc
 from lava_convert import pipeline
 from lava_convert.frontend.torch_fx import trace
+from lava_convert.ir import SpikingLayer, Synapse
 from lava_convert.passes.potential_calibration import V0_FRACTIONS, calibrate_potentials
-from lava_convert.sim.reference import simulate_float
+from lava_convert.sim.reference import float_layer_trains, simulate_float
 
 
 def _hidden_activations(model, x):
@@ -40,10 +41,13 @@ def test_a_constant_input_layer_starts_at_half_its_threshold(digits, digits_mode
     assert plain.snn.layers[0].v0 == 0.0
     first = calibrate_potentials(plain.ann, plain.snn, x).layers[0]
     assert first.v0 == pytest.approx(first.threshold / 2)
-    # the same, worked by hand for three neurons (V_th = 1, T = 4, currents 0.3, 0.45, 0.55):
-    # v0 = 0 gives 1, 1, 2 spikes; v0 = 1/2 gives 1, 2, 2: nearer to 1.2, 1.8, 2.2
-    counts = {f: [int(np.ceil(f + 4 * a - 1)) for a in (0.3, 0.45, 0.55)] for f in (0, 0.5)}
-    assert counts == {0: [1, 1, 2], 0.5: [1, 2, 2]}
+    # worked by hand for three neurons (V_th = 1, T = 4, currents 0.3, 0.45, 0.55): v0 = 0
+    # gives 1, 1, 2 spikes; v0 = 1/2 gives 1, 2, 2, nearer to 1.2, 1.8, 2.2
+    three = SpikingLayer(name="three", synapse=Synapse("dense", np.eye(3)), bias=np.zeros(3),
+                         threshold=1.0, spiking=True, out_shape=(3,))
+    inputs = torch.tensor([[0.3, 0.45, 0.55]], dtype=torch.float64).expand(4, 1, 3)
+    trains = float_layer_trains(three, inputs, v0s=[0.0, 0.5])
+    assert trains.sum(dim=0)[:, 0].tolist() == [[1, 1, 2], [1, 2, 2]]
 
 
 def test_each_layer_gets_the_start_with_the_smallest_error(digits, relu_cnn):
