@@ -18,9 +18,7 @@ converted
 QCFS replaced by a ReLU, their thresholds then coming from their own normalisation)
 and run on the full test set for T = 4 ... 64; the peers in float32, ours in Loihi's
 fixed point. Accuracy and spikes per inference (all spiking layers); a Pareto figure per
-network (benchmarks/figures/). Then the simulation speed at T=32 of our reference
-(fixed and float) against SpikingJelly's simulation of its own conversion, interleaved,
-same torch thread count.
+network (benchmarks/figures/). The simulation speeds are in :mod:`benchmarks.peer_speed`.
 
 The peers are installed for ``make bench`` only (``requirements-peers.lock``,
 ``--no-deps``); without them their columns are left out.
@@ -29,7 +27,6 @@ The peers are installed for ``make bench`` only (``requirements-peers.lock``,
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +36,7 @@ from torch import nn
 import lava_convert as lc
 from lava_convert.passes.auto_balancing import describe_settings
 from lava_convert.report.frontier import OperatingPoint, frontier_figure, pareto_front
-from lava_convert.sim.reference import simulate_fixed, simulate_float
+from lava_convert.sim.reference import simulate_fixed
 from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.train import accuracy, train_classifier
 
@@ -177,38 +174,6 @@ def sinabs_runs(model, calib, x, y) -> dict[str, dict]:
     return {"Sinabs (normalize 99.99 %, multi-spike)": out}
 
 
-def speed(model, calib, x) -> dict:
-    """Samples per second at T=32: our reference (fixed, float) and SpikingJelly."""
-    from spikingjelly.activation_based import ann2snn, functional
-
-    T = 32
-    converted = lc.convert(model, calibration=calib, timesteps=T, balancing="max")
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.tensor(calib, dtype=torch.float32),
-                                       torch.zeros(len(calib))), batch_size=256)
-    sj = ann2snn.FXConverter(recipe=ann2snn.RateCodingRecipe(dataloader=loader, mode="max"),
-                             device="cpu").convert(copy.deepcopy(model)).eval()
-    xt = torch.tensor(x, dtype=torch.float32)
-
-    def run_sj():
-        with torch.no_grad():
-            for lo in range(0, len(x), 500):
-                functional.reset_net(sj)
-                for _ in range(T):
-                    sj(xt[lo:lo + 500])
-
-    runs = {"ours, fixed point": lambda: simulate_fixed(converted.fixed, x, T),
-            "ours, float": lambda: simulate_float(converted.snn, x, T),
-            "SpikingJelly": run_sj}
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(3):  # interleaved rounds
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {name: len(x) / s for name, s in best.items()}
-
-
 def table(name: str, ann: float, rows: dict[str, dict]) -> list[str]:
     head = "| converter | " + " | ".join(f"T={T}" for T in TIMESTEPS) + " |"
     lines = [f"**{name}** (ANN {100 * ann:.2f} %): accuracy % / spikes per inference", "",
@@ -260,7 +225,6 @@ def section(quick: bool = False) -> str:
              "Lava-exact; SpikingJelly and Sinabs: their own float32 simulation, no "
              "quantization.**" + ("" if peers else " (Peers not installed: `make bench` "
                                   "installs them.)"), ""]
-    speeds = None
     for name, factory, qcfs in (("CNN with ReLU", relu_cnn, False),
                                 (f"CNN with QCFS L={LEVELS}", qcfs_twin(relu_cnn), True),
                                 ("MLP with ReLU", relu_mlp, False),
@@ -283,11 +247,5 @@ def section(quick: bool = False) -> str:
             relus = as_relus(model) if qcfs else model
             rows.update(spikingjelly_runs(relus, calib, x, y))
             rows.update(sinabs_runs(relus, calib, x, y))
-            if name == "CNN with ReLU":
-                speeds = speed(model, calib, x[:1000])
         lines += table(name, ann, rows) + frontier(name, ann, rows, quick)
-    if speeds:
-        lines += ["Simulation speed at T=32, CNN with ReLU, 1000 images, 2 torch threads, best "
-                  "of 3 interleaved rounds: " + ", ".join(f"{k} {v:.0f} samples/s"
-                                                       for k, v in speeds.items()) + "."]
     return "\n".join(lines)

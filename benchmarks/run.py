@@ -3,7 +3,7 @@
 Run with ``make bench`` (``python -m benchmarks.run``); each section replaces
 its own part of benchmarks/RESULTS.md
 (``--sections speed,memory,conversion,cnn,resnet,lava_time,stock_target,
-bias_exponent,calibration_passes,shards,nir_snntorch,peers,qcfs_levels``).
+bias_exponent,calibration_passes,shards,nir_snntorch,peers,peer_speed,qcfs_levels``).
 
 1. Throughput at T=32 (samples per second), in one run, with identical
    predictions and spike counts checked on the samples both ran:
@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         lava_time,
         memory,
         nir_snntorch,
+        peer_speed,
         peers,
         qcfs_levels,
         resnet,
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 "bias_exponent": bias_exponent.section,
                 "calibration_passes": calibration_passes.section, "shards": shards.section,
                 "nir_snntorch": nir_snntorch.section, "peers": peers.section,
-                "qcfs_levels": qcfs_levels.section}
+                "peer_speed": peer_speed.section, "qcfs_levels": qcfs_levels.section}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
     parser.add_argument("--sections", default=",".join(sections),

@@ -111,6 +111,26 @@ def fixed_step(
     return NeuronState(u=u, v=apply_reset(v, spikes, vth_eff, reset)), spikes
 
 
+def whole_float_if_step(v: torch.Tensor, current: torch.Tensor, *, vth: int,
+                        reset: ResetMode = "soft") -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`fixed_step` of a non-leaky IF neuron (``du = IF_DU, dv = IF_DV``) whose ``u``
+    never wraps, on ``v`` held as whole numbers in a float tensor; returns (new ``v``,
+    spikes as 0/1 of ``v``'s dtype). ``current`` is this step's
+    ``(a_in << STATE_SHIFT) + bias`` (bias already shifted). ``v`` is updated in place
+    (four passes over it in all).
+
+    Equal to :func:`fixed_step` while ``|current| < 2**24`` in float32 (``2**53`` in
+    float64): ``v`` leaves every step a whole number of magnitude at most ``V_MAX``, so
+    ``v + current`` is exact wherever it lies within ``2**24``; beyond that it exceeds
+    ``V_MAX`` however float32 rounds it (rounding is monotonic), and the clamp saturates
+    it exactly as Lava does.
+    """
+    v = torch.clamp_(v.add_(current), -V_MAX, V_MAX)
+    vth_eff = vth << STATE_SHIFT
+    spikes = fires(v, vth_eff, out=torch.empty_like(v))
+    return apply_reset(v, spikes, vth_eff, reset), spikes
+
+
 def float_step(
     state: NeuronState,
     current: torch.Tensor,
@@ -128,15 +148,19 @@ def float_step(
     return NeuronState(u=u, v=apply_reset(v, spikes, vth, reset)), spikes
 
 
-def fires(v, vth):
-    """The spike rule: a neuron fires when ``v > vth`` (strict), numpy or torch."""
-    return v > vth
+def fires(v, vth, out=None):
+    """The spike rule: a neuron fires when ``v > vth`` (strict), numpy or torch. With a
+    torch tensor ``out`` the spikes are written there as 0/1 of its dtype."""
+    return v > vth if out is None else torch.gt(v, vth, out=out)
 
 
 def apply_reset(v, spikes, vth, mode: ResetMode):
     """The reset rule, numpy or torch: where ``spikes``, ``v - vth`` (``"soft"``: the
     residual charge is kept) or ``0`` (``"hard"``, Lava's LIF); elsewhere ``v``.
-    Returns a new array of ``v``'s dtype."""
+    Returns a new array of ``v``'s dtype; torch ``spikes`` given as 0/1 of ``v``'s
+    dtype update ``v`` in place instead (one pass for the soft reset)."""
     if isinstance(v, torch.Tensor):
+        if spikes.dtype == v.dtype:
+            return v.sub_(spikes, alpha=vth) if mode == "soft" else v.mul_(1 - spikes)
         return torch.where(spikes, v - vth if mode == "soft" else torch.zeros_like(v), v)
     return np.where(spikes, v - vth if mode == "soft" else 0, v).astype(v.dtype, copy=False)

@@ -28,8 +28,6 @@ from ..errors import ConfigError
 from ..hw.loihi import (
     ACCUMULATOR_LIMIT,
     BIAS_EXP,
-    CONV_WRAP,
-    IF_DU,
     STATE_SHIFT,
     U_WRAP,
     WEIGHT_PRESHIFT_BITS,
@@ -38,9 +36,10 @@ from ..hw.loihi import (
 from ..ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingLayer, Synapse
 from . import readout
 from .inputs import check_input, check_input_range, check_timesteps, quantize_input
-from .neuron import NeuronState, effective_bias, fixed_step, float_step
+from .kernels import current_bound, plan_kernels
+from .neuron import NeuronState, float_step
 from .results import RunResult
-from .synapse import lava_input, layer_current
+from .synapse import layer_current
 
 log = logging.getLogger(__name__)
 
@@ -74,39 +73,21 @@ def _batch_size(batch_size: int | None, dev: torch.device, neurons: int = 0) -> 
     return int(batch_size)
 
 
-def _current_bound(synapse: Synapse | None, max_input: float) -> float:
-    """Largest |synaptic input| of a synapse (``None``: an input layer) for payloads of
-    magnitude <= ``max_input``."""
-    if synapse is None:
-        return float(max_input)
-    w = np.abs(np.asarray(synapse.weight, dtype=np.float64)).reshape(len(synapse.weight), -1)
-    return float(w.sum(axis=1).max() * max_input)
-
-
-def _exact_dtype(bound: float) -> torch.dtype:
-    """float32 if every partial sum is an integer below 2**24 in magnitude, else float64."""
-    return torch.float32 if bound < 2**24 else torch.float64
-
-
-def _u_never_wraps(layer: FixedLayer, bound: float) -> bool:
-    """With ``du = IF_DU`` u is this step's input alone: it cannot wrap if
-    ``bound << STATE_SHIFT <= U_WRAP``."""
-    return layer.du == IF_DU and bound * (1 << STATE_SHIFT) <= U_WRAP
-
-
 def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                    batch_size: int | None = None, record_trains: bool = False,
                    track_state: bool = False, progress: bool = False) -> RunResult:
     """Run ``net`` in Lava's fixed-point arithmetic on samples ``x``.
 
-    State is int32 like Lava's. Synaptic sums run as float32 where a bound
-    proves them exact (else float64). The first layer's input is the same on
+    Each layer runs in the cheapest number format a bound proves exact
+    (:mod:`lava_convert.sim.kernels`): int32 state like Lava's, or whole numbers in
+    float32 for IF layers whose currents stay small. The first layer's input is the same on
     every step of a sample, so its current is computed once per batch. With
     ``record_trains`` the result also holds every layer's spikes at every step
     (``spike_trains``, memory grows with T); otherwise only counts. With
     ``track_state`` ``info["state_max"]`` holds per layer the largest ``|u|``
     and ``|v|`` after each step and the lowest ``v`` (``"v_min"``, at most 0;
-    for headroom reports and the 24-bit floor; three reductions per step).
+    for headroom reports and the 24-bit floor; three reductions per step; every layer
+    then keeps int32 state).
     """
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
@@ -114,29 +95,15 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     dev = _device(device)
     start = time.perf_counter()
     max_in = payload_max(net.input_bits, net.input_signed)
-    skip_bounds = [[_current_bound(k, 1) for k in l.skips] for l in net.layers]
-    bounds = [_current_bound(l.synapse, max_in if i == 0 else 1)
-              for i, l in enumerate(net.layers)]
-    dtypes = [_exact_dtype(b) for b in bounds]
-    skip_weights = [[torch.as_tensor(k.weight, dtype=_exact_dtype(b), device=dev)
-                     for k, b in zip(l.skips, kb)] for l, kb in zip(net.layers, skip_bounds)]
-    # a conv synapse whose sums stay below CONV_WRAP / 2 needs no wrap (the wrap costs a
-    # quarter of a CNN's simulation time)
-    conv_wrap = [b >= CONV_WRAP // 2 for b in bounds]
-    skip_wrap = [[b >= CONV_WRAP // 2 for b in kb] for kb in skip_bounds]
-    bounds = [b + sum(kb) for b, kb in zip(bounds, skip_bounds)]  # all synapses together
-    wrap = [not _u_never_wraps(l, b) for l, b in zip(net.layers, bounds)]
-    for layer, bound in zip(net.layers, bounds):
+    kernels = plan_kernels(net, max_in, dev, allow_whole_float=not track_state)
+    for i, layer in enumerate(net.layers):
+        bound = current_bound(layer.synapse, max_in if i == 0 else 1)
         # NetX pre-shifts dense weights; Lava's int32 accumulator then wraps where we
         # would not. Converted networks stay far below this.
         if layer.kind == "dense" and bound * 2**WEIGHT_PRESHIFT_BITS >= ACCUMULATOR_LIMIT:
             log.warning("layer %s: synaptic sums up to %.3g may overflow Lava's int32 "
                         "accumulator; the reference is exact only below %d", layer.name, bound,
                         U_WRAP)
-    weights = [None if l.weight is None else torch.as_tensor(l.weight, dtype=dt, device=dev)
-               for l, dt in zip(net.layers, dtypes)]
-    biases = [effective_bias(torch.as_tensor(l.full_bias(), dtype=torch.int32, device=dev),
-                             l.bias_exp) for l in net.layers]  # shifted once; steps get exp 0
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
     trains = {l.name: [] for l in net.layers}
     state_max = np.zeros((len(net.layers), 3), dtype=np.int64)  # largest |u|, |v|, -v
@@ -144,33 +111,31 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     bar = tqdm(total=len(x), desc="reference", unit="sample", disable=not progress,
                leave=False)
     for lo in range(0, len(x), batch_size):
-        xb = torch.as_tensor(quantize_input(net, x[lo:lo + batch_size]), dtype=dtypes[0],
-                             device=dev).reshape(-1, *net.input_shape)
+        xb = torch.as_tensor(quantize_input(net, x[lo:lo + batch_size]),
+                             dtype=kernels[0].dtype, device=dev).reshape(-1, *net.input_shape)
         B = len(xb)
-        first_input = lava_input(net.layers[0], xb, weights[0], conv_wrap[0])
-        states = [NeuronState.zeros((B, *l.shape), dtype=torch.int32, device=dev, v0=l.v0)
-                  for l in net.layers]
-        n_spikes = [torch.zeros((B, *l.shape), dtype=torch.int32, device=dev) for l in net.layers]
+        first_input = kernels[0].current(xb)  # the same on every step of a sample
+        states = [k.start(B, dev) for k in kernels]
+        n_spikes = [torch.zeros((B, *l.shape), device=dev,
+                                dtype=torch.float32 if k.whole_float else torch.int32)
+                    for l, k in zip(net.layers, kernels)]  # float32 counts <= T are exact
         per_step, batch_trains = [], [[] for _ in net.layers]
         peak = [torch.zeros(3, dtype=torch.int32, device=dev) for _ in net.layers]
         for _ in range(T):
             s, spikes = None, []
-            for i, layer in enumerate(net.layers):
-                a_in = first_input if i == 0 else lava_input(layer, s.to(dtypes[i]), weights[i],
-                                                             conv_wrap[i])
-                for skip, w, k_wrap in zip(layer.skips, skip_weights[i], skip_wrap[i]):
-                    a_in = a_in + lava_input(skip, spikes[skip.source].to(w.dtype), w, k_wrap)
-                states[i], s = fixed_step(states[i], a_in, vth=layer.vth, bias=biases[i],
-                                          bias_exp=0, du=layer.du, dv=layer.dv,
-                                          reset=layer.reset, wrap_u=wrap[i])
+            for i, (layer, kernel) in enumerate(zip(net.layers, kernels)):
+                a_in = first_input if i == 0 else kernel.current(
+                    s.to(kernel.dtype), [spikes[k.source] for k in layer.skips])
+                states[i], s = kernel.step(states[i], a_in)
                 n_spikes[i] += s
                 spikes.append(s)
                 if track_state:
                     peak[i] = torch.maximum(peak[i], torch.stack(
                         [states[i].u.abs().max(), states[i].v.abs().max(), -states[i].v.min()]))
                 if record_trains:
-                    batch_trains[i].append(s.reshape(B, -1).cpu().numpy())
-            scores = _fixed_scores(net.layers[-1], n_spikes[-1], states[-1].v, T)
+                    batch_trains[i].append(s.reshape(B, -1).bool().cpu().numpy())
+            scores = _fixed_scores(net.layers[-1], n_spikes[-1],
+                                   kernels[-1].voltage(states[-1]), T)
             per_step.append(torch.argmax(scores, dim=1))
         outputs.append(scores.cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())
@@ -212,22 +177,28 @@ def float_layer_step(layer, state: NeuronState, inp: torch.Tensor, skip_inputs,
 
 
 def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
-                   batch_size: int | None = None, record_trains: bool = False) -> RunResult:
+                   batch_size: int | None = None, record_trains: bool = False,
+                   dtype: torch.dtype = torch.float64) -> RunResult:
     """Run ``snn`` in real-valued arithmetic (no quantization) on samples ``x``. With
-    ``record_trains`` the result holds every layer's spikes at every step."""
+    ``record_trains`` the result holds every layer's spikes at every step. ``dtype``:
+    float64 (the default) or float32, several times faster for convolutions on CPU
+    (a potential within rounding of the threshold may then fire one step apart)."""
     T = check_timesteps(timesteps)
+    if dtype not in (torch.float32, torch.float64):
+        raise ConfigError(f"dtype={dtype} is not supported: pass torch.float32 or "
+                          "torch.float64")
     x = check_input(x, snn.input_shape, "simulate")
     dev = _device(device)
     start = time.perf_counter()
-    weights = [torch.as_tensor(l.synapse.weight, dtype=torch.float64, device=dev)
+    weights = [torch.as_tensor(l.synapse.weight, dtype=dtype, device=dev)
                for l in snn.layers]
-    biases = [torch.as_tensor(l.bias, dtype=torch.float64, device=dev) for l in snn.layers]
+    biases = [torch.as_tensor(l.bias, dtype=dtype, device=dev) for l in snn.layers]
     outputs, steps, counts = [], [], {l.name: [] for l in snn.layers}
     all_trains = {l.name: [] for l in snn.layers}
     batch_size = _batch_size(batch_size, dev, sum(int(np.prod(l.out_shape or (1,)))
                                                   for l in snn.layers))
     for lo in range(0, len(x), batch_size):
-        xb = torch.as_tensor(x[lo:lo + batch_size], dtype=torch.float64, device=dev)
+        xb = torch.as_tensor(x[lo:lo + batch_size], dtype=dtype, device=dev)
         B = len(xb)
         states, n_spikes, per_step = [None] * len(snn.layers), [0] * len(snn.layers), []
         trains = [[] for _ in snn.layers]
@@ -236,7 +207,7 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
             inp, spikes = xb, []
             for i, layer in enumerate(snn.layers):
                 if states[i] is None:
-                    states[i] = NeuronState.zeros(output_shapes[i], dtype=torch.float64,
+                    states[i] = NeuronState.zeros(output_shapes[i], dtype=dtype,
                                                   device=dev, v0=layer.v0)
                 states[i], s = float_layer_step(layer, states[i], inp,
                                                 [spikes[k.source] for k in layer.skips],
@@ -244,12 +215,12 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
                 n_spikes[i] = n_spikes[i] + s.to(torch.int64)
                 if record_trains:
                     trains[i].append(s.reshape(B, -1).cpu().numpy())
-                inp = s.to(torch.float64)
+                inp = s.to(dtype)
                 spikes.append(inp)
             last = snn.layers[-1]
             score = readout.scores(n_spikes[-1].reshape(B, -1).to(torch.float64),
-                                   states[-1].v.reshape(B, -1), spiking=last.spiking,
-                                   timesteps=T, vth=last.threshold)
+                                   states[-1].v.reshape(B, -1).to(torch.float64),
+                                   spiking=last.spiking, timesteps=T, vth=last.threshold)
             per_step.append(torch.argmax(score, dim=1))
         outputs.append(score.cpu().numpy())
         steps.append(torch.stack(per_step).cpu().numpy())

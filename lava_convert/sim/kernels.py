@@ -1,0 +1,149 @@
+"""How the fixed-point reference computes each layer, chosen once per run from bounds.
+
+Every layer runs Lava's arithmetic exactly; what varies is the cheapest number format
+that proves it so:
+
+* synaptic sums run in float32 where the largest possible sum is a whole number below
+  ``2**24`` (else float64), and a conv's 24-bit wrap is skipped where the bound shows it
+  a no-op;
+* a non-leaky IF layer whose ``u`` provably never wraps and whose whole step current
+  (``a_in << STATE_SHIFT`` plus bias) stays below ``2**24`` keeps ``v`` as whole numbers
+  in float32 (:func:`~lava_convert.sim.neuron.whole_float_if_step`): the shift is folded
+  into the weights and the bias into the synaptic sum, which halves the elementwise work
+  of a step; every other layer keeps int32 state like Lava's
+  (:func:`~lava_convert.sim.neuron.fixed_step`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..hw.loihi import CONV_WRAP, IF_DU, IF_DV, STATE_SHIFT, U_WRAP
+from ..ir import FixedLayer, FixedNetwork, Synapse
+from .neuron import NeuronState, effective_bias, fixed_step, whole_float_if_step
+from .synapse import current, lava_input
+
+#: float32 holds every whole number of magnitude up to this exactly.
+FLOAT32_WHOLE = 2**24
+
+
+def current_bound(synapse: Synapse | None, max_input: float) -> float:
+    """Largest |synaptic input| of a synapse (``None``: an input layer) for payloads of
+    magnitude <= ``max_input``."""
+    if synapse is None:
+        return float(max_input)
+    w = np.abs(np.asarray(synapse.weight, dtype=np.float64)).reshape(len(synapse.weight), -1)
+    return float(w.sum(axis=1).max() * max_input)
+
+
+def exact_dtype(bound: float) -> torch.dtype:
+    """float32 if every partial sum is an integer below 2**24 in magnitude, else float64."""
+    return torch.float32 if bound < FLOAT32_WHOLE else torch.float64
+
+
+@dataclass(frozen=True)
+class LayerKernel:
+    """One layer's arithmetic for a run: its tensors on the device and its number format.
+
+    ``whole_float``: ``v`` is a float32 tensor of whole numbers and :meth:`current`
+    returns ``(a_in << STATE_SHIFT) + bias``; otherwise the state is an int32
+    :class:`NeuronState` and :meth:`current` returns the int32 ``a_in``.
+    """
+
+    layer: FixedLayer
+    whole_float: bool
+    dtype: torch.dtype  # of the payloads and synaptic sums
+    weight: torch.Tensor | None  # whole_float: times 2**STATE_SHIFT
+    skip_weights: tuple[torch.Tensor, ...]
+    bias: torch.Tensor  # effective (state units); float32 when whole_float
+    conv_wrap: bool
+    skip_wrap: tuple[bool, ...]
+    wrap_u: bool
+
+    def start(self, batch: int, device) -> NeuronState | torch.Tensor:
+        """The state before the first step (``v = v0``)."""
+        shape = (batch, *self.layer.shape)
+        if self.whole_float:
+            return torch.full(shape, float(self.layer.v0), dtype=torch.float32, device=device)
+        return NeuronState.zeros(shape, dtype=torch.int32, device=device, v0=self.layer.v0)
+
+    def current(self, payload: torch.Tensor, skip_spikes=()) -> torch.Tensor:
+        """This step's input for the neurons, from the main synapse's ``payload`` and each
+        shortcut's source spikes."""
+        layer, B = self.layer, payload.shape[0]
+        if self.whole_float:
+            if layer.synapse is None:
+                out = payload.reshape(B, *layer.shape) * (1 << STATE_SHIFT) + self.bias
+            elif layer.kind == "conv" and self.bias.dim() == 1:  # channel-wise: conv adds it
+                out = current(layer.synapse, payload, self.weight, self.bias)
+            else:
+                out = current(layer.synapse, payload, self.weight) + self.bias
+            for skip, w, s in zip(layer.skips, self.skip_weights, skip_spikes):
+                out = out + current(skip, s.to(w.dtype), w)
+            return out
+        out = lava_input(layer, payload, self.weight, self.conv_wrap)
+        for skip, w, wrap, s in zip(layer.skips, self.skip_weights, self.skip_wrap,
+                                    skip_spikes):
+            out = out + lava_input(skip, s.to(w.dtype), w, wrap)
+        return out
+
+    def step(self, state, current_in: torch.Tensor):
+        """One step: (new state, spikes: 0/1 float32 if ``whole_float``, else bool)."""
+        layer = self.layer
+        if self.whole_float:
+            return whole_float_if_step(state, current_in, vth=layer.vth, reset=layer.reset)
+        return fixed_step(state, current_in, vth=layer.vth, bias=self.bias, bias_exp=0,
+                          du=layer.du, dv=layer.dv, reset=layer.reset, wrap_u=self.wrap_u)
+
+    def voltage(self, state) -> torch.Tensor:
+        """``v`` as int32."""
+        return (state if self.whole_float else state.v).to(torch.int32)
+
+    def current_int(self, state) -> torch.Tensor | None:
+        """``u`` as int32 (``None`` for whole-float layers, which do not keep it)."""
+        return None if self.whole_float else state.u
+
+
+def plan_kernels(net: FixedNetwork, max_input: float, device, *,
+                 allow_whole_float: bool = True) -> list[LayerKernel]:
+    """Each layer's :class:`LayerKernel`; payloads of the first layer are at most
+    ``max_input`` in magnitude, later layers receive binary spikes."""
+    kernels = []
+    for i, layer in enumerate(net.layers):
+        main = current_bound(layer.synapse, max_input if i == 0 else 1)
+        skips = [current_bound(k, 1) for k in layer.skips]
+        total = main + sum(skips)  # all synapses together
+        bias = effective_bias(torch.as_tensor(layer.full_bias(), dtype=torch.int32,
+                                              device=device), layer.bias_exp)
+        bias_max = int(bias.abs().max()) if bias.numel() else 0
+        # with du = IF_DU, u is this step's input alone: no wrap if total << 6 <= U_WRAP
+        wrap_u = not (layer.du == IF_DU and total * (1 << STATE_SHIFT) <= U_WRAP)
+        conv_wrap, skip_wrap = main >= CONV_WRAP // 2, tuple(b >= CONV_WRAP // 2 for b in skips)
+        whole = (allow_whole_float and layer.du == IF_DU and layer.dv == IF_DV
+                 and not (wrap_u or conv_wrap or any(skip_wrap))
+                 and total * (1 << STATE_SHIFT) + bias_max < FLOAT32_WHOLE)
+        gain = (1 << STATE_SHIFT) if whole else 1
+        dtype = torch.float32 if whole else exact_dtype(main)
+        weight = (None if layer.weight is None else
+                  torch.as_tensor(np.asarray(layer.weight, dtype=np.float64) * gain,
+                                  dtype=dtype, device=device))
+        skip_weights = tuple(
+            torch.as_tensor(np.asarray(k.weight, dtype=np.float64) * gain,
+                            dtype=torch.float32 if whole else exact_dtype(b), device=device)
+            for k, b in zip(layer.skips, skips))
+        kernels.append(LayerKernel(
+            layer=layer, whole_float=whole, dtype=dtype, weight=weight,
+            skip_weights=skip_weights, bias=_whole_float_bias(layer, bias) if whole else bias,
+            conv_wrap=conv_wrap, skip_wrap=skip_wrap, wrap_u=wrap_u))
+    return kernels
+
+
+def _whole_float_bias(layer: FixedLayer, bias: torch.Tensor) -> torch.Tensor:
+    """The effective bias as float32, one value per channel where a conv layer's bias is
+    channel-wise (the convolution then adds it), else one per neuron."""
+    if layer.kind == "conv" and np.shape(layer.bias) == (layer.shape[0],):
+        bias = bias[:, 0, 0]
+    return bias.to(torch.float32)
