@@ -252,27 +252,29 @@ def _float_output_shapes(snn: SnnNetwork, xb: torch.Tensor, weights, biases) -> 
 
 
 def float_layer_trains(layer, inputs: torch.Tensor, skip_inputs=(),
-                       v0s: np.ndarray | None = None) -> torch.Tensor:
+                       v0s: np.ndarray | None = None,
+                       dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Spike trains ``(T, batch, *out_shape)`` of one real-valued layer driven by
     ``inputs`` ``(T, batch, *in_shape)`` and, for its shortcuts, ``skip_inputs`` (the
     source layers' trains): the per-layer form of :func:`simulate_float` (same
     neuron, same order), for passes that revisit one layer at a time. With ``v0s``
     (``K`` initial potentials instead of ``layer.v0``) the trains of each,
     ``(T, K, batch, *out_shape)``: the current does not depend on the start, so each
-    step's is computed once."""
-    weight = torch.as_tensor(layer.synapse.weight, dtype=torch.float64, device=inputs.device)
-    bias = torch.as_tensor(layer.bias, dtype=torch.float64, device=inputs.device)
+    step's is computed once. ``dtype`` as in :func:`simulate_float`."""
+    weight = torch.as_tensor(layer.synapse.weight, dtype=dtype, device=inputs.device)
+    bias = torch.as_tensor(layer.bias, dtype=dtype, device=inputs.device)
     state, trains = None, []
     for t, inp in enumerate(inputs):
         if state is None:
-            shape = layer_current(layer, inp.to(torch.float64), [s[t] for s in skip_inputs],
+            shape = layer_current(layer, inp.to(dtype), [s[t] for s in skip_inputs],
                                   weight, bias).shape
-            state = NeuronState.zeros(shape, dtype=torch.float64, device=inputs.device,
+            state = NeuronState.zeros(shape, dtype=dtype, device=inputs.device,
                                       v0=layer.v0)
             if v0s is not None:
-                starts = torch.as_tensor(np.asarray(v0s, dtype=np.float64), device=inputs.device)
+                starts = torch.as_tensor(np.asarray(v0s, dtype=np.float64), dtype=dtype,
+                                         device=inputs.device)
                 state = NeuronState(u=state.u, v=starts.view(-1, *[1] * len(shape)) + state.u)
-        state, s = float_layer_step(layer, state, inp.to(torch.float64),
+        state, s = float_layer_step(layer, state, inp.to(dtype),
                                     [s[t] for s in skip_inputs], weight, bias)
         trains.append(s)
     return torch.stack(trains)
