@@ -14,7 +14,6 @@ first 500 test samples.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +22,13 @@ import torch
 import lava_convert as lc
 from lava_convert.sim.reference import simulate_fixed
 from lava_convert.zoo.data import load_dataset
-from lava_convert.zoo.train import accuracy, train_classifier
+from lava_convert.zoo.train import accuracy
 
-from .cnn import DATASETS, mnist_cnn
+from .cnn import DATASETS, confirm_on_lava, export_confirmed, trained_cnn
 
 LEVELS = (2, 4, 8)
 TIMESTEPS = (2, 4, 8)
 SAMPLES = 512
-EPOCHS = 4
 LAVA_SAMPLES = 500
 EXPORT_T = 4
 
@@ -40,23 +38,6 @@ def methods(samples: int) -> dict[str, dict]:
     return {"none": {}, "bias": {"bias_calibration": samples},
             "potential + bias": {"potential_calibration": samples,
                                  "bias_calibration": samples}}
-
-
-def trained_cnn(name: str, levels: int, data, quick: bool) -> tuple[torch.nn.Module, float | None]:
-    """The QCFS CNN at ``levels``, trained (seed 0) or read from the cache; training s."""
-    model = mnist_cnn(levels)
-    cache = Path(f".data/models/{name.replace('-', '_')}_cnn_qcfs_l{levels}.pt")
-    if not quick and cache.is_file():
-        model.load_state_dict(torch.load(cache, weights_only=True))
-        return model.eval(), None
-    n = 3000 if quick else len(data.x_train)
-    start = time.perf_counter()
-    train_classifier(model, data.x_train[:n], data.y_train[:n], epochs=1 if quick else EPOCHS,
-                     lr=2e-3, batch_size=128, seed=0)
-    if not quick:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), cache)
-    return model.eval(), time.perf_counter() - start
 
 
 def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
@@ -81,19 +62,14 @@ def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
             rows.append(dict(levels=levels, ann=ann, method=method, cells=cells))
     accuracy_t4, converted, ann, levels, method = best
     n_lava = 20 if quick else LAVA_SAMPLES
-    ref = simulate_fixed(converted.fixed, x[:n_lava], EXPORT_T)
-    lava = lc.run_lava(converted.fixed, x[:n_lava], EXPORT_T, progress=False)
-    identical = all(np.array_equal(lava.spike_counts[k], ref.spike_counts[k])
-                    for k in lava.spike_counts)
-    path = None
-    if export_dir is not None and identical:
-        converted.accuracy.update(ann=ann, snn_reference=accuracy_t4, reference_samples=n_test,
-                                  snn_lava=lava.accuracy(y[:n_lava]), lava_samples=n_lava)
-        path = converted.export(export_dir / f"{name.replace('-', '_')}_cnn_qcfs_t4.net")
+    lava = confirm_on_lava(converted, x[:n_lava], y[:n_lava], EXPORT_T)
+    path = None if export_dir is None else export_confirmed(
+        converted, export_dir / f"{name.replace('-', '_')}_cnn_qcfs_t4.net", lava, ann=ann,
+        accuracy=accuracy_t4, samples=n_test)
     return dict(rows=rows, n_test=n_test, train_s=train_s,
                 export=dict(levels=levels, method=method, acc=accuracy_t4, ann=ann, path=path,
-                            lava_acc=lava.accuracy(y[:n_lava]), ref_acc=ref.accuracy(y[:n_lava]),
-                            samples=n_lava, identical=identical))
+                            lava_acc=lava["acc"], ref_acc=lava["ref"], samples=n_lava,
+                            identical=lava["identical"]))
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -6,9 +6,9 @@ the first has an identity shortcut), global average pooling (folded into the
 classifier), Linear. QCFS activations (L=4, trainable thresholds) everywhere,
 converted with soft reset and a V_th/2 initial potential, with and without bias
 calibration, and with potential then bias calibration at small T. Accuracy is the
-fixed-point reference simulator's on the full test set. The calibrated T=16 network and
-the more accurate calibrated T=4 network are exported to netx_exports/ once Lava
-confirms them spike for spike on the first 500 test samples (two shards).
+fixed-point reference simulator's on the full test set. At T=16 and at T=4 the more
+accurate calibrated network is exported to netx_exports/ once Lava confirms it spike
+for spike on the first 500 test samples (two shards).
 """
 
 from __future__ import annotations
@@ -19,9 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import lava_convert as lc
-from benchmarks.cnn import TIMESTEPS, accuracy_table, lava_summary
-from lava_convert.sim.reference import simulate_fixed
+from benchmarks.cnn import (
+    POTENTIAL_TIMESTEPS,
+    accuracy_table,
+    best_calibrated,
+    confirm_on_lava,
+    export_confirmed,
+    lava_summary,
+    sweep,
+)
 from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.models import resnet
 from lava_convert.zoo.train import accuracy, train_classifier
@@ -30,8 +36,6 @@ BIAS_CALIBRATION = 512
 EPOCHS = 8
 LEVELS = 4
 LAVA_SAMPLES = 500
-#: T values also converted with potential then bias calibration.
-POTENTIAL_TIMESTEPS = (4, 8, 16)
 EXPORT_T4 = "fashion_mnist_resnet_qcfs_t4.net"
 #: Calibrated conversions at larger T are skipped (and reported so) past this many seconds.
 SWEEP_BUDGET_S = 600
@@ -61,55 +65,22 @@ def run(quick: bool, export_dir: Path | None) -> dict:
     model.eval()
     ann = accuracy(model, x_test, y_test)
     n_lava = 10 if quick else LAVA_SAMPLES
-    settings = dict(calibration=calib, shift="v0", bias_calibration=BIAS_CALIBRATION)
-    # without calibration (V_th/2 start) nothing depends on T: one run gives every T
-    plain = lc.convert(model, calibration=calib, timesteps=TIMESTEPS[-1], shift="v0")
-    curve = simulate_fixed(plain.fixed, x_test, TIMESTEPS[-1]).accuracy_curve(y_test)
-    accs = {0: [float(curve[T - 1]) for T in TIMESTEPS], BIAS_CALIBRATION: [],
-            "potential + bias": []}
-    convert_s, t_sweep, nets = 0.0, time.perf_counter(), {}
-    for T in TIMESTEPS:
-        if time.perf_counter() - t_sweep > SWEEP_BUDGET_S and T not in (4, 16):
-            accs[BIAS_CALIBRATION].append(None)
-            continue
-        t0 = time.perf_counter()
-        nets[T, "bias"] = lc.convert(model, timesteps=T, **settings)
-        convert_s = max(convert_s, time.perf_counter() - t0)
-        accs[BIAS_CALIBRATION].append(
-            simulate_fixed(nets[T, "bias"].fixed, x_test, T).accuracy(y_test))
-    for T in TIMESTEPS:
-        if T not in POTENTIAL_TIMESTEPS:
-            accs["potential + bias"].append(None)
-            continue
-        nets[T, "potential"] = lc.convert(model, timesteps=T,
-                                          potential_calibration=BIAS_CALIBRATION, **settings)
-        accs["potential + bias"].append(
-            simulate_fixed(nets[T, "potential"].fixed, x_test, T).accuracy(y_test))
-    i4 = TIMESTEPS.index(4)
-    method4 = "potential" if accs["potential + bias"][i4] > accs[BIAS_CALIBRATION][i4] else "bias"
-    shipped = {16: (nets[16, "bias"], EXPORT, accs[BIAS_CALIBRATION][TIMESTEPS.index(16)]),
-               4: (nets[4, method4], EXPORT_T4,
-                   max(accs["potential + bias"][i4], accs[BIAS_CALIBRATION][i4]))}
+    accs, nets, convert_s = sweep(model, calib, x_test, y_test,
+                                  samples=64 if quick else BIAS_CALIBRATION,
+                                  budget_s=SWEEP_BUDGET_S)
     confirmations = {}
-    for T, (net, filename, acc) in shipped.items():
-        ref = simulate_fixed(net.fixed, x_test[:n_lava], T)
-        lava = lc.run_lava(net.fixed, x_test[:n_lava], T, progress=False, workers=2)
-        identical = all(np.array_equal(lava.spike_counts[k], ref.spike_counts[k])
-                        for k in lava.spike_counts)
-        confirmations[T] = dict(T=T, samples=n_lava, acc=lava.accuracy(y_test[:n_lava]),
-                                ref=ref.accuracy(y_test[:n_lava]), identical=identical,
-                                sps=n_lava / lava.wall_time_s, wall=lava.wall_time_s,
-                                steps=lava.info["steps"], file=filename)
-        if export_dir is not None and identical:
-            net.accuracy.update(ann=ann, snn_reference=acc, reference_samples=n_test,
-                                snn_lava=lava.accuracy(y_test[:n_lava]), lava_samples=n_lava)
-            net.export(export_dir / filename)
-    best = nets[16, "bias"]
-    return dict(ann=ann, accs=accs, n_test=n_test, train_s=train_s,
-                convert_s=convert_s,
+    for T, filename in ((16, EXPORT), (4, EXPORT_T4)):
+        method, acc = best_calibrated(accs, nets, T)
+        lava = confirm_on_lava(nets[T, method], x_test[:n_lava], y_test[:n_lava], T, workers=2)
+        path = None if export_dir is None else export_confirmed(
+            nets[T, method], export_dir / filename, lava, ann=ann, accuracy=acc,
+            samples=n_test)
+        confirmations[T] = dict(lava, file=filename, path=path,
+                                method=method if isinstance(method, str) else "bias")
+    best = nets[16, BIAS_CALIBRATION]
+    return dict(ann=ann, accs=accs, n_test=n_test, train_s=train_s, convert_s=convert_s,
                 notes=[n for n in best.ann.notes if "residual" in n or "pooling" in n],
-                warnings=list(best.warnings), lava=confirmations,
-                method4="potential + bias" if method4 == "potential" else "bias")
+                warnings=list(best.warnings), lava=confirmations)
 
 
 def section(quick: bool = False) -> str:
@@ -134,10 +105,11 @@ def section(quick: bool = False) -> str:
         "",
         *accuracy_table(r["ann"], r["accs"]),
         "",
-        *(f"{lv['file']}: " + lava_summary(lv) + " (two shards)." for lv in r["lava"].values()),
+        *(f"T={lv['T']}: {lv['method']} calibration (the more accurate at T={lv['T']}), "
+          + (f"exported to {lv['path']}" if lv["path"] else f"{lv['file']} not exported")
+          + ". " + lava_summary(lv) + " (two shards)." for lv in r["lava"].values()),
         "",
-        f"The T=4 export uses {r['method4']} calibration (the more accurate at T=4). Slowest "
-        f"conversion (bias calibration, T={TIMESTEPS[-1]}): {r['convert_s']:.0f} s.",
+        f"Slowest conversion with calibration: {r['convert_s']:.0f} s.",
         "",
         "Graph: " + "; ".join(r["notes"]) + ".",
         "",
