@@ -34,6 +34,9 @@ BIAS_CALIBRATION = 512
 LEVELS = 8
 EPOCHS = 4
 LAVA_SAMPLES = 500
+#: Calibrated conversions at T other than 4 and 16 are skipped (and reported so) past
+#: this many seconds of a sweep.
+SWEEP_BUDGET_S = 900
 DATASETS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
@@ -137,7 +140,8 @@ def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
     model, train_s = trained_cnn(name, LEVELS, data, quick)
     ann = accuracy(model, x_test, y_test)
     accs, nets, convert_s = sweep(model, calib, x_test, y_test,
-                                  samples=64 if quick else BIAS_CALIBRATION)
+                                  samples=64 if quick else BIAS_CALIBRATION,
+                                  budget_s=SWEEP_BUDGET_S)
     T, n_lava = 16, 20 if quick else LAVA_SAMPLES
     method, acc = best_calibrated(accs, nets, T)
     best = nets[T, method]
