@@ -192,6 +192,10 @@ def _shard_main(send, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chun
     try:
         steps = record(net, x_int, timesteps, chunk, on_chunk, timeout_s)
         send.send(("done", steps))
+        # Lava is stopped and the result sent: leave at once. multiprocessing's exit
+        # handlers would otherwise still be running when the coordinator, done, sends
+        # SIGTERM, and print the interrupted clean-up as a traceback.
+        os._exit(0)
     except KeyboardInterrupt:
         os._exit(128 + signal.SIGTERM)  # stopped by the coordinator (or the parent died)
     except BaseException as exc:  # reported to the coordinator, which raises it

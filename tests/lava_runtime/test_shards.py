@@ -82,6 +82,19 @@ def test_a_sharded_run_times_out_and_stops_every_shard(digits_net):
     assert multiprocessing.active_children() == []
 
 
+def test_finished_shards_leave_without_a_traceback(digits_net, digits, monkeypatch, capfd):
+    """A shard that has sent its result exits at once: when multiprocessing's exit
+    handlers were still running (slowed here) as the coordinator stopped it, the
+    interrupted clean-up was printed as a KeyboardInterrupt traceback."""
+    import multiprocessing.util
+
+    monkeypatch.setattr(multiprocessing.util, "_exit_function", lambda *a, **k: time.sleep(5))
+    result = lc.run_lava(digits_net, digits.x_test[:4], 3, workers=2, progress=False)
+    assert result.output.shape[0] == 4
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
 def test_one_progress_bar_counts_every_sample(digits_net, digits):
     result = run_python(f"""
         import numpy as np
