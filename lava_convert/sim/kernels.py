@@ -102,10 +102,6 @@ class LayerKernel:
         """``v`` as int32."""
         return (state if self.whole_float else state.v).to(torch.int32)
 
-    def current_int(self, state) -> torch.Tensor | None:
-        """``u`` as int32 (``None`` for whole-float layers, which do not keep it)."""
-        return None if self.whole_float else state.u
-
 
 def plan_kernels(net: FixedNetwork, max_input: float, device, *,
                  allow_whole_float: bool = True) -> list[LayerKernel]:

@@ -80,8 +80,8 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
 
     Each layer runs in the cheapest number format a bound proves exact
     (:mod:`lava_convert.sim.kernels`): int32 state like Lava's, or whole numbers in
-    float32 for IF layers whose currents stay small. The first layer's input is the same on
-    every step of a sample, so its current is computed once per batch. With
+    float32 for IF layers whose currents stay small. The first layer's input is the
+    same on every step of a sample, so its current is computed once per batch. With
     ``record_trains`` the result also holds every layer's spikes at every step
     (``spike_trains``, memory grows with T); otherwise only counts. With
     ``track_state`` ``info["state_max"]`` holds per layer the largest ``|u|``
