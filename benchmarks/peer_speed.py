@@ -17,10 +17,9 @@ import numpy as np
 import torch
 
 import lava_convert as lc
-from benchmarks.peers import relu_cnn, relu_mlp
+from benchmarks.peers import relu_cnn, relu_mlp, trained
 from lava_convert.sim.reference import simulate_fixed, simulate_float
 from lava_convert.zoo.data import load_dataset
-from lava_convert.zoo.train import train_classifier
 
 T = 32
 SAMPLES = 1000
@@ -70,7 +69,7 @@ def section(quick: bool = False) -> str:
     data = load_dataset("mnist")
     calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000,
                                                          replace=False)]
-    n_train, n = (2000, 200) if quick else (len(data.x_train), SAMPLES)
+    n = 200 if quick else SAMPLES
     lines = [title, "",
              f"MNIST, {n} test images, the plain-ReLU networks of the `peers` section, max "
              f"balancing in both converters; {torch.get_num_threads()} torch threads for "
@@ -81,9 +80,7 @@ def section(quick: bool = False) -> str:
                                           "SpikingJelly", "fixed point / SpikingJelly"])
              + " |", "|---" * 6 + "|"]
     for name, factory in (("CNN", relu_cnn), ("MLP", relu_mlp)):
-        model = train_classifier(factory(), data.x_train[:n_train], data.y_train[:n_train],
-                                 epochs=1, lr=2e-3, batch_size=128, seed=0).eval()
-        s = speed(model, calib, data.x_test[:n])
+        s = speed(trained(factory, data, quick), calib, data.x_test[:n])
         lines.append(f"| {name} | " + " | ".join(f"{v:.0f}" for v in s.values())
                      + f" | {s['ours, fixed point'] / s['SpikingJelly']:.2f}x |")
     return "\n".join(lines + ["", "Samples per second.", ""])

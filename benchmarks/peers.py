@@ -69,6 +69,14 @@ def qcfs_twin(factory):
     return make
 
 
+def trained(factory, data, quick: bool) -> nn.Module:
+    """``factory()``'s network trained briefly (one epoch, seed 0) on ``data``, the recipe
+    of every ANN compared with the peers."""
+    n = 2000 if quick else len(data.x_train)
+    return train_classifier(factory(), data.x_train[:n], data.y_train[:n], epochs=1,
+                            lr=2e-3, batch_size=128, seed=0).eval()
+
+
 def as_relus(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with each QCFS replaced by a ReLU (what the peers convert)."""
     model = copy.deepcopy(model)
@@ -229,9 +237,7 @@ def section(quick: bool = False) -> str:
                                 (f"CNN with QCFS L={LEVELS}", qcfs_twin(relu_cnn), True),
                                 ("MLP with ReLU", relu_mlp, False),
                                 (f"MLP with QCFS L={LEVELS}", qcfs_twin(relu_mlp), True)):
-        n_train = 2000 if quick else len(data.x_train)
-        model = train_classifier(factory(), data.x_train[:n_train], data.y_train[:n_train],
-                                 epochs=1, lr=2e-3, batch_size=128, seed=0).eval()
+        model = trained(factory, data, quick)
         ann = accuracy(model, x, y)
         if qcfs:
             label = ("lava-convert, QCFS clips, V_th/2 start, potential + bias calibration "

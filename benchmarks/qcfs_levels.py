@@ -24,7 +24,7 @@ from lava_convert.sim.reference import simulate_fixed
 from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.train import accuracy
 
-from .cnn import DATASETS, confirm_on_lava, export_confirmed, trained_cnn
+from .cnn import DATASETS, EPOCHS, confirm_on_lava, export_confirmed, trained_cnn
 
 LEVELS = (2, 4, 8)
 TIMESTEPS = (2, 4, 8)
@@ -91,11 +91,12 @@ def section(quick: bool = False) -> str:
     export_dir = None if quick else Path("netx_exports")
     lines = ["## QCFS levels matched to T: accuracy (%) / spikes per inference, fixed point",
              "",
-             "The `cnn` section's CNN trained with QCFS at L levels (4 epochs), soft reset, V_th/2 "
-             f"start; calibrations on {SAMPLES} training samples: bias (two passes, the second "
-             "on the integer grid, kept only if it agrees better), potential (each layer's "
-             "initial potential in eighths of its threshold, kept only if it agrees better) "
-             "then bias. Each T is its own conversion; accuracy of the Lava-exact reference.",
+             f"The `cnn` section's CNN trained with QCFS at L levels ({EPOCHS} epochs), soft "
+             f"reset, V_th/2 start; calibrations on {SAMPLES} training samples: bias (two "
+             "passes, the second on the integer grid, kept only if it agrees better), "
+             "potential (each layer's initial potential in eighths of its threshold, kept "
+             "only if it agrees better) then bias. Each T is its own conversion; accuracy "
+             "of the Lava-exact reference.",
              ""]
     for name, title in DATASETS.items():
         r = run_dataset(name, quick, export_dir)

@@ -3,7 +3,7 @@
 Run with ``make bench`` (``python -m benchmarks.run``); each section replaces
 its own part of benchmarks/RESULTS.md
 (``--sections speed,memory,conversion,cnn,resnet,lava_time,stock_target,
-bias_exponent,calibration_passes,shards,nir_snntorch,peers,peer_speed,qcfs_levels``).
+bias_exponent,calibration_passes,calibration_dtype,shards,nir_snntorch,peers,peer_speed,qcfs_levels``).
 
 1. Throughput at T=32 (samples per second), in one run, with identical
    predictions and spike counts checked on the samples both ran:
@@ -209,6 +209,7 @@ def update_results(path: Path, name: str, body: str, command: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     from benchmarks import (
         bias_exponent,
+        calibration_dtype,
         calibration_passes,
         cnn,
         conversion,
@@ -227,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                 "conversion": conversion.section, "cnn": cnn.section, "resnet": resnet.section,
                 "lava_time": lava_time.section, "stock_target": stock_target.section,
                 "bias_exponent": bias_exponent.section,
-                "calibration_passes": calibration_passes.section, "shards": shards.section,
+                "calibration_passes": calibration_passes.section,
+                "calibration_dtype": calibration_dtype.section, "shards": shards.section,
                 "nir_snntorch": nir_snntorch.section, "peers": peers.section,
                 "peer_speed": peer_speed.section, "qcfs_levels": qcfs_levels.section}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -24,8 +24,8 @@ from ..sim.reference import float_layer_trains
 #: Samples simulated together (small batches run faster on CPU).
 CALIBRATION_CHUNK = 64
 #: Arithmetic of the layer simulations: float32 runs convolutions several times faster
-#: than float64 on CPU (MNIST CNN, T=8, potential and bias calibration on 512 samples:
-#: 49 s vs 113 s, the same potentials and the same accuracy).
+#: than float64 on CPU (measured against float64: the ``calibration_dtype`` section of
+#: benchmarks/RESULTS.md).
 CALIBRATION_DTYPE = torch.float32
 
 

@@ -9,22 +9,33 @@ that proves it so:
 * a non-leaky IF layer whose ``u`` provably never wraps and whose whole step current
   (``a_in << STATE_SHIFT`` plus bias) stays below ``2**24`` keeps ``v`` as whole numbers
   in float32 (:func:`~lava_convert.sim.neuron.whole_float_if_step`): the shift is folded
-  into the weights and the bias into the synaptic sum, which halves the elementwise work
-  of a step; every other layer keeps int32 state like Lava's
+  into the weights and the bias into the synaptic sum, which saves elementwise passes
+  over the state every step; every other layer keeps int32 state like Lava's
   (:func:`~lava_convert.sim.neuron.fixed_step`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..hw.loihi import CONV_WRAP, IF_DU, IF_DV, STATE_SHIFT, U_WRAP
+from ..hw.loihi import (
+    ACCUMULATOR_LIMIT,
+    CONV_WRAP,
+    IF_DU,
+    IF_DV,
+    STATE_SHIFT,
+    U_WRAP,
+    WEIGHT_PRESHIFT_BITS,
+)
 from ..ir import FixedLayer, FixedNetwork, Synapse
 from .neuron import NeuronState, effective_bias, fixed_step, whole_float_if_step
 from .synapse import current, lava_input
+
+log = logging.getLogger(__name__)
 
 #: float32 holds every whole number of magnitude up to this exactly.
 FLOAT32_WHOLE = 2**24
@@ -99,8 +110,8 @@ class LayerKernel:
                           du=layer.du, dv=layer.dv, reset=layer.reset, wrap_u=self.wrap_u)
 
     def voltage(self, state) -> torch.Tensor:
-        """``v`` as int32."""
-        return (state if self.whole_float else state.v).to(torch.int32)
+        """``v`` (whole numbers, int32 or float32)."""
+        return state if self.whole_float else state.v
 
 
 def plan_kernels(net: FixedNetwork, max_input: float, device, *,
@@ -110,6 +121,12 @@ def plan_kernels(net: FixedNetwork, max_input: float, device, *,
     kernels = []
     for i, layer in enumerate(net.layers):
         main = current_bound(layer.synapse, max_input if i == 0 else 1)
+        # NetX pre-shifts dense weights; Lava's int32 accumulator then wraps where we
+        # would not. Converted networks stay far below this.
+        if layer.kind == "dense" and main * 2**WEIGHT_PRESHIFT_BITS >= ACCUMULATOR_LIMIT:
+            log.warning("layer %s: synaptic sums up to %.3g may overflow Lava's int32 "
+                        "accumulator; the reference is exact only below %d", layer.name, main,
+                        U_WRAP)
         skips = [current_bound(k, 1) for k in layer.skips]
         total = main + sum(skips)  # all synapses together
         bias = effective_bias(torch.as_tensor(layer.full_bias(), dtype=torch.int32,

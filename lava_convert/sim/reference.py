@@ -17,7 +17,6 @@ Only the current state is kept: memory does not grow with ``T``.
 
 from __future__ import annotations
 
-import logging
 import time
 
 import numpy as np
@@ -26,22 +25,17 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..hw.loihi import (
-    ACCUMULATOR_LIMIT,
     BIAS_EXP,
     STATE_SHIFT,
-    U_WRAP,
-    WEIGHT_PRESHIFT_BITS,
     payload_max,
 )
 from ..ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingLayer, Synapse
 from . import readout
 from .inputs import check_input, check_input_range, check_timesteps, quantize_input
-from .kernels import current_bound, plan_kernels
+from .kernels import plan_kernels
 from .neuron import NeuronState, float_step
 from .results import RunResult
 from .synapse import layer_current
-
-log = logging.getLogger(__name__)
 
 
 def _device(device) -> torch.device:
@@ -96,14 +90,6 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     start = time.perf_counter()
     max_in = payload_max(net.input_bits, net.input_signed)
     kernels = plan_kernels(net, max_in, dev, allow_whole_float=not track_state)
-    for i, layer in enumerate(net.layers):
-        bound = current_bound(layer.synapse, max_in if i == 0 else 1)
-        # NetX pre-shifts dense weights; Lava's int32 accumulator then wraps where we
-        # would not. Converted networks stay far below this.
-        if layer.kind == "dense" and bound * 2**WEIGHT_PRESHIFT_BITS >= ACCUMULATOR_LIMIT:
-            log.warning("layer %s: synaptic sums up to %.3g may overflow Lava's int32 "
-                        "accumulator; the reference is exact only below %d", layer.name, bound,
-                        U_WRAP)
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
     trains = {l.name: [] for l in net.layers}
     state_max = np.zeros((len(net.layers), 3), dtype=np.int64)  # largest |u|, |v|, -v
