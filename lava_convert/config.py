@@ -35,7 +35,7 @@ class ConversionConfig:
             ``"percentile"``: that percentile of the activations; ``"auto"``:
             ``"clip"`` where a layer has a clip, otherwise ``"max"``; on a network
             without any clip, the best measured of several rules, which also sets
-            ``channel_thresholds`` and ``shift``
+            ``channel_thresholds``, ``shift`` and possibly ``bias_calibration``
             (:mod:`lava_convert.passes.auto_balancing`).
         percentile: Percentile (0, 100] used by ``balancing="percentile"``.
         reset: ``"soft"`` (subtract the threshold) or ``"hard"`` (to zero).
@@ -74,10 +74,10 @@ class ConversionConfig:
             runs before bias calibration and replaces the ``v0`` that ``shift`` sets.
             Exact in Lava (the neurons' initial voltage); not for ``target="stock-netx"``.
         channel_thresholds: Data-driven thresholds (``"max"``, ``"percentile"``, and
-            ``"auto"`` on plain ReLUs) per output channel of conv layers, as
-            SpikingJelly's channel-wise normalisation: a channel whose activations stay
-            small gets a low threshold and fires as often as the others. Exact in Lava:
-            the threshold differences fold into the weights (see
+            ``"auto"`` on plain ReLUs) per output channel of conv layers and per neuron
+            of dense layers, as SpikingJelly's channel-wise normalisation: a channel whose
+            activations stay small gets a low threshold and fires as often as the others.
+            Exact in Lava: the threshold differences fold into the weights (see
             :func:`lava_convert.passes.balance.balance`). Layers with a trained clip keep
             it.
     """

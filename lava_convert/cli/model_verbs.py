@@ -117,7 +117,7 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--readout", choices=["potential", "spikes"])
     p.add_argument("--input-bits", type=int)
     p.add_argument("--channel-thresholds", action="store_const", const=True, default=None,
-                   help="data-driven thresholds per output channel of conv layers")
+                   help="data-driven thresholds per output channel (conv) or neuron (dense)")
     p.add_argument("--bias-calibration", type=int, metavar="N",
                    help="correct each layer's bias on N calibration samples (0: off)")
     p.add_argument("--potential-calibration", type=int, metavar="N",

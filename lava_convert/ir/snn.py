@@ -38,9 +38,10 @@ class SpikingLayer(HasMainSynapse):
             this step's input only, the IF neuron of conversion; below 1: a
             current-based LIF, as imported from NIR ``CubaLIF``).
         dv: Share of ``v`` that leaks per step (0: no leak).
-        channel_scale: With per-channel thresholds (conv layers), ``theta_c / threshold``
-            per output channel (at most 1): the channel's incoming weights, bias and
-            shift were divided by it so that one ``threshold`` serves the layer, and a
+        channel_scale: With per-channel thresholds, ``theta_c / threshold`` per output
+            channel (per neuron of a dense layer; at most 1): the channel's incoming
+            weights, bias and shift were divided by it so that one ``threshold`` serves
+            the layer, and a
             spike of channel ``c`` carries ``theta_c``. ``None``: one threshold.
 
     With ``du == 1`` the bias is part of the current; otherwise it is added to ``v``

@@ -3,36 +3,50 @@
 A network trained with clips (``ThresholdReLU``, ``QCFS``) has its thresholds: they are
 the clips. A network of plain ReLUs does not, and which data-driven rule converts it
 best at a given T depends on the network: the largest activation wastes resolution on
-outliers, a percentile clips them, one threshold per channel lets quiet channels fire,
-and starting each neuron at half its threshold (``v0``) instead of adding the shift to
-the bias changes the first steps. This pass converts the network with every candidate
-in :data:`CANDIDATES` down to Loihi's fixed point (per-channel thresholds cost weight
-resolution there, which a float simulation would not show), simulates each,
-Lava-exact, for ``config.timesteps`` on evaluation samples spread over the calibration
-data, and keeps the one whose predictions agree with the ANN's most often (the first
-listed wins ties: the simplest). The measurement is kept for the sidecar and the
-``convert`` output.
+outliers, a percentile clips them, one threshold per channel (per neuron of a dense
+layer) lets quiet channels fire, starting each neuron at half its threshold (``v0``)
+instead of adding the shift to the bias changes the first steps, and bias calibration
+removes each layer's mean conversion error, which at small T helps a network with one
+threshold per layer most. This pass converts the network with every rule of
+:data:`CANDIDATES` down to Loihi's fixed point (per-channel thresholds cost weight
+resolution there, which a float simulation would not show), then once more with bias
+calibration on :data:`AUTO_BIAS_CALIBRATION` samples for the best rule of each grain
+(when the config asks for no calibration of its own), simulates each, Lava-exact, for
+``config.timesteps`` on evaluation samples held out from those calibration fits on, and
+keeps the one whose predictions agree with the ANN's most often; ties go to fewer spikes,
+then to the first measured (the simplest). The measurement is kept for the sidecar and
+the ``convert`` output.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..config import ConversionConfig
-from ..ir import AnnGraph
+from ..ir import AnnGraph, FixedNetwork
 from ..quantize.scale import quantize
 from ..sim.ann import logits
 from ..sim.reference import simulate_fixed
 from .balance import balance, layer_thresholds
+from .calibration_data import held_out, spread
 
 log = logging.getLogger(__name__)
 
-#: Evaluation samples (spread evenly over the calibration data).
-EVALUATION_SAMPLES = 512
-#: Candidate settings, simplest first.
+#: Evaluation samples, spread evenly over the calibration data that bias calibration
+#: does not fit on.
+EVALUATION_SAMPLES = 1024
+#: Fewest held-out evaluation samples; with fewer left over, the candidates are evaluated
+#: on calibration samples (``held_out`` false in the measurement).
+MIN_HELD_OUT = 128
+#: Samples bias calibration fits on in the calibrated candidates, when the config sets
+#: no ``bias_calibration`` of its own.
+AUTO_BIAS_CALIBRATION = 256
+#: Threshold rules, simplest first.
 CANDIDATES: tuple[dict, ...] = tuple(
     {"balancing": balancing, **({"percentile": pct} if pct else {}),
      "channel_thresholds": per_channel, "shift": shift}
@@ -40,31 +54,52 @@ CANDIDATES: tuple[dict, ...] = tuple(
     for per_channel in (False, True)
     for balancing, pct in (("max", None), ("percentile", 99.99), ("percentile", 99.9)))
 
+#: Converts with a config through the passes after this one (balance, calibrations,
+#: quantization), as the pipeline would.
+Converter = Callable[[ConversionConfig], FixedNetwork]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One measured candidate: its settings, how often its predictions agree with the
+    ANN's on the evaluation samples, and its spikes per inference (all layers)."""
+
+    settings: dict
+    agreement: float
+    spikes: float
+
+    def to_dict(self) -> dict:
+        return {"settings": dict(self.settings), "agreement": self.agreement,
+                "spikes": self.spikes}
+
 
 @dataclass(frozen=True)
 class BalancingChoice:
-    """What ``balancing="auto"`` measured and chose: each candidate's settings and its
-    agreement with the ANN on ``samples`` evaluation samples at ``timesteps``."""
+    """What ``balancing="auto"`` measured and chose: each candidate on ``samples``
+    evaluation samples at ``timesteps`` (``held_out``: none of them was fitted on by
+    bias calibration)."""
 
     chosen: dict
-    candidates: tuple[tuple[dict, float], ...]
+    candidates: tuple[Candidate, ...]
     samples: int
     timesteps: int
+    held_out: bool = True
 
     def to_dict(self) -> dict:
         return {"chosen": dict(self.chosen), "samples": self.samples,
-                "timesteps": self.timesteps,
-                "candidates": [{"settings": dict(s), "agreement": a}
-                               for s, a in self.candidates]}
+                "timesteps": self.timesteps, "held_out": self.held_out,
+                "candidates": [c.to_dict() for c in self.candidates]}
 
     @property
-    def agreement(self) -> float:
-        return max(a for _, a in self.candidates)
+    def best(self) -> Candidate:
+        return next(c for c in self.candidates if c.settings == self.chosen)
 
     def describe(self) -> str:
+        where = "held-out calibration samples" if self.held_out else "calibration samples"
         return (f"balancing auto chose {describe_settings(self.chosen)} (agrees with the ANN "
-                f"on {100 * self.agreement:.1f} % of {self.samples} calibration samples at "
-                f"T={self.timesteps})")
+                f"on {100 * self.best.agreement:.1f} % of {self.samples} {where} at "
+                f"T={self.timesteps}, {self.best.spikes:.0f} spikes per inference; "
+                f"{len(self.candidates)} candidates measured)")
 
 
 def describe_settings(settings: dict) -> str:
@@ -72,7 +107,10 @@ def describe_settings(settings: dict) -> str:
     if rule == "percentile":
         rule = f"percentile {settings['percentile']:g}"
     grain = "per channel" if settings["channel_thresholds"] else "per layer"
-    return f"{rule} {grain}, shift {settings['shift']}"
+    text = f"{rule} {grain}, shift {settings['shift']}"
+    if settings.get("bias_calibration"):
+        text += f", bias calibration ({settings['bias_calibration']} samples)"
+    return text
 
 
 def needs_choice(graph: AnnGraph, config: ConversionConfig) -> bool:
@@ -81,32 +119,71 @@ def needs_choice(graph: AnnGraph, config: ConversionConfig) -> bool:
         layer.activation in ("clip", "qcfs") for layer in graph.layers[:-1])
 
 
-def choose_balancing(graph: AnnGraph, x: np.ndarray,
-                     config: ConversionConfig) -> tuple[ConversionConfig, BalancingChoice]:
-    """The best of :data:`CANDIDATES` for ``graph`` (see the module docstring); the
-    config with its settings, and the measurement. Candidates the target cannot express
+def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
+                     convert: Converter) -> tuple[ConversionConfig, BalancingChoice]:
+    """The best candidate for ``graph`` (see the module docstring); the config with its
+    settings, and the measurement. ``convert`` makes the calibrated candidates (and all
+    of them when ``config`` already calibrates). Candidates the target cannot express
     (``v0`` on stock NetX) are left out."""
-    n = min(EVALUATION_SAMPLES, len(x))
-    samples = x[np.linspace(0, len(x) - 1, n).astype(int)]
+    calibrates = config.bias_calibration > 0 or config.potential_calibration > 0
+    fitted = ((config.bias_calibration, config.potential_calibration) if calibrates
+              else (AUTO_BIAS_CALIBRATION,))
+    index = held_out(len(x), fitted, EVALUATION_SAMPLES)
+    separate = len(index) >= MIN_HELD_OUT
+    if not separate:  # too few samples left over: evaluate on the calibration data
+        index = spread(len(x), EVALUATION_SAMPLES)
+    samples = x[index]
     target = np.argmax(logits(graph, samples), axis=1)
     T = config.timesteps
-    measured, by_rule = [], {}
-    for settings in CANDIDATES:
-        if config.target == "stock-netx" and settings["shift"] == "v0":
-            continue
-        candidate = config.replace(**settings)
-        # the thresholds depend on the rule, not on the shift: computed once per rule
+    by_rule: dict = {}
+
+    def direct(candidate: ConversionConfig) -> FixedNetwork:
+        # no calibration: balance and quantize, the thresholds computed once per rule
         rule = (candidate.balancing, candidate.percentile, candidate.channel_thresholds)
         if rule not in by_rule:
             by_rule[rule] = layer_thresholds(graph, x, candidate)
-        fixed = quantize(balance(graph, x, candidate, by_rule[rule]), x, candidate)
-        agreement = float(np.mean(simulate_fixed(fixed, samples, T).predictions == target))
-        measured.append((settings, agreement))
-        log.info("balancing auto: %s agrees with the ANN on %.4f", describe_settings(settings),
-                 agreement)
-    best = max(range(len(measured)), key=lambda i: (measured[i][1], -i))
-    chosen = measured[best][0]
-    choice = BalancingChoice(chosen=chosen, candidates=tuple(measured), samples=n,
-                             timesteps=T)
+        return quantize(balance(graph, x, candidate, by_rule[rule]), x, candidate)
+
+    def measure(settings: dict, make: Converter) -> Candidate:
+        run = simulate_fixed(make(config.replace(**settings)), samples, T)
+        result = Candidate(settings, float(np.mean(run.predictions == target)),
+                           float(sum(run.spikes_per_sample().values())))
+        log.info("balancing auto: %s agrees with the ANN on %.4f (%.0f spikes)",
+                 describe_settings(settings), result.agreement, result.spikes)
+        return result
+
+    rules = [s for s in CANDIDATES if not (config.target == "stock-netx" and s["shift"] == "v0")]
+    with _quiet("lava_convert.quantize", "lava_convert.sim"):
+        measured = [measure(s, convert if calibrates else direct) for s in rules]
+        if not calibrates:
+            for grain in (False, True):
+                best = _best([c for c in measured if c.settings["channel_thresholds"] == grain])
+                measured.append(measure({**best.settings,
+                                         "bias_calibration": AUTO_BIAS_CALIBRATION}, convert))
+    chosen = _best(measured).settings
+    choice = BalancingChoice(chosen=chosen, candidates=tuple(measured), samples=len(index),
+                             timesteps=T, held_out=separate)
     log.info("%s", choice.describe())
     return config.replace(**chosen), choice
+
+
+def _best(candidates: list[Candidate]) -> Candidate:
+    """Most agreement; then fewest spikes; then the first."""
+    order = range(len(candidates))
+    return candidates[max(order, key=lambda i: (candidates[i].agreement,
+                                                -candidates[i].spikes, -i))]
+
+
+@contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """Hold back the warnings of these loggers below errors: they would be about candidate
+    networks that are not kept (the kept one is converted again and warns then)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

@@ -71,9 +71,10 @@ CHANNEL_RATIO_MIN = 1 / 16
 def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
                        percentile: float | None = None,
                        batch_size: int = 1024) -> dict[int, np.ndarray]:
-    """Per output channel of the conv layers ``layers``: the largest activation, or (with
-    ``percentile``) that percentile of the channel's activations (upper edge of a
-    ``CHANNEL_BINS``-bin histogram bin over ``[0, channel max]``)."""
+    """Per output channel of the layers ``layers`` (per neuron of a dense layer): the
+    largest activation, or (with ``percentile``) that percentile of the channel's
+    activations (upper edge of a ``CHANNEL_BINS``-bin histogram bin over
+    ``[0, channel max]``)."""
     tops: dict[int, np.ndarray] = {}
     for lo in range(0, len(x), batch_size):
         acts = forward(graph, x[lo:lo + batch_size])
@@ -99,8 +100,9 @@ def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
     for i in layers:
         rank = np.array([np.searchsorted(np.cumsum(h), percentile / 100.0 * count[i])
                          for h in hists[i]])
-        top = np.where(tops[i] > 0, tops[i], 1.0)
-        out[i] = np.minimum(rank + 1, CHANNEL_BINS) * top / CHANNEL_BINS
+        # a channel that never activates has no percentile: 0, as its largest activation
+        out[i] = np.where(tops[i] > 0, np.minimum(rank + 1, CHANNEL_BINS) * tops[i]
+                          / CHANNEL_BINS, 0.0)
     return out
 
 
@@ -108,8 +110,8 @@ def layer_thresholds(
     graph: AnnGraph, x: np.ndarray, config: ConversionConfig
 ) -> list[tuple[float | np.ndarray, str]]:
     """``(V_th, source)`` for every hidden layer, from clips or calibration activations;
-    with ``config.channel_thresholds`` a data-driven conv layer's ``V_th`` is one value
-    per output channel."""
+    with ``config.channel_thresholds`` a data-driven layer's ``V_th`` is one value per
+    output channel (conv) or neuron (dense)."""
     needs_data = config.balancing in ("max", "percentile") or any(
         l.activation not in ("clip", "qcfs") for l in graph.layers[:-1])
     stats = activation_statistics(
@@ -117,8 +119,7 @@ def layer_thresholds(
     ) if needs_data else [(0.0, None)] * len(graph.layers)
     per_channel = {}
     if config.channel_thresholds:
-        chosen = [i for i, l in enumerate(graph.layers[:-1]) if l.synapse.kind == "conv"
-                  and _data_driven(l, config)]
+        chosen = [i for i, l in enumerate(graph.layers[:-1]) if _data_driven(l, config)]
         if chosen:
             pct = config.percentile if config.balancing == "percentile" else None
             per_channel = channel_statistics(graph, x, chosen, pct)

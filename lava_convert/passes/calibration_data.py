@@ -27,3 +27,17 @@ def check_calibration(x: np.ndarray, input_shape: tuple[int, ...] | None = None)
             f"{tuple(input_shape)}"
         )
     return x
+
+
+def spread(total: int, n: int) -> np.ndarray:
+    """Indices of ``min(n, total)`` samples spread evenly over ``total`` (the samples a
+    calibration pass fits on)."""
+    return np.linspace(0, total - 1, min(n, total)).astype(int)
+
+
+def held_out(total: int, fitted: tuple[int, ...], n: int) -> np.ndarray:
+    """Indices of up to ``n`` samples, spread evenly, that are none of those :func:`spread`
+    picks for each count in ``fitted`` (empty when every sample is fitted on)."""
+    used = [spread(total, k) for k in fitted if k > 0]
+    rest = np.setdiff1d(np.arange(total), np.concatenate(used)) if used else np.arange(total)
+    return rest[spread(len(rest), n)] if len(rest) else rest

@@ -20,6 +20,7 @@ from ..ir import AnnGraph, FixedNetwork, SnnNetwork
 from ..passes.auto_balancing import BalancingChoice, choose_balancing, needs_choice
 from ..passes.balance import balance
 from ..passes.bias_calibration import calibrate_biases
+from ..passes.calibration_data import spread
 from ..passes.potential_calibration import calibrate_potentials
 from ..passes.target import check_target
 from ..quantize.check import check_fixed_point
@@ -47,8 +48,7 @@ class Stage:
     def calibration_samples(self, n: int | None = None) -> np.ndarray:
         """``n`` (default ``config.bias_calibration``) samples spread evenly over the
         calibration data."""
-        n = min(self.config.bias_calibration if n is None else n, len(self.x))
-        return self.x[np.linspace(0, len(self.x) - 1, n).astype(int)]
+        return self.x[spread(len(self.x), self.config.bias_calibration if n is None else n)]
 
 
 def _target(stage: Stage) -> Stage:
@@ -60,9 +60,14 @@ def _target(stage: Stage) -> Stage:
 
 def _auto_balancing(stage: Stage) -> Stage:
     """For ``balancing="auto"`` on a network of plain ReLUs: convert with each candidate
-    rule, measure agreement with the ANN at T, keep the best (its settings replace the
-    config's; :func:`~lava_convert.passes.auto_balancing.choose_balancing`)."""
-    config, choice = choose_balancing(stage.graph, stage.x, stage.config)
+    rule (some through :data:`CANDIDATE_PASSES`, with bias calibration), measure agreement
+    with the ANN at T, keep the best (its settings replace the config's;
+    :func:`~lava_convert.passes.auto_balancing.choose_balancing`)."""
+    def convert(config: ConversionConfig) -> FixedNetwork:
+        candidate = dataclasses.replace(stage, config=config, progress=False)
+        return run_passes(candidate, CANDIDATE_PASSES, progress=False)[0].fixed
+
+    config, choice = choose_balancing(stage.graph, stage.x, stage.config, convert)
     return dataclasses.replace(stage, config=config, balancing_choice=choice)
 
 
@@ -157,6 +162,10 @@ PASSES: tuple[Pass, ...] = (
          lambda s: s.config.bias_calibration > 0),
     Pass("check", _check),
 )
+
+#: What converts one candidate of ``balancing="auto"``: the passes after it, but the check.
+CANDIDATE_PASSES: tuple[Pass, ...] = tuple(
+    p for p in PASSES if p.name not in ("target", "auto_balancing", "check"))
 
 
 def run_passes(stage: Stage, passes: tuple[Pass, ...] = PASSES,

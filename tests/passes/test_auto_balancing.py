@@ -1,5 +1,6 @@
-"""``balancing="auto"`` on plain ReLU networks: every candidate measured Lava-exact, the
-best kept, the measurement in the sidecar and the ``convert`` output."""
+"""``balancing="auto"`` on plain ReLU networks: every candidate measured Lava-exact on
+held-out calibration samples, the best kept, the measurement in the sidecar and the
+``convert`` output."""
 
 from __future__ import annotations
 
@@ -8,40 +9,90 @@ import json
 import numpy as np
 
 import lava_convert as lc
-from lava_convert.passes.auto_balancing import CANDIDATES, describe_settings
+from lava_convert.passes.auto_balancing import (
+    AUTO_BIAS_CALIBRATION,
+    CANDIDATES,
+    EVALUATION_SAMPLES,
+    describe_settings,
+)
+
+
+def evaluation_samples(x, fitted):
+    """The held-out samples, worked out here: those no calibration fits on, spread evenly."""
+    used = set()
+    for n in fitted:
+        used |= set(np.linspace(0, len(x) - 1, n).astype(int).tolist())
+    rest = np.array([i for i in range(len(x)) if i not in used])
+    return x[rest[np.linspace(0, len(rest) - 1, min(EVALUATION_SAMPLES, len(rest))).astype(int)]]
 
 
 def test_auto_keeps_the_candidate_that_agrees_best(relu_cnn, digits, tmp_path):
     converted = lc.convert(relu_cnn, calibration=digits.x_train, timesteps=4)
     choice = converted.balancing_choice
     assert converted.passes[:2] == ("auto_balancing", "balance")
-    assert len(choice.candidates) == len(CANDIDATES) == 12
-    agreements = [a for _, a in choice.candidates]
-    best = agreements.index(max(agreements))  # the first of the best
-    assert choice.chosen == choice.candidates[best][0]
+    rules, calibrated = choice.candidates[:12], choice.candidates[12:]
+    assert [c.settings for c in rules] == list(CANDIDATES)
+    # then the best rule of each grain (per layer, per channel), with bias calibration
+    for grain, c in zip((False, True), calibrated):
+        same = [r for r in rules if r.settings["channel_thresholds"] == grain]
+        top = max(r.agreement for r in same)
+        assert c.settings["bias_calibration"] == AUTO_BIAS_CALIBRATION
+        assert {k: v for k, v in c.settings.items() if k != "bias_calibration"} in [
+            r.settings for r in same if r.agreement == top]
+    top = max(c.agreement for c in choice.candidates)
+    fewest = min(c.spikes for c in choice.candidates if c.agreement == top)
+    assert choice.best.agreement == top and choice.best.spikes == fewest
     # the network is the one its settings give when asked for directly
-    chosen = {k: v for k, v in choice.chosen.items()}
-    direct = lc.convert(relu_cnn, calibration=digits.x_train, timesteps=4, **chosen)
+    direct = lc.convert(relu_cnn, calibration=digits.x_train, timesteps=4, **choice.chosen)
     for a, b in zip(converted.fixed.layers, direct.fixed.layers):
         assert np.array_equal(a.synapse.weight, b.synapse.weight) and a.vth == b.vth
-    assert converted.config.balancing == chosen["balancing"]
+        assert np.array_equal(a.bias, b.bias)
+    assert converted.config.balancing == choice.chosen["balancing"]
     # recorded where users look
     path = converted.export(tmp_path / "cnn.net")
     side = json.loads(path.with_suffix(".json").read_text())
     assert side["auto_balancing"]["chosen"] == choice.chosen
-    assert side["config"]["channel_thresholds"] == chosen["channel_thresholds"]
+    assert side["config"]["channel_thresholds"] == choice.chosen["channel_thresholds"]
+    assert len(side["auto_balancing"]["candidates"]) == 14
     assert describe_settings(choice.chosen) in choice.describe()
 
 
-def test_auto_measures_the_agreement_it_reports(relu_cnn, digits):
-    """Oracle: the agreement of one candidate, recomputed here from its own conversion."""
-    converted = lc.convert(relu_cnn, calibration=digits.x_train, timesteps=4)
-    settings, reported = converted.balancing_choice.candidates[0]
+def test_auto_measures_on_held_out_samples_what_it_reports(relu_cnn, digits):
+    """Oracle: a plain and a calibrated candidate's agreement and spikes, recomputed here
+    from their own conversions on samples bias calibration did not fit on."""
     x = digits.x_train
-    samples = x[np.linspace(0, len(x) - 1, converted.balancing_choice.samples).astype(int)]
-    candidate = lc.convert(relu_cnn, calibration=x, timesteps=4, **settings)
-    ann = candidate.ann_logits(samples).argmax(1)
-    assert np.mean(candidate.simulate(samples).predictions == ann) == reported
+    converted = lc.convert(relu_cnn, calibration=x, timesteps=4)
+    choice = converted.balancing_choice
+    samples = evaluation_samples(x, [AUTO_BIAS_CALIBRATION])
+    assert choice.held_out and choice.samples == len(samples)
+    for candidate in (choice.candidates[0], choice.candidates[-1]):
+        net = lc.convert(relu_cnn, calibration=x, timesteps=4, **candidate.settings)
+        run = net.simulate(samples)
+        assert np.mean(run.predictions == net.ann_logits(samples).argmax(1)) == \
+            candidate.agreement
+        assert sum(run.spikes_per_sample().values()) == candidate.spikes
+
+
+def test_a_config_that_calibrates_has_every_candidate_calibrated(relu_cnn, digits):
+    x = digits.x_train
+    converted = lc.convert(relu_cnn, calibration=x, timesteps=4, bias_calibration=64)
+    choice = converted.balancing_choice
+    assert [c.settings for c in choice.candidates] == list(CANDIDATES)
+    assert "bias_calibration" in converted.passes
+    settings = choice.candidates[3]
+    net = lc.convert(relu_cnn, calibration=x, timesteps=4, bias_calibration=64,
+                     **settings.settings)
+    samples = evaluation_samples(x, [64])
+    run = net.simulate(samples)
+    assert np.mean(run.predictions == net.ann_logits(samples).argmax(1)) == settings.agreement
+
+
+def test_too_few_samples_are_evaluated_on_the_calibration_data(relu_cnn, digits):
+    """300 samples, 256 of them fitted on: the 44 left are too few to tell candidates apart."""
+    converted = lc.convert(relu_cnn, calibration=digits.x_train[:300], timesteps=4)
+    choice = converted.balancing_choice
+    assert not choice.held_out and choice.samples == 300
+    assert "held-out" not in choice.describe()
 
 
 def test_networks_with_trained_clips_keep_their_clips(digits_snn):
@@ -53,5 +104,5 @@ def test_networks_with_trained_clips_keep_their_clips(digits_snn):
 def test_the_stock_target_is_offered_no_initial_potential(relu_cnn, digits):
     converted = lc.convert(relu_cnn, calibration=digits.x_train[:300],
                            config=lc.ConversionConfig.stock_netx(timesteps=8))
-    shifts = {s["shift"] for s, _ in converted.balancing_choice.candidates}
-    assert shifts == {"bias"} and len(converted.balancing_choice.candidates) == 6
+    shifts = {c.settings["shift"] for c in converted.balancing_choice.candidates}
+    assert shifts == {"bias"} and len(converted.balancing_choice.candidates) == 6 + 2

@@ -1,5 +1,6 @@
 """Per-channel thresholds (``channel_thresholds=True``): one threshold per output channel of a
-conv layer, folded into the weights so that Lava's one threshold per layer serves it."""
+conv layer (per neuron of a dense layer), folded into the weights so that Lava's one
+threshold per layer serves it."""
 
 from __future__ import annotations
 
@@ -44,6 +45,37 @@ def test_thresholds_per_channel_fold_into_the_weights_as_worked_by_hand():
                          balancing="max").snn
     counts = lc.simulate(without, x[:1], 4, mode="float").spike_counts[conv.name]
     assert np.array_equal(counts.reshape(2, 4), [[0] * 4, [3] * 4])
+
+
+def test_dense_layers_get_one_threshold_per_neuron_as_worked_by_hand():
+    """Two hidden neurons with activations 0.5 and 2 for an input of ones."""
+    hidden = nn.Linear(2, 2, bias=False)
+    hidden.weight.data = torch.tensor([[0.25, 0.25], [1.0, 1.0]])
+    out = nn.Linear(2, 1, bias=False)
+    out.weight.data = torch.ones(1, 2)
+    x = np.ones((4, 2))
+    for rule in ("max", "percentile"):
+        snn = lc.convert(nn.Sequential(hidden, nn.ReLU(), out), calibration=x, timesteps=4,
+                         channel_thresholds=True, balancing=rule, shift="none").snn
+        layer, readout = snn.layers
+        assert layer.threshold == 2.0 and np.allclose(layer.channel_scale, [0.25, 1.0])
+        # neuron 0's inputs scaled by 2 / 0.5 = 4; its spikes carry 0.5 into the readout
+        assert np.allclose(layer.synapse.weight, [[1.0, 1.0], [1.0, 1.0]])
+        assert np.allclose(readout.synapse.weight, [[0.5, 2.0]])
+
+
+def test_a_silent_channel_keeps_the_largest_threshold_under_every_rule():
+    """A channel that never activates on the calibration data has no threshold of its own:
+    it must not scale its inputs up (which would cost the layer its weight resolution)."""
+    conv = nn.Conv2d(1, 2, 1)
+    conv.weight.data = torch.tensor([1.0, -1.0]).reshape(2, 1, 1, 1)
+    conv.bias.data = torch.tensor([0.0, -0.5])
+    model = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(8, 2))
+    x = np.random.default_rng(0).random((50, 1, 2, 2))
+    for rule in ("max", "percentile"):
+        snn = lc.convert(model, calibration=x, timesteps=4, channel_thresholds=True,
+                         balancing=rule, percentile=99.0).snn
+        assert snn.layers[0].channel_scale[1] == 1.0, rule
 
 
 def test_channel_percentiles_match_numpy():
