@@ -41,8 +41,8 @@ class SpikingLayer(HasMainSynapse):
         channel_scale: With per-channel thresholds, ``theta_c / threshold`` per output
             channel (per neuron of a dense layer; at most 1): the channel's incoming
             weights, bias and shift were divided by it so that one ``threshold`` serves
-            the layer, and a
-            spike of channel ``c`` carries ``theta_c``. ``None``: one threshold.
+            the layer, and a spike of channel ``c`` carries ``theta_c``. ``None``: one
+            threshold.
 
     With ``du == 1`` the bias is part of the current; otherwise it is added to ``v``
     each step, as Lava adds it (see :func:`lava_convert.sim.neuron.float_step`).
