@@ -119,7 +119,7 @@ def test_weight_underflow_is_warned(caplog):
     with torch.no_grad():
         model[0].weight[0, 0] = 1e4  # one huge weight sets the scale; the rest round to 0
     with caplog.at_level("WARNING", logger="lava_convert.quantize"):
-        converted = lc.convert(model, X)
+        converted = lc.convert(model, X, balancing="max")  # one threshold for the layer
     assert any("layer 0: " in r.getMessage() and "round to 0" in r.getMessage()
                for r in caplog.records)
     assert converted.fixed.quantization[0].weights_underflow > 0.25
