@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -11,6 +12,12 @@ from lava_convert.zoo.data import load_digits
 from lava_convert.zoo.train import digits_mlp, train_classifier
 
 SLOW = os.environ.get("LAVA_CONVERT_SLOW") == "1"
+
+# Tests press Ctrl-C (SIGINT) on the runs they start. A shell starts background jobs
+# (`make test &`) with SIGINT ignored, and programs they start inherit that; with Python's
+# own handler here, they start with the default, as from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config, items):

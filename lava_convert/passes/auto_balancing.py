@@ -13,13 +13,15 @@ resolution there, which a float simulation would not show), then once more with 
 calibration on :data:`AUTO_BIAS_CALIBRATION` samples for the best rule of each grain
 (when the config asks for no calibration of its own), simulates each, Lava-exact, for
 ``config.timesteps`` on evaluation samples held out from those calibration fits on, and
-keeps the one whose predictions agree with the ANN's most often; ties go to fewer spikes,
-then to the first measured (the simplest). The measurement is kept for the sidecar and
-the ``convert`` output.
+keeps, of the candidates whose agreement with the ANN's predictions is within the noise
+of the most agreeing one (:func:`within_noise`), the one with the fewest spikes per
+inference (then the first measured: the simplest). The measurement is kept for the
+sidecar and the ``convert`` output.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,15 +64,17 @@ Converter = Callable[[ConversionConfig], FixedNetwork]
 @dataclass(frozen=True)
 class Candidate:
     """One measured candidate: its settings, how often its predictions agree with the
-    ANN's on the evaluation samples, and its spikes per inference (all layers)."""
+    ANN's on the evaluation samples, its spikes per inference (all layers), and whether
+    its agreement is within the noise of the most agreeing candidate's (``tied``)."""
 
     settings: dict
     agreement: float
     spikes: float
+    tied: bool = False
 
     def to_dict(self) -> dict:
         return {"settings": dict(self.settings), "agreement": self.agreement,
-                "spikes": self.spikes}
+                "spikes": self.spikes, "tied": self.tied}
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,13 @@ class BalancingChoice:
 
     def describe(self) -> str:
         where = "held-out calibration samples" if self.held_out else "calibration samples"
+        tied = sum(c.tied for c in self.candidates)
+        top = max(c.agreement for c in self.candidates)
         return (f"balancing auto chose {describe_settings(self.chosen)} (agrees with the ANN "
                 f"on {100 * self.best.agreement:.1f} % of {self.samples} {where} at "
-                f"T={self.timesteps}, {self.best.spikes:.0f} spikes per inference; "
-                f"{len(self.candidates)} candidates measured)")
+                f"T={self.timesteps}, {self.best.spikes:.0f} spikes per inference: the "
+                f"fewest of the {tied} candidates within the noise of the best, "
+                f"{100 * top:.1f} %; {len(self.candidates)} candidates measured)")
 
 
 def describe_settings(settings: dict) -> str:
@@ -144,9 +151,12 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
             by_rule[rule] = layer_thresholds(graph, x, candidate)
         return quantize(balance(graph, x, candidate, by_rule[rule]), x, candidate)
 
+    hits: list[np.ndarray] = []  # per candidate: the samples it agrees with the ANN on
+
     def measure(settings: dict, make: Converter) -> Candidate:
         run = simulate_fixed(make(config.replace(**settings)), samples, T)
-        result = Candidate(settings, float(np.mean(run.predictions == target)),
+        hits.append(run.predictions == target)
+        result = Candidate(settings, float(np.mean(hits[-1])),
                            float(sum(run.spikes_per_sample().values())))
         log.info("balancing auto: %s agrees with the ANN on %.4f (%.0f spikes)",
                  describe_settings(settings), result.agreement, result.spikes)
@@ -160,11 +170,24 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
                 best = _best([c for c in measured if c.settings["channel_thresholds"] == grain])
                 measured.append(measure({**best.settings,
                                          "bias_calibration": AUTO_BIAS_CALIBRATION}, convert))
-    chosen = _best(measured).settings
+    top = _best(measured)
+    best = measured.index(top)
+    measured = [dataclasses.replace(c, tied=within_noise(hits[i], hits[best]))
+                for i, c in enumerate(measured)]
+    chosen = min((c for c in measured if c.tied), key=lambda c: c.spikes).settings
     choice = BalancingChoice(chosen=chosen, candidates=tuple(measured), samples=len(index),
                              timesteps=T, held_out=separate)
     log.info("%s", choice.describe())
     return config.replace(**chosen), choice
+
+
+def within_noise(hits: np.ndarray, best: np.ndarray) -> bool:
+    """Whether a candidate that agrees with the ANN on the samples ``hits`` is as good as
+    the one that agrees on ``best`` (same samples), as far as they tell: its shortfall is
+    at most one standard error of the paired difference, ``sqrt(d) / n`` for ``d``
+    samples on which exactly one of the two agrees (McNemar's sign test at one sigma)."""
+    n, d = len(best), int(np.sum(hits != best))
+    return (int(best.sum()) - int(hits.sum())) / n <= np.sqrt(d) / n
 
 
 def _best(candidates: list[Candidate]) -> Candidate:
