@@ -167,12 +167,11 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
         measured = [measure(s, convert if calibrates else direct) for s in rules]
         if not calibrates:
             for grain in (False, True):
-                best = _best([c for c in measured if c.settings["channel_thresholds"] == grain])
-                measured.append(measure({**best.settings,
+                rule = _best([c for c in measured if c.settings["channel_thresholds"] == grain])
+                measured.append(measure({**rule.settings,
                                          "bias_calibration": AUTO_BIAS_CALIBRATION}, convert))
-    top = _best(measured)
-    best = measured.index(top)
-    measured = [dataclasses.replace(c, tied=within_noise(hits[i], hits[best]))
+    top = measured.index(_best(measured))
+    measured = [dataclasses.replace(c, tied=within_noise(hits[i], hits[top]))
                 for i, c in enumerate(measured)]
     chosen = min((c for c in measured if c.tied), key=lambda c: c.spikes).settings
     choice = BalancingChoice(chosen=chosen, candidates=tuple(measured), samples=len(index),
