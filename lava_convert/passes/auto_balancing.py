@@ -186,7 +186,7 @@ def within_noise(hits: np.ndarray, best: np.ndarray) -> bool:
     at most one standard error of the paired difference, ``sqrt(d) / n`` for ``d``
     samples on which exactly one of the two agrees (McNemar's sign test at one sigma)."""
     n, d = len(best), int(np.sum(hits != best))
-    return (int(best.sum()) - int(hits.sum())) / n <= np.sqrt(d) / n
+    return bool(int(best.sum()) - int(hits.sum()) <= np.sqrt(d))
 
 
 def _best(candidates: list[Candidate]) -> Candidate:
