@@ -137,6 +137,19 @@ def run_shards(net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
                 send.close()  # the shard holds the only sending end: EOF when it ends
                 running.append((shard, process, receive))
             pending = {receive: (shard, process) for shard, process, receive in running}
+
+            def take(receive) -> bool:
+                """Handle the next message of ``receive``'s shard; true once it is done."""
+                nonlocal steps
+                shard, process = pending[receive]
+                message = _receive(receive, shard, process)
+                if message[0] == "chunk":
+                    _, first, count, counts, ends = message
+                    on_chunk(shard.first + first, count, counts, ends)
+                    return False
+                steps += message[1]  # "done"
+                return True
+
             while pending:
                 if deadline is not None and time.monotonic() > deadline:
                     raise LavaTimeoutError(
@@ -145,13 +158,18 @@ def run_shards(net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
                 if should_stop is not None and should_stop():
                     raise KeyboardInterrupt("the run was cancelled")
                 for receive in multiprocessing.connection.wait(list(pending), POLL_S):
-                    shard, process = pending[receive]
-                    message = _receive(receive, shard, process)
-                    if message[0] == "chunk":
-                        _, first, count, counts, ends = message
-                        on_chunk(shard.first + first, count, counts, ends)
-                    else:  # "done"
-                        steps += message[1]
+                    if take(receive):
+                        del pending[receive]
+                # a shard's end is also read off its exit status: its Lava workers inherit
+                # the pipe's sending end (and the process sentinel), so a killed shard whose
+                # workers linger sends no EOF
+                for receive, (shard, process) in list(pending.items()):
+                    if process.exitcode is not None:
+                        done = False
+                        while not done and receive.poll(0):  # what it sent before it ended
+                            done = take(receive)
+                        if not done:
+                            raise _ended(shard, process)
                         del pending[receive]
         finally:
             stopping.set()
@@ -164,11 +182,7 @@ def _receive(receive, shard: Shard, process) -> tuple:
     try:
         message = receive.recv()
     except (EOFError, OSError):
-        process.join(SHARD_STOP_S)
-        raise LavaRunError(
-            f"{shard.describe()} ended unexpectedly (exit code {process.exitcode}); the "
-            "other shards were stopped and no result is returned. Check memory (a killed "
-            "process is often the out-of-memory killer) and run again") from None
+        raise _ended(shard, process) from None
     if message[0] != "error":
         return message
     _, kind, text = message
@@ -176,6 +190,15 @@ def _receive(receive, shard: Shard, process) -> tuple:
         raise LavaTimeoutError(f"{shard.describe()}: {text}")
     raise LavaRunError(f"{shard.describe()} failed ({kind}: {text}); the other shards were "
                        "stopped and no result is returned")
+
+
+def _ended(shard: Shard, process) -> LavaRunError:
+    """The error for a shard process that ended without sending its result."""
+    process.join(SHARD_STOP_S)
+    return LavaRunError(
+        f"{shard.describe()} ended unexpectedly (exit code {process.exitcode}); the other "
+        "shards were stopped and no result is returned. Check memory (a killed process is "
+        "often the out-of-memory killer) and run again")
 
 
 def _shard_main(send, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,

@@ -183,9 +183,9 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
 def within_noise(hits: np.ndarray, best: np.ndarray) -> bool:
     """Whether a candidate that agrees with the ANN on the samples ``hits`` is as good as
     the one that agrees on ``best`` (same samples), as far as they tell: its shortfall is
-    at most one standard error of the paired difference, ``sqrt(d) / n`` for ``d``
+    at most one standard error of the paired difference: ``sqrt(d)`` samples, for ``d``
     samples on which exactly one of the two agrees (McNemar's sign test at one sigma)."""
-    n, d = len(best), int(np.sum(hits != best))
+    d = int(np.sum(hits != best))
     return bool(int(best.sum()) - int(hits.sum()) <= np.sqrt(d))
 
 

@@ -255,6 +255,31 @@ def test_a_dead_worker_fails_the_run_instead_of_hanging(tmp_path, digits_net, vi
             os.kill(p, signal.SIGKILL)
 
 
+def test_a_killed_shard_whose_workers_linger_fails_the_run(tmp_path, digits_net):
+    """Shard 1's Lava workers inherit its pipe to the coordinator: held stopped (SIGSTOP),
+    they outlive the killed shard and keep the pipe open, so no EOF comes; the coordinator
+    must notice the end on the shard process itself."""
+    proc, workers = start_long_run(tmp_path, digits_net, shards=2)
+    stopped: set[int] = set()
+    try:
+        shard_procs = sorted(int(k) for k in
+                             open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split())
+        stopped = descendants(shard_procs[1])
+        assert stopped
+        for p in stopped:
+            os.kill(p, signal.SIGSTOP)
+        os.kill(shard_procs[1], signal.SIGKILL)
+        proc.wait(timeout=60)
+        log = open(tmp_path / "log.txt").read()
+        assert "shard 1 (samples 50000-99999) ended unexpectedly (exit code -9)" in log, \
+            log[-3000:]
+    finally:
+        for p in alive(stopped):
+            os.kill(p, signal.SIGCONT)
+        for p in alive(workers | stopped | {proc.pid}):
+            os.kill(p, signal.SIGKILL)
+
+
 def test_an_ignored_sigint_stays_ignored(tmp_path, digits_net):
     """A caller that ignores SIGINT (`trap '' INT`) keeps it ignored during a Lava run."""
     script = tmp_path / "ignored.py"
