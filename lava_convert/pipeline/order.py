@@ -61,7 +61,8 @@ def _target(stage: Stage) -> Stage:
 def _auto_balancing(stage: Stage) -> Stage:
     """For ``balancing="auto"`` on a network of plain ReLUs: convert with each candidate
     rule (some through :data:`CANDIDATE_PASSES`, with bias calibration), measure agreement
-    with the ANN at T, keep the best (its settings replace the config's;
+    with the ANN at T, keep the one with the fewest spikes among those as good as the best
+    (its settings replace the config's;
     :func:`~lava_convert.passes.auto_balancing.choose_balancing`)."""
     def convert(config: ConversionConfig) -> FixedNetwork:
         candidate = dataclasses.replace(stage, config=config, progress=False)
