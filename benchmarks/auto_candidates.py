@@ -6,7 +6,7 @@ the pipeline twice, without and with bias calibration on
 :data:`AUTO_BIAS_CALIBRATION` samples, and simulated on the full test set (fixed point,
 Lava-exact): accuracy and spikes per inference. Next to each, what ``auto`` itself
 measured on its held-out calibration samples (agreement with the ANN; it measures every
-rule without calibration and the best of each grain with it) and which candidate it
+rule without calibration and the best of each grain and shift with it) and which candidate it
 kept. The summary per table says how far the kept candidate is from the test set's best,
 in points and in standard errors of their paired difference on the test set, and how
 well the held-out agreement ranks the candidates (Spearman's rho against test accuracy

@@ -6,8 +6,8 @@ CNN (conv8-conv8-pool-conv16-pool-fc64-fc10) and an MLP (784-256-256-10). Each i
 converted
 
 * by lava-convert: plain ReLUs with ``balancing="max"`` (the default before ``"auto"``
-  chose) and ``balancing="auto"`` (threshold rules, and the best of each grain with bias
-  calibration, measured Lava-exact on held-out calibration data);
+  chose) and ``balancing="auto"`` (threshold rules, and the best of each grain and shift
+  with bias calibration, measured Lava-exact on held-out calibration data);
   QCFS with its clips, a V_th/2 start, and potential then bias calibration (64
   samples); fixed point, Lava-exact;
 * by SpikingJelly 2.0.0 (``ann2snn.RateCodingRecipe``): modes max, 99.9 % and 1/2 of

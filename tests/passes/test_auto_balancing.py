@@ -33,9 +33,13 @@ def test_auto_keeps_the_candidate_that_agrees_best(relu_cnn, digits, tmp_path):
     assert converted.passes[:2] == ("auto_balancing", "balance")
     rules, calibrated = choice.candidates[:12], choice.candidates[12:]
     assert [c.settings for c in rules] == list(CANDIDATES)
-    # then the best rule of each grain (per layer, per channel), with bias calibration
-    for grain, c in zip((False, True), calibrated):
-        same = [r for r in rules if r.settings["channel_thresholds"] == grain]
+    # then the best rule of each grain (per layer, per channel) and shift, with bias
+    # calibration
+    families = [(grain, shift) for shift in ("bias", "v0") for grain in (False, True)]
+    assert len(calibrated) == len(families)
+    for (grain, shift), c in zip(families, calibrated):
+        same = [r for r in rules if r.settings["channel_thresholds"] == grain
+                and r.settings["shift"] == shift]
         top = max(r.agreement for r in same)
         assert c.settings["bias_calibration"] == AUTO_BIAS_CALIBRATION
         assert {k: v for k, v in c.settings.items() if k != "bias_calibration"} in [
@@ -56,7 +60,7 @@ def test_auto_keeps_the_candidate_that_agrees_best(relu_cnn, digits, tmp_path):
     side = json.loads(path.with_suffix(".json").read_text())
     assert side["auto_balancing"]["chosen"] == choice.chosen
     assert side["config"]["channel_thresholds"] == choice.chosen["channel_thresholds"]
-    assert len(side["auto_balancing"]["candidates"]) == 14
+    assert len(side["auto_balancing"]["candidates"]) == 16
     assert describe_settings(choice.chosen) in choice.describe()
 
 
