@@ -6,9 +6,12 @@ the first has an identity shortcut), global average pooling (folded into the
 classifier), Linear. QCFS activations (L=4, trainable thresholds) everywhere,
 converted with soft reset and a V_th/2 initial potential, with and without bias
 calibration, and with potential then bias calibration at small T. Accuracy is the
-fixed-point reference simulator's on the full test set. At T=16 and at T=4 the more
-accurate calibrated network is exported to netx_exports/ once Lava confirms it spike
-for spike on the first 500 test samples (two shards).
+fixed-point reference simulator's on the full test set. The same ResNet trained with
+QCFS at L=2 (levels matched to small T, as in the ``qcfs_levels`` section) is converted
+at T = 2, 4 and 8 with each calibration. At T=16 the more accurate calibrated L=4
+network, at T=4 the most accurate calibrated network of either training, is exported to
+netx_exports/ once Lava confirms it spike for spike on the first 500 test samples (two
+shards).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import lava_convert as lc
 from benchmarks.cnn import (
     POTENTIAL_TIMESTEPS,
     accuracy_table,
@@ -28,6 +32,10 @@ from benchmarks.cnn import (
     lava_summary,
     sweep,
 )
+from benchmarks.qcfs_levels import TIMESTEPS as LEVEL_TIMESTEPS
+from benchmarks.qcfs_levels import methods
+from benchmarks.qcfs_levels import table as levels_table
+from lava_convert.sim.reference import simulate_fixed
 from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.models import resnet
 from lava_convert.zoo.train import accuracy, train_classifier
@@ -35,13 +43,51 @@ from lava_convert.zoo.train import accuracy, train_classifier
 BIAS_CALIBRATION = 512
 EPOCHS = 8
 LEVELS = 4
+#: Levels of the second network, trained for small T (QCFS levels matched to T).
+MATCHED_LEVELS = 2
 LAVA_SAMPLES = 500
 EXPORT_T4 = "fashion_mnist_resnet_qcfs_t4.net"
 #: Calibrated conversions at larger T are skipped (and reported so) past this many seconds.
 SWEEP_BUDGET_S = 600
 EXPORT = "fashion_mnist_resnet_qcfs.net"
-#: The trained ANN is kept here (git-ignored) so a rerun skips the training.
-MODEL_CACHE = Path(".data/models/fashion_mnist_resnet_l4.pt")
+
+
+def trained_resnet(levels: int, data, quick: bool) -> tuple[torch.nn.Module, float | None]:
+    """The ResNet with QCFS at ``levels``, trained (:data:`EPOCHS` epochs, seed 0) or read
+    from .data/models (git-ignored, so a rerun skips the training); and the training
+    seconds (``None``: cached)."""
+    model = resnet(levels=levels)
+    cache = Path(f".data/models/fashion_mnist_resnet_l{levels}.pt")
+    if not quick and cache.is_file():
+        model.load_state_dict(torch.load(cache, weights_only=True))
+        return model.eval(), None
+    n = 3000 if quick else len(data.x_train)
+    start = time.perf_counter()
+    train_classifier(model, data.x_train[:n], data.y_train[:n], epochs=1 if quick else EPOCHS,
+                     lr=2e-3, batch_size=128, seed=0)
+    if not quick:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), cache)
+    return model.eval(), time.perf_counter() - start
+
+
+def matched(model, calib, x, y, samples: int) -> tuple[list[dict], dict]:
+    """``model`` (QCFS at :data:`MATCHED_LEVELS`) converted at each T >= L of the
+    ``qcfs_levels`` section's T with each of its calibrations: rows for its table, and
+    the networks at T=4 by calibration."""
+    ann = accuracy(model, x, y)
+    rows, at_4 = [], {}
+    for method, settings in methods(samples).items():
+        cells = {}
+        for T in (T for T in LEVEL_TIMESTEPS if T >= MATCHED_LEVELS):
+            converted = lc.convert(model, calibration=calib, timesteps=T, shift="v0",
+                                   **settings)
+            run = simulate_fixed(converted.fixed, x, T)
+            cells[T] = (run.accuracy(y), sum(run.spikes_per_sample().values()))
+            if T == 4:
+                at_4[method] = (cells[T][0], converted)
+        rows.append(dict(levels=MATCHED_LEVELS, ann=ann, method=method, cells=cells))
+    return rows, at_4
 
 
 def run(quick: bool, export_dir: Path | None) -> dict:
@@ -49,38 +95,43 @@ def run(quick: bool, export_dir: Path | None) -> dict:
     n_test = 300 if quick else len(data.x_test)
     x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
     calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000, replace=False)]
-    n_train = 3000 if quick else len(data.x_train)
-    t0 = time.perf_counter()
-    model = resnet(levels=LEVELS)
-    if not quick and MODEL_CACHE.is_file():  # trained by this recipe before
-        model.load_state_dict(torch.load(MODEL_CACHE, weights_only=True))
-        train_s = None
-    else:
-        model = train_classifier(model, data.x_train[:n_train], data.y_train[:n_train],
-                                 epochs=1 if quick else EPOCHS, lr=2e-3, batch_size=128, seed=0)
-        train_s = time.perf_counter() - t0
-        if not quick:
-            MODEL_CACHE.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), MODEL_CACHE)
-    model.eval()
+    model, train_s = trained_resnet(LEVELS, data, quick)
     ann = accuracy(model, x_test, y_test)
     n_lava = 10 if quick else LAVA_SAMPLES
-    accs, nets, convert_s = sweep(model, calib, x_test, y_test,
-                                  samples=64 if quick else BIAS_CALIBRATION,
+    samples = 64 if quick else BIAS_CALIBRATION
+    accs, nets, convert_s = sweep(model, calib, x_test, y_test, samples=samples,
                                   budget_s=SWEEP_BUDGET_S)
+    small, small_train_s = trained_resnet(MATCHED_LEVELS, data, quick)
+    small_rows, small_at_4 = matched(small, calib, x_test, y_test, samples)
+    # T=4 export: the most accurate calibrated network at T=4 of either training
+    method, acc = best_calibrated(accs, nets, 4)
+    candidates = {(LEVELS, "bias" if method == BIAS_CALIBRATION else method):
+                  (acc, nets[4, method], ann)}
+    candidates.update({(MATCHED_LEVELS, m): (a, net, small_rows[0]["ann"])
+                       for m, (a, net) in small_at_4.items() if m != "none"})
+    best_4 = max(candidates, key=lambda k: candidates[k][0])
+    method_16, acc_16 = best_calibrated(accs, nets, 16)
+    exports = {16: (EXPORT, nets[16, method_16], acc_16, ann,
+                    f"L={LEVELS}, " + ("bias" if method_16 == BIAS_CALIBRATION else method_16)),
+               4: (EXPORT_T4, candidates[best_4][1], candidates[best_4][0],
+                   candidates[best_4][2], f"L={best_4[0]}, {best_4[1]}")}
     confirmations = {}
-    for T, filename in ((16, EXPORT), (4, EXPORT_T4)):
-        method, acc = best_calibrated(accs, nets, T)
-        lava = confirm_on_lava(nets[T, method], x_test[:n_lava], y_test[:n_lava], T, workers=2)
+    for T, (filename, net, acc_T, ann_T, label) in exports.items():
+        lava = confirm_on_lava(net, x_test[:n_lava], y_test[:n_lava], T, workers=2)
         path = None if export_dir is None else export_confirmed(
-            nets[T, method], export_dir / filename, lava, ann=ann, accuracy=acc,
-            samples=n_test)
-        confirmations[T] = dict(lava, file=filename, path=path,
-                                method=method if isinstance(method, str) else "bias")
-    best = nets[16, BIAS_CALIBRATION]
+            net, export_dir / filename, lava, ann=ann_T, accuracy=acc_T, samples=n_test)
+        confirmations[T] = dict(lava, file=filename, path=path, method=label,
+                                snn=acc_T, ann=ann_T)
+    best = nets[16, samples]
     return dict(ann=ann, accs=accs, n_test=n_test, train_s=train_s, convert_s=convert_s,
+                small_rows=small_rows, small_train_s=small_train_s,
                 notes=[n for n in best.ann.notes if "residual" in n or "pooling" in n],
                 warnings=list(best.warnings), lava=confirmations)
+
+
+def trained(seconds: float | None) -> str:
+    return ("skipped (model cached by an earlier run of this section)" if seconds is None
+            else f"{seconds:.0f} s")
 
 
 def section(quick: bool = False) -> str:
@@ -97,15 +148,23 @@ def section(quick: bool = False) -> str:
         "residual add is one neuron group fed by two synapses; in Lava each shortcut passes "
         "a one-step delay line so both paths arrive together.",
         "",
-        f"{r['n_test']} test samples; training "
-        + ("skipped (model cached by an earlier run of this section)" if r["train_s"] is None
-           else f"{r['train_s']:.0f} s") + ". Without bias "
+        f"{r['n_test']} test samples; training " + trained(r["train_s"]) + ". Without bias "
         "calibration nothing depends on T (V_th/2 start), so that row is one run read after "
         "each T; with it, each T is its own conversion.",
         "",
         *accuracy_table(r["ann"], r["accs"]),
         "",
-        *(f"T={lv['T']}: {lv['method']} calibration (the more accurate at T={lv['T']}), "
+        f"### The same ResNet with QCFS L={MATCHED_LEVELS}: accuracy % / spikes per inference",
+        "",
+        f"Trained like the L={LEVELS} network (training " + trained(r["small_train_s"])
+        + f"); calibrations on {BIAS_CALIBRATION} training samples as in the `qcfs_levels` "
+        "section; each T its own conversion.",
+        "",
+        *levels_table(r["small_rows"]),
+        "",
+        *(f"T={lv['T']} export: {lv['method']} calibration (the most accurate calibrated "
+          f"network at T={lv['T']}: {100 * lv['snn']:.2f} %, ANN {100 * lv['ann']:.2f} %, gap "
+          f"{100 * (lv['ann'] - lv['snn']):+.2f}), "
           + (f"exported to {lv['path']}" if lv["path"] else f"{lv['file']} not exported")
           + ". " + lava_summary(lv) + " (two shards)." for lv in r["lava"].values()),
         "",
