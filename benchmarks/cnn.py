@@ -58,14 +58,22 @@ def mnist_cnn(levels: int = 8, seed: int = 0) -> nn.Sequential:
 def trained_cnn(name: str, levels: int, data, quick: bool) -> tuple[nn.Module, float | None]:
     """The QCFS CNN at ``levels`` on dataset ``name``, trained (4 epochs, seed 0) or read
     from the cache in .data/models; and the training seconds (``None``: cached)."""
-    model = mnist_cnn(levels)
-    cache = Path(f".data/models/{name.replace('-', '_')}_cnn_qcfs_l{levels}.pt")
+    return trained_cached(mnist_cnn(levels),
+                          Path(f".data/models/{name.replace('-', '_')}_cnn_qcfs_l{levels}.pt"),
+                          data, quick, EPOCHS)
+
+
+def trained_cached(model: nn.Module, cache: Path, data, quick: bool,
+                   epochs: int) -> tuple[nn.Module, float | None]:
+    """``model`` trained on ``data`` (``epochs`` epochs, seed 0; one epoch on 3000 images
+    when ``quick``) or read from ``cache`` (git-ignored, so a rerun skips the training);
+    and the training seconds (``None``: cached)."""
     if not quick and cache.is_file():
         model.load_state_dict(torch.load(cache, weights_only=True))
         return model.eval(), None
     n = 3000 if quick else len(data.x_train)
     start = time.perf_counter()
-    train_classifier(model, data.x_train[:n], data.y_train[:n], epochs=1 if quick else EPOCHS,
+    train_classifier(model, data.x_train[:n], data.y_train[:n], epochs=1 if quick else epochs,
                      lr=2e-3, batch_size=128, seed=0)
     if not quick:
         cache.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,6 @@ shards).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ from benchmarks.cnn import (
     export_confirmed,
     lava_summary,
     sweep,
+    trained_cached,
 )
 from benchmarks.qcfs_levels import TIMESTEPS as LEVEL_TIMESTEPS
 from benchmarks.qcfs_levels import methods
@@ -38,7 +38,7 @@ from benchmarks.qcfs_levels import table as levels_table
 from lava_convert.sim.reference import simulate_fixed
 from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.models import resnet
-from lava_convert.zoo.train import accuracy, train_classifier
+from lava_convert.zoo.train import accuracy
 
 BIAS_CALIBRATION = 512
 EPOCHS = 8
@@ -54,21 +54,10 @@ EXPORT = "fashion_mnist_resnet_qcfs.net"
 
 def trained_resnet(levels: int, data, quick: bool) -> tuple[torch.nn.Module, float | None]:
     """The ResNet with QCFS at ``levels``, trained (:data:`EPOCHS` epochs, seed 0) or read
-    from .data/models (git-ignored, so a rerun skips the training); and the training
-    seconds (``None``: cached)."""
-    model = resnet(levels=levels)
-    cache = Path(f".data/models/fashion_mnist_resnet_l{levels}.pt")
-    if not quick and cache.is_file():
-        model.load_state_dict(torch.load(cache, weights_only=True))
-        return model.eval(), None
-    n = 3000 if quick else len(data.x_train)
-    start = time.perf_counter()
-    train_classifier(model, data.x_train[:n], data.y_train[:n], epochs=1 if quick else EPOCHS,
-                     lr=2e-3, batch_size=128, seed=0)
-    if not quick:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), cache)
-    return model.eval(), time.perf_counter() - start
+    from .data/models; and the training seconds (``None``: cached)."""
+    return trained_cached(resnet(levels=levels),
+                          Path(f".data/models/fashion_mnist_resnet_l{levels}.pt"),
+                          data, quick, EPOCHS)
 
 
 def matched(model, calib, x, y, samples: int) -> tuple[list[dict], dict]:
