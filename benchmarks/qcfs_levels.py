@@ -40,6 +40,24 @@ def methods(samples: int) -> dict[str, dict]:
                                  "bias_calibration": samples}}
 
 
+def level_rows(model, levels: int, calib: np.ndarray, x: np.ndarray, y: np.ndarray,
+               samples: int) -> tuple[list[dict], dict]:
+    """``model`` (QCFS at ``levels``) converted at each T >= L of :data:`TIMESTEPS` with
+    each of :func:`methods`: one table row per calibration, and the networks by (T,
+    calibration)."""
+    ann = accuracy(model, x, y)
+    rows, nets = [], {}
+    for method, settings in methods(samples).items():
+        cells = {}
+        for T in (T for T in TIMESTEPS if T >= levels):
+            nets[T, method] = lc.convert(model, calibration=calib, timesteps=T, shift="v0",
+                                         **settings)
+            run = simulate_fixed(nets[T, method].fixed, x, T)
+            cells[T] = (run.accuracy(y), sum(run.spikes_per_sample().values()))
+        rows.append(dict(levels=levels, ann=ann, method=method, cells=cells))
+    return rows, nets
+
+
 def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
     data = load_dataset(name)
     n_test = 200 if quick else len(data.x_test)
@@ -48,18 +66,12 @@ def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
     rows, best, train_s = [], None, {}
     for levels in LEVELS[:1] if quick else LEVELS:
         model, train_s[levels] = trained_cnn(name, levels, data, quick)
-        ann = accuracy(model, x, y)
-        steps = [T for T in TIMESTEPS if T >= levels]
-        for method, settings in methods(64 if quick else SAMPLES).items():
-            cells = {}
-            for T in steps:
-                converted = lc.convert(model, calibration=calib, timesteps=T, shift="v0",
-                                       **settings)
-                run = simulate_fixed(converted.fixed, x, T)
-                cells[T] = (run.accuracy(y), sum(run.spikes_per_sample().values()))
-                if T == EXPORT_T and (best is None or cells[T][0] > best[0]):
-                    best = (cells[T][0], converted, ann, levels, method)
-            rows.append(dict(levels=levels, ann=ann, method=method, cells=cells))
+        level, nets = level_rows(model, levels, calib, x, y, 64 if quick else SAMPLES)
+        rows += level
+        for row in level:
+            acc = row["cells"].get(EXPORT_T, (None,))[0]
+            if acc is not None and (best is None or acc > best[0]):
+                best = (acc, nets[EXPORT_T, row["method"]], row["ann"], levels, row["method"])
     accuracy_t4, converted, ann, levels, method = best
     n_lava = 20 if quick else LAVA_SAMPLES
     lava = confirm_on_lava(converted, x[:n_lava], y[:n_lava], EXPORT_T)

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import lava_convert as lc
 from benchmarks.cnn import (
     POTENTIAL_TIMESTEPS,
     accuracy_table,
@@ -32,10 +31,8 @@ from benchmarks.cnn import (
     sweep,
     trained_cached,
 )
-from benchmarks.qcfs_levels import TIMESTEPS as LEVEL_TIMESTEPS
-from benchmarks.qcfs_levels import methods
+from benchmarks.qcfs_levels import level_rows
 from benchmarks.qcfs_levels import table as levels_table
-from lava_convert.sim.reference import simulate_fixed
 from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.models import resnet
 from lava_convert.zoo.train import accuracy
@@ -60,25 +57,6 @@ def trained_resnet(levels: int, data, quick: bool) -> tuple[torch.nn.Module, flo
                           data, quick, EPOCHS)
 
 
-def matched(model, calib, x, y, samples: int) -> tuple[list[dict], dict]:
-    """``model`` (QCFS at :data:`MATCHED_LEVELS`) converted at each T >= L of the
-    ``qcfs_levels`` section's T with each of its calibrations: rows for its table, and
-    the networks at T=4 by calibration."""
-    ann = accuracy(model, x, y)
-    rows, at_4 = [], {}
-    for method, settings in methods(samples).items():
-        cells = {}
-        for T in (T for T in LEVEL_TIMESTEPS if T >= MATCHED_LEVELS):
-            converted = lc.convert(model, calibration=calib, timesteps=T, shift="v0",
-                                   **settings)
-            run = simulate_fixed(converted.fixed, x, T)
-            cells[T] = (run.accuracy(y), sum(run.spikes_per_sample().values()))
-            if T == 4:
-                at_4[method] = (cells[T][0], converted)
-        rows.append(dict(levels=MATCHED_LEVELS, ann=ann, method=method, cells=cells))
-    return rows, at_4
-
-
 def run(quick: bool, export_dir: Path | None) -> dict:
     data = load_dataset("fashion-mnist")
     n_test = 300 if quick else len(data.x_test)
@@ -91,17 +69,20 @@ def run(quick: bool, export_dir: Path | None) -> dict:
     accs, nets, convert_s = sweep(model, calib, x_test, y_test, samples=samples,
                                   budget_s=SWEEP_BUDGET_S)
     small, small_train_s = trained_resnet(MATCHED_LEVELS, data, quick)
-    small_rows, small_at_4 = matched(small, calib, x_test, y_test, samples)
+    small_rows, small_nets = level_rows(small, MATCHED_LEVELS, calib, x_test, y_test, samples)
     # T=4 export: the most accurate calibrated network at T=4 of either training
     method, acc = best_calibrated(accs, nets, 4)
-    candidates = {(LEVELS, "bias" if method == BIAS_CALIBRATION else method):
-                  (acc, nets[4, method], ann)}
-    candidates.update({(MATCHED_LEVELS, m): (a, net, small_rows[0]["ann"])
-                       for m, (a, net) in small_at_4.items() if m != "none"})
+    def label(method) -> str:
+        return "bias" if method == samples else method
+
+    candidates = {(LEVELS, label(method)): (acc, nets[4, method], ann)}
+    candidates.update({(MATCHED_LEVELS, row["method"]): (row["cells"][4][0],
+                                                          small_nets[4, row["method"]], row["ann"])
+                       for row in small_rows if row["method"] != "none"})
     best_4 = max(candidates, key=lambda k: candidates[k][0])
     method_16, acc_16 = best_calibrated(accs, nets, 16)
     exports = {16: (EXPORT, nets[16, method_16], acc_16, ann,
-                    f"L={LEVELS}, " + ("bias" if method_16 == BIAS_CALIBRATION else method_16)),
+                    f"L={LEVELS}, {label(method_16)}"),
                4: (EXPORT_T4, candidates[best_4][1], candidates[best_4][0],
                    candidates[best_4][2], f"L={best_4[0]}, {best_4[1]}")}
     confirmations = {}
