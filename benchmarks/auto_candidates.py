@@ -86,8 +86,7 @@ def section(quick: bool = False) -> str:
     data = load_dataset("mnist")
     n_test = 200 if quick else len(data.x_test)
     x, y = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000,
-                                                         replace=False)]
+    calib = data.calibration_sample(2000)
     lines = ["## What balancing=\"auto\" chooses from: every candidate on the test set", "",
              f"The plain-ReLU networks of the `peers` section, MNIST, {n_test} test images, "
              "fixed point (Lava-exact reference); 2000 calibration images, as there. Each "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -45,8 +44,7 @@ def section(quick: bool = False) -> str:
     model.eval()
     n = 1000 if quick else len(data.x_test)
     x, y = data.x_test[:n], data.y_test[:n]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000,
-                                                          replace=False)]
+    calib = data.calibration_sample(2000)
     lines = ["## Bias exponent: BatchNorm-folded MLP on MNIST, fixed point vs float (%)", "",
              f"{n} test samples; ANN {100 * accuracy(model, x, y):.2f} %.", "",
              "| bias rule | T | fixed point | float | float - fixed | layer 1 scale set by "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 
 import lava_convert as lc
@@ -43,7 +42,7 @@ def section(quick: bool = False) -> str:
     data = load_dataset("mnist")
     n = 500 if quick else len(data.x_test)
     x, y = data.x_test[:n], data.y_test[:n]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000, replace=False)]
+    calib = data.calibration_sample(2000)
     model, _ = trained_cnn("mnist", LEVELS, data, quick)
     samples = 64 if quick else 512
     rows = []

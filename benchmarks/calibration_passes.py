@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import lava_convert as lc
@@ -47,8 +46,7 @@ def section(quick: bool = False) -> str:
     model.eval()
     n = 1000 if quick else len(data.x_test)
     x, y = data.x_test[:n], data.y_test[:n]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000,
-                                                          replace=False)]
+    calib = data.calibration_sample(2000)
     grid = next(p for p in pipeline.PASSES if p.name == "bias_calibration_on_grid")
     kept = grid.run
     lines = ["## Second bias-calibration pass at small T: MNIST CNN, accuracy (%)", "",

@@ -144,7 +144,7 @@ def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
     data = load_dataset(name)
     n_test = 500 if quick else len(data.x_test)
     x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000, replace=False)]
+    calib = data.calibration_sample(2000)
     model, train_s = trained_cnn(name, LEVELS, data, quick)
     ann = accuracy(model, x_test, y_test)
     accs, nets, convert_s = sweep(model, calib, x_test, y_test,

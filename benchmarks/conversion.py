@@ -49,7 +49,7 @@ def run_dataset(name: str, quick: bool, export_dir: Path | None) -> tuple[list[s
     data = load_dataset(name)
     n_test = 1000 if quick else len(data.x_test)
     x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 5000, replace=False)]
+    calib = data.calibration_sample(5000)
     epochs = 1 if quick else 10
     models, ann_acc, train_s = {}, {}, {}
     for act in ("relu", "threshold", "qcfs"):

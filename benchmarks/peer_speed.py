@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import time
 
-import numpy as np
 import torch
 
 import lava_convert as lc
@@ -67,8 +66,7 @@ def section(quick: bool = False) -> str:
         return "\n".join([title, "", "SpikingJelly is not installed (`make bench` installs "
                           "it): not measured.", ""])
     data = load_dataset("mnist")
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000,
-                                                         replace=False)]
+    calib = data.calibration_sample(2000)
     n = 200 if quick else SAMPLES
     lines = [title, "",
              f"MNIST, {n} test images, the plain-ReLU networks of the `peers` section, max "

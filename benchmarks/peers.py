@@ -218,8 +218,7 @@ def section(quick: bool = False) -> str:
     data = load_dataset("mnist")
     n_test = 200 if quick else len(data.x_test)
     x, y = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000,
-                                                         replace=False)]
+    calib = data.calibration_sample(2000)
     try:
         import sinabs  # noqa: F401
         import spikingjelly  # noqa: F401

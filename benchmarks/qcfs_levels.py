@@ -62,7 +62,7 @@ def run_dataset(name: str, quick: bool, export_dir: Path | None) -> dict:
     data = load_dataset(name)
     n_test = 200 if quick else len(data.x_test)
     x, y = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000, replace=False)]
+    calib = data.calibration_sample(2000)
     rows, best, train_s = [], None, {}
     for levels in LEVELS[:1] if quick else LEVELS:
         model, train_s[levels] = trained_cnn(name, levels, data, quick)

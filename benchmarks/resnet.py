@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from benchmarks.cnn import (
@@ -61,7 +60,7 @@ def run(quick: bool, export_dir: Path | None) -> dict:
     data = load_dataset("fashion-mnist")
     n_test = 300 if quick else len(data.x_test)
     x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000, replace=False)]
+    calib = data.calibration_sample(2000)
     model, train_s = trained_resnet(LEVELS, data, quick)
     ann = accuracy(model, x_test, y_test)
     n_lava = 10 if quick else LAVA_SAMPLES

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 import lava_convert as lc
@@ -72,7 +71,7 @@ def section(quick: bool = False) -> str:
     data = load_dataset("mnist")
     n_test = 1000 if quick else len(data.x_test)
     x, y = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.x_train[np.random.default_rng(0).choice(len(data.x_train), 2000, replace=False)]
+    calib = data.calibration_sample(2000)
     nets = {
         "MLP 784-256-256-10": (_trained("mnist_mlp_qcfs", lambda: mlp(
             (1, 28, 28), (256, 256), 10, act="qcfs", levels=8, seed=0), data, 10, 128, 1e-3,

@@ -64,10 +64,8 @@ def convert_and_export(model: nn.Module, data: Dataset, out: str | Path, *,
     ANN and reference-SNN accuracy on the test split, and export NetX + sidecar to ``out``.
 
     The accuracies are in ``converted.accuracy`` (and the sidecar)."""
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(data.x_train), min(calibration, len(data.x_train)), replace=False)
-    converted = convert(model, calibration=data.x_train[picks], config=config,
-                        progress=progress)
+    converted = convert(model, calibration=data.calibration_sample(calibration, seed),
+                        config=config, progress=progress)
     ref = simulate_fixed(converted.fixed, data.x_test, converted.config.timesteps,
                          progress=sys.stderr.isatty() if progress is None else progress)
     converted.accuracy.update(ann=accuracy(model, data.x_test, data.y_test),
@@ -83,10 +81,8 @@ def import_nir_and_export(source, data: Dataset, out: str | Path, *, dt: float |
     """Read a NIR graph or file (:func:`~lava_convert.pipeline.from_nir`, calibrated on
     ``calibration`` random training samples of ``data``), measure its float and Lava-exact
     accuracy on the test split, and export NetX + sidecar to ``out``."""
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(len(data.x_train), min(calibration, len(data.x_train)), replace=False)
-    imported = from_nir(source, data.x_train[picks], timesteps=timesteps, dt=dt, reset=reset,
-                        progress=progress)
+    imported = from_nir(source, data.calibration_sample(calibration, seed), timesteps=timesteps,
+                        dt=dt, reset=reset, progress=progress)
     T = imported.config.timesteps
     imported.accuracy.update(
         snn_float=simulate_float(imported.snn, data.x_test, T).accuracy(data.y_test),

@@ -26,6 +26,12 @@ class Dataset:
     def num_classes(self) -> int:
         return int(max(self.y_train.max(), self.y_test.max()) + 1)
 
+    def calibration_sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` training images drawn without replacement by ``seed`` (all of them if fewer)."""
+        picks = np.random.default_rng(seed).choice(len(self.x_train), min(n, len(self.x_train)),
+                                                   replace=False)
+        return self.x_train[picks]
+
 
 def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's digits: 1797 8x8 images with 17 grey levels, split stratified by ``seed``."""

@@ -118,3 +118,19 @@ def test_an_npz_with_pickled_objects_is_refused(tmp_path):
              y=np.zeros(10, int))
     with pytest.raises(lc.DatasetError, match="cannot read the .npz"):
         load_dataset(str(tmp_path / "evil.npz"))
+
+
+def test_calibration_sample_draws_distinct_training_images_reproducibly():
+    d = load_digits()
+    rows = {row.tobytes(): i for i, row in enumerate(d.x_train)}
+    assert len(rows) > 200, "the check below needs mostly distinct training images"
+    sample = d.calibration_sample(200, seed=3)
+    indices = [rows.get(row.tobytes()) for row in sample]
+    assert None not in indices                    # every image is one of the training images
+    assert len(set(indices)) == len(sample) == 200  # drawn without replacement
+    assert indices != sorted(indices)             # a random draw, not the first 200 in order
+    np.testing.assert_array_equal(sample, d.calibration_sample(200, seed=3))
+    assert not np.array_equal(sample, d.calibration_sample(200, seed=4))
+    everything = d.calibration_sample(10 * len(d.x_train))
+    assert len(everything) == len(d.x_train)
+    assert {row.tobytes() for row in everything} == {row.tobytes() for row in d.x_train}
