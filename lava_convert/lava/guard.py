@@ -99,12 +99,25 @@ def _on_sigterm_in_worker(signum, frame) -> None:
     os._exit(128 + signum)
 
 
+def _end_on_sigterm() -> None:
+    """A worker's SIGTERM watcher thread: wait for the signal, then end the process."""
+    _on_sigterm_in_worker(signal.sigwait({signal.SIGTERM}), None)
+
+
 def _after_fork_in_child() -> None:
-    """Runs in every forked child: only children forked during a guarded run are changed."""
+    """Runs in every forked child: only children forked during a guarded run are changed.
+
+    SIGTERM is taken by a thread of its own: a Python signal handler runs only when the
+    main thread runs Python, and a worker's main thread may be blocked in a wait that a
+    signal delivered to another of its threads does not interrupt (a worker stopped when
+    its parent died, then resumed, kept running that way). Blocked here, before Lava
+    starts its threads, SIGTERM reaches only the watcher."""
     if not _active:
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm_in_worker)  # not the parent's handler: end
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # inherited by new threads
+    threading.Thread(target=_end_on_sigterm, name="lava-convert-sigterm", daemon=True).start()
     die_with_parent(_parent_pid)
 
 

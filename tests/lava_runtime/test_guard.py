@@ -258,7 +258,9 @@ def test_a_dead_worker_fails_the_run_instead_of_hanging(tmp_path, digits_net, vi
 def test_a_killed_shard_whose_workers_linger_fails_the_run(tmp_path, digits_net):
     """Shard 1's Lava workers inherit its pipe to the coordinator: held stopped (SIGSTOP),
     they outlive the killed shard and keep the pipe open, so no EOF comes; the coordinator
-    must notice the end on the shard process itself."""
+    must notice the end on the shard process itself. Resumed, the lingering processes
+    end by themselves (the kernel told them their shard died) and leave no shared memory."""
+    before = shm_segments()
     proc, workers = start_long_run(tmp_path, digits_net, shards=2)
     stopped: set[int] = set()
     try:
@@ -273,6 +275,13 @@ def test_a_killed_shard_whose_workers_linger_fails_the_run(tmp_path, digits_net)
         log = open(tmp_path / "log.txt").read()
         assert "shard 1 (samples 50000-99999) ended unexpectedly (exit code -9)" in log, \
             log[-3000:]
+        for p in alive(stopped):
+            os.kill(p, signal.SIGCONT)
+        deadline = time.monotonic() + 30
+        while (alive(stopped) or shm_segments() - before) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert alive(stopped) == []
+        assert shm_segments() - before == set()
     finally:
         for p in alive(stopped):
             os.kill(p, signal.SIGCONT)
