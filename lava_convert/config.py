@@ -48,7 +48,13 @@ class ConversionConfig:
             small T, and needs no output threshold. ``"spikes"``: the output
             layer spikes too (threshold: the largest logit on calibration data)
             and the class is the argmax of its spike counts (Deng & Gu).
-        input_bits: Width of the graded input payload (2..24 bits).
+        input_bits: Width of the graded input payload (2..24 bits), or ``"auto"``
+            (default): the width, of 4..12, whose first layer reproduces the real-valued
+            current on calibration data most closely. The input and the first layer's
+            weights share its 24-bit state, so each input bit costs a weight bit (on
+            MNIST-sized inputs 8 bits left first-layer weights 4-5 bits;
+            :func:`lava_convert.quantize.scale.choose_input_bits`). The file records the
+            width chosen.
         headroom: Safety factor on the first layer's largest current seen on
             calibration data when choosing its fixed-point scale (>= 1). Later
             layers get spikes and use the exact worst-case bound instead.
@@ -88,7 +94,7 @@ class ConversionConfig:
     reset: str = "soft"
     shift: str = "bias"
     readout: str = "potential"
-    input_bits: int = 8
+    input_bits: int | str = "auto"
     headroom: float = 2.0
     rate_tolerance: float = 0.02
     bias_calibration: int = 0
@@ -116,9 +122,10 @@ class ConversionConfig:
         check(self.reset in RESETS, "reset", f"use one of {RESETS}")
         check(self.shift in SHIFTS, "shift", f"use one of {SHIFTS}")
         check(self.readout in READOUTS, "readout", f"use one of {READOUTS}")
-        check(isinstance(self.input_bits, int) and 2 <= self.input_bits <= MAX_MESSAGE_BITS,
-              "input_bits", f"use 2..{MAX_MESSAGE_BITS} bits (Lava graded spikes carry at most "
-              f"{MAX_MESSAGE_BITS})")
+        check(self.input_bits == "auto" or (isinstance(self.input_bits, int)
+                                            and 2 <= self.input_bits <= MAX_MESSAGE_BITS),
+              "input_bits", f"use 'auto' or 2..{MAX_MESSAGE_BITS} bits (Lava graded spikes "
+              f"carry at most {MAX_MESSAGE_BITS})")
         check(float(self.headroom) >= 1.0, "headroom", "use a factor >= 1")
         check(isinstance(self.bias_calibration, int) and self.bias_calibration >= 0,
               "bias_calibration", "use a number of samples >= 0 (0: off)")

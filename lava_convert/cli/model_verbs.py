@@ -100,6 +100,16 @@ _CONFIG_FLAGS = ("timesteps", "balancing", "percentile", "reset", "shift", "read
                  "channel_thresholds")
 
 
+def _input_bits(text: str) -> int | str:
+    """``--input-bits``: ``auto`` or a whole number (the config checks its range)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a whole number") from None
+
+
 def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="model file (.pt) or module:factory (your code, imported)")
     p.add_argument("--trust-code", action="store_true",
@@ -115,7 +125,8 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reset", choices=["soft", "hard"])
     p.add_argument("--shift", choices=["bias", "v0", "none"])
     p.add_argument("--readout", choices=["potential", "spikes"])
-    p.add_argument("--input-bits", type=int)
+    p.add_argument("--input-bits", type=_input_bits, metavar="{auto,2..24}",
+                   help="graded input width (default auto: chosen on calibration data)")
     p.add_argument("--channel-thresholds", action="store_const", const=True, default=None,
                    help="data-driven thresholds per output channel (conv) or neuron (dense)")
     p.add_argument("--bias-calibration", type=int, metavar="N",

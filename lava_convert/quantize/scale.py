@@ -67,6 +67,8 @@ _LIMITER_ADVICE = {
 }
 #: Warn when more than this share of a layer's non-zero weights round to 0.
 UNDERFLOW_WARN = 0.25
+#: Graded input widths ``input_bits="auto"`` chooses from (:func:`choose_input_bits`).
+AUTO_INPUT_BITS = tuple(range(4, 13))
 
 
 def _current_bound(weight: np.ndarray, bias: np.ndarray, lo, hi, skips=()) -> float:
@@ -87,6 +89,61 @@ def _observed_current(layer: SpikingLayer, x: np.ndarray) -> float:
     with torch.no_grad():
         a = current(layer.synapse, torch.as_tensor(x), bias=torch.as_tensor(layer.bias))
     return float(a.abs().max())
+
+
+def _first_layer_current(layer: SpikingLayer, x: np.ndarray, headroom: float) -> float:
+    """``I_max`` of the analog first layer: its largest current on ``x`` times
+    ``headroom``, capped by the exact bound for inputs in the range ``x`` spans."""
+    observed = max(_observed_current(layer, x[lo:lo + 1024]) for lo in range(0, len(x), 1024))
+    if layer.kind == "dense":  # per input feature
+        flat = x.reshape(len(x), -1)
+        lo_in, hi_in = flat.min(axis=0), flat.max(axis=0)
+    else:  # one range for every position, zero padding included
+        lo_in, hi_in = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+    bound = _current_bound(layer.synapse.weight, layer.bias, lo_in, hi_in)
+    return min(bound, observed * headroom)
+
+
+def _input_scale(snn: SnnNetwork, input_bits: int) -> float:
+    """Payload units per real input unit: the input range on the largest payload."""
+    lo_x, hi_x = snn.input_range
+    amplitude = max(abs(lo_x), abs(hi_x)) or 1.0
+    return payload_max(input_bits, lo_x < 0) / amplitude
+
+
+def choose_input_bits(snn: SnnNetwork, x: np.ndarray,
+                      config: ConversionConfig) -> tuple[int, dict[int, float]]:
+    """The graded input width for ``input_bits="auto"``, and the error of each candidate.
+
+    The first layer's current is ``W x`` with ``x`` an integer payload and ``W`` integer
+    weights, and both share its 24-bit state: each bit more for the input is one bit
+    less for the weights (their scale is set by the largest current). For each width of
+    :data:`AUTO_INPUT_BITS` the first layer is quantized as :func:`quantize` would, and
+    its current on ``x`` (up to 1024 samples) compared with the real-valued one; the width
+    with the smallest mean squared error wins (ties: the wider)."""
+    layer = snn.layers[0]
+    x = np.asarray(x[:1024], dtype=np.float64).reshape(min(len(x), 1024), *snn.input_shape)
+    signed = snn.input_range[0] < 0
+    i_max = _first_layer_current(layer, x, config.headroom)
+    xt = torch.as_tensor(x)
+    with torch.no_grad():
+        exact = current(layer.synapse, xt).numpy()
+    errors = {}
+    for bits in AUTO_INPUT_BITS:
+        input_scale = _input_scale(snn, bits)
+        w_unit = layer.synapse.weight / input_scale
+        s, _ = _scale(layer, w_unit, i_max, config.target != "stock-netx")
+        weight = torch.as_tensor(np.rint(w_unit * s))
+        top = payload_max(bits, signed)
+        payload = torch.clamp(torch.round(xt * input_scale), -top if signed else 0, top)
+        with torch.no_grad():
+            fixed = current(layer.synapse, payload, weight).numpy() / s
+        errors[bits] = float(np.mean((fixed - exact) ** 2))
+    least = min(errors.values())
+    best = max(b for b, e in errors.items() if e <= least * (1 + 1e-9))  # ties: the wider
+    log.info("input_bits='auto': %d bits (first-layer current error %s)", best,
+             ", ".join(f"{b}: {e:.3g}" for b, e in errors.items()))
+    return best, errors
 
 
 def weight_bits(weight: np.ndarray) -> int:
@@ -123,37 +180,33 @@ def _bias_exponent(bias_units: np.ndarray) -> int:
 
 
 def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
-             scales: list[tuple[float, str]] | None = None) -> FixedNetwork:
+             scales: list[tuple[float, str]] | None = None,
+             input_bits: int | None = None) -> FixedNetwork:
     """Map every layer of ``snn`` to Loihi integers (see module docstring for the rule);
     the result carries one :class:`~lava_convert.ir.LayerQuantization` record per layer.
 
     ``scales`` fixes each layer's ``(scale, what limited it)`` instead, for a network
     whose weights are already on that grid (:func:`on_grid`): only the biases change;
-    they are clipped to the 13-bit mantissa.
+    they are clipped to the 13-bit mantissa. ``input_bits`` fixes the graded input's
+    width (default: ``config.input_bits``, chosen by :func:`choose_input_bits` when
+    that is ``"auto"``).
 
     Raises:
         QuantizationError: a layer whose weights are all zero or all round to zero, or
             whose threshold does not fit Loihi's 17 bits at its scale.
     """
-    lo_x, hi_x = snn.input_range
-    signed = lo_x < 0
-    amplitude = max(abs(lo_x), abs(hi_x)) or 1.0
-    input_scale = payload_max(config.input_bits, signed) / amplitude
     x = np.asarray(x_calib, dtype=np.float64).reshape(len(x_calib), *snn.input_shape)
+    if input_bits is None:
+        input_bits = config.input_bits if config.input_bits != "auto" else \
+            choose_input_bits(snn, x, config)[0]
+    signed = snn.input_range[0] < 0
+    input_scale = _input_scale(snn, input_bits)
 
     layers, report = [], []
     for i, layer in enumerate(snn.layers):
         if i == 0:
             w_unit = layer.synapse.weight / input_scale
-            observed = max(_observed_current(layer, x[lo:lo + 1024])
-                           for lo in range(0, len(x), 1024))
-            if layer.kind == "dense":  # per input feature
-                flat = x.reshape(len(x), -1)
-                lo_in, hi_in = flat.min(axis=0), flat.max(axis=0)
-            else:  # one range for every position, zero padding included
-                lo_in, hi_in = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
-            bound = _current_bound(layer.synapse.weight, layer.bias, lo_in, hi_in)
-            i_max = min(bound, observed * config.headroom)
+            i_max = _first_layer_current(layer, x, config.headroom)
         else:
             w_unit = layer.synapse.weight
             i_max = _current_bound(w_unit, layer.bias, 0.0, 1.0, layer.skips)
@@ -228,7 +281,7 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
             skips=tuple(dataclasses.replace(k, weight=np.rint(k.weight * s).astype(np.int64))
                         for k in layer.skips)))
     return FixedNetwork(input_shape=snn.input_shape, input_scale=input_scale,
-                        input_bits=config.input_bits, input_signed=signed, layers=tuple(layers),
+                        input_bits=input_bits, input_signed=signed, layers=tuple(layers),
                         timesteps=snn.timesteps, quantization=tuple(report))
 
 

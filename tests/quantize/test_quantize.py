@@ -10,7 +10,7 @@ import pytest
 import lava_convert as lc
 from lava_convert.hw.loihi import BIAS_MANT_MAX, VTH_MAX
 from lava_convert.ir import SnnNetwork, SpikingLayer, Synapse
-from lava_convert.quantize.scale import quantize, weight_bits
+from lava_convert.quantize.scale import AUTO_INPUT_BITS, choose_input_bits, quantize, weight_bits
 from lava_convert.sim.ann import forward
 
 
@@ -35,9 +35,10 @@ CALIBRATION = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
 
 
 def test_scales_worked_by_hand():
-    """The shared-scale rule on a network small enough to work out on paper (8-bit input:
-    input_scale 255; weight limit 254, bias mantissa 4095, state 2**17 - 1 units)."""
-    net = quantize(hand_network(), CALIBRATION, lc.ConversionConfig())
+    """The shared-scale rule on a network small enough to work out on paper (8-bit input,
+    set explicitly: input_scale 255; weight limit 254, bias mantissa 4095, state 2**17 - 1
+    units)."""
+    net = quantize(hand_network(), CALIBRATION, lc.ConversionConfig(input_bits=8))
     h, o = net.layers
     assert net.input_scale == 255
     # hidden: weights 1/255 per payload unit -> 254 / (1/255) = 64770 beats the state
@@ -63,13 +64,13 @@ def test_bias_and_state_limits_worked_by_hand():
     assert (o.bias_exp, o.vth) == (6, 2**17 - 1 - 4300)
     # lava-convert's own target frees the bias: the weights set the scale (254) and the bias,
     # 20 * 254 = 5080 current units, takes exponent 7 (mantissa 2540, two units each)
-    free = quantize(hand_network(bias=20.0), CALIBRATION, lc.ConversionConfig())
+    free = quantize(hand_network(bias=20.0), CALIBRATION, lc.ConversionConfig(input_bits=8))
     o = free.layers[1]
     assert (o.scale, free.quantization[1].scale_limited_by) == (254, "weights")
     np.testing.assert_array_equal(o.weight, [[254, -127]])
     np.testing.assert_array_equal(o.bias, [2540])
     assert (o.bias_exp, o.vth) == (7, 2**17 - 1 - 21 * 254)
-    high = quantize(hand_network(threshold=1000.0), CALIBRATION, lc.ConversionConfig())
+    high = quantize(hand_network(threshold=1000.0), CALIBRATION, lc.ConversionConfig(input_bits=8))
     h = high.layers[0]
     # threshold 1000 and current 1 must fit 2**17 - 1 units: scale 131071 / 1001
     assert high.quantization[0].scale_limited_by == "state headroom"
@@ -221,3 +222,55 @@ def test_an_underflow_warning_names_the_real_limiter_and_reaches_the_sidecar(tmp
     record = free.fixed.quantization[1]
     assert record.scale_limited_by == "weights" and record.bias_exp > 6
     assert record.scale > 4 * converted.fixed.quantization[1].scale
+
+
+def one_layer(weight: np.ndarray, threshold: float = 1.0) -> SnnNetwork:
+    """Input in [0, 1] -> one dense layer of IF neurons -> a readout summing them."""
+    hidden = SpikingLayer("h", Synapse("dense", weight), np.zeros(len(weight)), threshold, True,
+                          out_shape=(len(weight),))
+    out = SpikingLayer("o", Synapse("dense", np.ones((1, len(weight))), 0), np.zeros(1), 0.0,
+                       False, out_shape=(1,))
+    return SnnNetwork(input_shape=(weight.shape[1],), layers=(hidden, out), timesteps=8,
+                      input_range=(0.0, 1.0))
+
+
+def test_auto_input_bits_worked_by_hand():
+    """Input and first-layer weights share the 24-bit state. Fine grey levels into one
+    identity weight: only the input's rounding matters (at 12 bits the weight 65535.5/4095
+    rounds to 16, 0.02 % off; at 8 bits it is exact but the input steps are 1/255), so
+    the widest payload wins. Binary inputs into many weights of similar size: the input
+    is exact at any width and the state bound sets the scale at every width, so each
+    input bit costs the weights one and the narrowest wins."""
+    grey = np.linspace(0.0, 1.0, 1001)[:, None] * [1.0, 1.0]
+    bits, errors = choose_input_bits(hand_network(), grey, lc.ConversionConfig())
+    assert bits == max(AUTO_INPUT_BITS) and errors[bits] < errors[8] / 10
+    net = quantize(hand_network(), grey, lc.ConversionConfig())
+    assert net.input_bits == bits and net.input_scale == 2**bits - 1
+
+    rng = np.random.default_rng(0)
+    binary = (rng.random((500, 64)) < 0.75).astype(float)
+    # currents up to ~48: scale (2**17 - 1) / (1 + 2 x 48) ~ 1350, weights <= 90 at 4 bits
+    similar = one_layer(rng.uniform(0.5, 1.0, size=(16, 64)))
+    bits, errors = choose_input_bits(similar, binary, lc.ConversionConfig())
+    assert bits == min(AUTO_INPUT_BITS)
+    assert all(errors[b] < errors[b + 1] for b in AUTO_INPUT_BITS[:-1])
+
+
+def test_the_chosen_input_width_is_kept_by_the_second_bias_pass_and_written(
+        tmp_path, digits, digits_model):
+    converted = lc.convert(digits_model, calibration=digits.x_train[:300], timesteps=8,
+                           bias_calibration=100)
+    assert converted.config.input_bits == "auto"
+    chosen, _ = choose_input_bits(converted.snn, digits.x_train[:300], converted.config)
+    assert converted.fixed.input_bits == chosen
+    back = lc.read_netx(converted.export(tmp_path / "auto.net"))
+    assert (back.input_bits, back.input_scale) == (chosen, converted.fixed.input_scale)
+    x = digits.x_test[:50]
+    np.testing.assert_array_equal(lc.simulate(back, x, 8).predictions,
+                                  converted.simulate(x, 8).predictions)
+
+
+@pytest.mark.parametrize("bits", ["8", 1, 25, 8.0])
+def test_input_bits_must_be_auto_or_a_width(bits):
+    with pytest.raises(lc.ConfigError, match="input_bits.*'auto' or 2..24"):
+        lc.ConversionConfig(input_bits=bits)
