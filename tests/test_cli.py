@@ -128,6 +128,16 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     assert side["config"]["timesteps"] == 16 and side["config"]["shift"] == "v0"
     reported = float(result.stdout.split("SNN (reference, T=16) ")[1].split(" %")[0])
     assert abs(100 * side["accuracy"]["snn_reference"] - reported) < 0.01
+    chosen = lc.read_netx(net).input_bits  # input_bits='auto': the file holds the width
+    assert f"input_bits='auto': {chosen}-bit graded input" in result.stdout
+    assert side["config"]["input_bits"] == "auto" and side["input"]["bits"] == chosen
+    fixed = lava_convert("convert", str(model_file), "--out", str(tmp_path / "c.net"),
+                         "--input-bits", "5", "--calibration", "300", "-q")
+    assert fixed.returncode == 0 and lc.read_netx(tmp_path / "c.net").input_bits == 5
+    wrong = lava_convert("convert", str(model_file), "--out", str(tmp_path / "w.net"),
+                         "--input-bits", "six")
+    assert wrong.returncode == 2 and "'six' is neither 'auto' nor a whole number" in wrong.stderr
+    assert not (tmp_path / "w.net").exists()
     # the same weights through module:factory + state_dict + config file
     state = tmp_path / "state.pt"
     torch.save(load_model(model_file).state_dict(), state)
