@@ -20,14 +20,13 @@ import torch
 from scipy.stats import spearmanr
 
 import lava_convert as lc
-from benchmarks.peers import relu_cnn, relu_mlp, trained
+from benchmarks.peers import mnist_split, relu_cnn, relu_mlp, trained
 from lava_convert.passes.auto_balancing import (
     AUTO_BIAS_CALIBRATION,
     CANDIDATES,
     describe_settings,
 )
 from lava_convert.sim.reference import simulate_fixed
-from lava_convert.zoo.data import load_dataset
 
 TIMESTEPS = (4, 8)
 
@@ -83,10 +82,8 @@ def candidate_table(model, calib, x, y, T: int) -> list[str]:
 
 def section(quick: bool = False) -> str:
     torch.set_num_threads(2)
-    data = load_dataset("mnist")
-    n_test = 200 if quick else len(data.x_test)
-    x, y = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.calibration_sample(2000)
+    data, x, y, calib = mnist_split(quick)
+    n_test = len(x)
     lines = ["## What balancing=\"auto\" chooses from: every candidate on the test set", "",
              f"The plain-ReLU networks of the `peers` section, MNIST, {n_test} test images, "
              "fixed point (Lava-exact reference); 2000 calibration images, as there. Each "

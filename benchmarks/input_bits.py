@@ -17,9 +17,8 @@ import torch
 
 import lava_convert as lc
 from benchmarks.cnn import trained_cnn
-from benchmarks.peers import CALIBRATION, as_relus, qcfs_twin, relu_mlp, trained
+from benchmarks.peers import CALIBRATION, as_relus, mnist_split, qcfs_twin, relu_mlp, trained
 from lava_convert.sim.reference import simulate_fixed, simulate_float
-from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.train import accuracy
 
 WIDTHS = (4, 5, 6, 7, 8, "auto")
@@ -46,10 +45,8 @@ def rows(model, calib, x, y, settings: dict) -> list[str]:
 
 def section(quick: bool = False) -> str:
     torch.set_num_threads(2)
-    data = load_dataset("mnist")
-    n_test = 300 if quick else len(data.x_test)
-    x, y = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.calibration_sample(2000)
+    data, x, y, calib = mnist_split(quick)
+    n_test = len(x)
     mlp = trained(qcfs_twin(relu_mlp), data, quick)
     cnn, _ = trained_cnn("mnist", 2, data, quick)
     networks = {

@@ -70,6 +70,14 @@ def qcfs_twin(factory):
     return make
 
 
+def mnist_split(quick: bool):
+    """MNIST; the test images the comparisons run on (200 under ``--quick``) and their
+    labels; and the 2000 calibration images every converter here is given."""
+    data = load_dataset("mnist")
+    n_test = 200 if quick else len(data.x_test)
+    return data, data.x_test[:n_test], data.y_test[:n_test], data.calibration_sample(2000)
+
+
 def trained(factory, data, quick: bool) -> nn.Module:
     """``factory()``'s network trained briefly (one epoch, seed 0) on ``data``, the recipe
     of every ANN compared with the peers."""
@@ -215,10 +223,8 @@ def frontier(name: str, ann: float, rows: dict[str, dict], quick: bool) -> list[
 
 def section(quick: bool = False) -> str:
     torch.set_num_threads(2)
-    data = load_dataset("mnist")
-    n_test = 200 if quick else len(data.x_test)
-    x, y = data.x_test[:n_test], data.y_test[:n_test]
-    calib = data.calibration_sample(2000)
+    data, x, y, calib = mnist_split(quick)
+    n_test = len(x)
     try:
         import sinabs  # noqa: F401
         import spikingjelly  # noqa: F401
