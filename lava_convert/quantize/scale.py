@@ -125,6 +125,8 @@ def choose_input_bits(snn: SnnNetwork, x: np.ndarray,
     x = np.asarray(x[:1024], dtype=np.float64).reshape(min(len(x), 1024), *snn.input_shape)
     signed = snn.input_range[0] < 0
     i_max = _first_layer_current(layer, x, config.headroom)
+    if layer.du < 1.0:  # as in quantize: a decaying current sums up to 1/du steps of input
+        i_max = i_max / max(layer.du, 1.0 / DECAY_UNITY)
     xt = torch.as_tensor(x)
     with torch.no_grad():
         exact = current(layer.synapse, xt).numpy()
