@@ -30,8 +30,7 @@ def _always(stage):
     """The previous rule: requantize with the on-grid calibration whatever it does."""
     grid = calibrate_biases(stage.graph, on_grid(stage.snn, stage.fixed),
                                      stage.calibration_samples())
-    scales = [(q.scale, q.scale_limited_by) for q in stage.fixed.quantization]
-    return dataclasses.replace(stage, fixed=quantize(grid, stage.x, stage.config, scales))
+    return dataclasses.replace(stage, fixed=quantize(grid, stage.x, stage.config, stage.fixed))
 
 
 def section(quick: bool = False) -> str:

@@ -71,6 +71,7 @@ def run(quick: bool, export_dir: Path | None) -> dict:
     small_rows, small_nets = level_rows(small, MATCHED_LEVELS, calib, x_test, y_test, samples)
     # T=4 export: the most accurate calibrated network at T=4 of either training
     method, acc = best_calibrated(accs, nets, 4)
+
     def label(method) -> str:
         return "bias" if method == samples else method
 
@@ -85,11 +86,11 @@ def run(quick: bool, export_dir: Path | None) -> dict:
                4: (EXPORT_T4, candidates[best_4][1], candidates[best_4][0],
                    candidates[best_4][2], f"L={best_4[0]}, {best_4[1]}")}
     confirmations = {}
-    for T, (filename, net, acc_T, ann_T, label) in exports.items():
+    for T, (filename, net, acc_T, ann_T, chosen) in exports.items():
         lava = confirm_on_lava(net, x_test[:n_lava], y_test[:n_lava], T, workers=2)
         path = None if export_dir is None else export_confirmed(
             net, export_dir / filename, lava, ann=ann_T, accuracy=acc_T, samples=n_test)
-        confirmations[T] = dict(lava, file=filename, path=path, method=label,
+        confirmations[T] = dict(lava, file=filename, path=path, method=chosen,
                                 snn=acc_T, ann=ann_T)
     best = nets[16, samples]
     return dict(ann=ann, accs=accs, n_test=n_test, train_s=train_s, convert_s=convert_s,

@@ -86,7 +86,7 @@ def _fork_finished() -> None:
         _deferred.clear()
 
 
-def _on_sigterm_in_worker(signum, frame) -> None:
+def _on_sigterm_in_worker(signum: int) -> None:
     """A worker's SIGTERM: end now. If it came because the parent died (PR_SET_PDEATHSIG),
     first remove the parent's multiprocessing temp folder (``pymp-*``), which the parent's
     exit handlers would have removed had it not been killed outright."""
@@ -101,7 +101,7 @@ def _on_sigterm_in_worker(signum, frame) -> None:
 
 def _end_on_sigterm() -> None:
     """A worker's SIGTERM watcher thread: wait for the signal, then end the process."""
-    _on_sigterm_in_worker(signal.sigwait({signal.SIGTERM}), None)
+    _on_sigterm_in_worker(signal.sigwait({signal.SIGTERM}))
 
 
 def _after_fork_in_child() -> None:
@@ -115,7 +115,6 @@ def _after_fork_in_child() -> None:
     if not _active:
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _on_sigterm_in_worker)  # not the parent's handler: end
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # inherited by new threads
     threading.Thread(target=_end_on_sigterm, name="lava-convert-sigterm", daemon=True).start()
     die_with_parent(_parent_pid)

@@ -121,8 +121,7 @@ def _bias_calibration_on_grid(stage: Stage) -> Stage:
     samples = stage.calibration_samples()
     grid = calibrate_biases(stage.graph, on_grid(stage.snn, stage.fixed), samples,
                             stage.progress)
-    scales = [(q.scale, q.scale_limited_by) for q in stage.fixed.quantization]
-    candidate = quantize(grid, stage.x, stage.config, scales, stage.fixed.input_bits)
+    candidate = quantize(grid, stage.x, stage.config, stage.fixed)
     before, after = (_agreement(stage.graph, samples, simulate_fixed(net, samples, T))
                      for T in [stage.config.timesteps] for net in (stage.fixed, candidate))
     log.info("bias calibration on the grid: agreement with the ANN %.4f -> %.4f (%s)",

@@ -93,7 +93,8 @@ def _observed_current(layer: SpikingLayer, x: np.ndarray) -> float:
 
 def _first_layer_current(layer: SpikingLayer, x: np.ndarray, headroom: float) -> float:
     """``I_max`` of the analog first layer: its largest current on ``x`` times
-    ``headroom``, capped by the exact bound for inputs in the range ``x`` spans."""
+    ``headroom``, capped by the exact bound for inputs in the range ``x`` spans (a
+    decaying current: :func:`_decayed`)."""
     observed = max(_observed_current(layer, x[lo:lo + 1024]) for lo in range(0, len(x), 1024))
     if layer.kind == "dense":  # per input feature
         flat = x.reshape(len(x), -1)
@@ -101,7 +102,13 @@ def _first_layer_current(layer: SpikingLayer, x: np.ndarray, headroom: float) ->
     else:  # one range for every position, zero padding included
         lo_in, hi_in = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
     bound = _current_bound(layer.synapse.weight, layer.bias, lo_in, hi_in)
-    return min(bound, observed * headroom)
+    return _decayed(layer, min(bound, observed * headroom))
+
+
+def _decayed(layer: SpikingLayer, i_max: float) -> float:
+    """``i_max`` for a layer whose current decays (``du < 1``): it sums up to ``1/du``
+    steps of input."""
+    return i_max / max(layer.du, 1.0 / DECAY_UNITY) if layer.du < 1.0 else i_max
 
 
 def _input_scale(snn: SnnNetwork, input_bits: int) -> float:
@@ -111,8 +118,8 @@ def _input_scale(snn: SnnNetwork, input_bits: int) -> float:
     return payload_max(input_bits, lo_x < 0) / amplitude
 
 
-def choose_input_bits(snn: SnnNetwork, x: np.ndarray,
-                      config: ConversionConfig) -> tuple[int, dict[int, float]]:
+def choose_input_bits(snn: SnnNetwork, x: np.ndarray, config: ConversionConfig,
+                      i_max: float | None = None) -> tuple[int, dict[int, float]]:
     """The graded input width for ``input_bits="auto"``, and the error of each candidate.
 
     The first layer's current is ``W x`` with ``x`` an integer payload and ``W`` integer
@@ -120,13 +127,14 @@ def choose_input_bits(snn: SnnNetwork, x: np.ndarray,
     less for the weights (their scale is set by the largest current). For each width of
     :data:`AUTO_INPUT_BITS` the first layer is quantized as :func:`quantize` would, and
     its current on ``x`` (up to 1024 samples) compared with the real-valued one; the width
-    with the smallest mean squared error wins (ties: the wider)."""
+    with the smallest mean squared error wins (ties: the wider). ``i_max``: the first
+    layer's current limit as :func:`quantize` takes it (default: from ``x``)."""
     layer = snn.layers[0]
-    x = np.asarray(x[:1024], dtype=np.float64).reshape(min(len(x), 1024), *snn.input_shape)
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), *snn.input_shape)
+    if i_max is None:
+        i_max = _first_layer_current(layer, x, config.headroom)
+    x = x[:1024]
     signed = snn.input_range[0] < 0
-    i_max = _first_layer_current(layer, x, config.headroom)
-    if layer.du < 1.0:  # as in quantize: a decaying current sums up to 1/du steps of input
-        i_max = i_max / max(layer.du, 1.0 / DECAY_UNITY)
     xt = torch.as_tensor(x)
     with torch.no_grad():
         exact = current(layer.synapse, xt).numpy()
@@ -182,25 +190,27 @@ def _bias_exponent(bias_units: np.ndarray) -> int:
 
 
 def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
-             scales: list[tuple[float, str]] | None = None,
-             input_bits: int | None = None) -> FixedNetwork:
+             grid: FixedNetwork | None = None) -> FixedNetwork:
     """Map every layer of ``snn`` to Loihi integers (see module docstring for the rule);
     the result carries one :class:`~lava_convert.ir.LayerQuantization` record per layer.
 
-    ``scales`` fixes each layer's ``(scale, what limited it)`` instead, for a network
-    whose weights are already on that grid (:func:`on_grid`): only the biases change;
-    they are clipped to the 13-bit mantissa. ``input_bits`` fixes the graded input's
-    width (default: ``config.input_bits``, chosen by :func:`choose_input_bits` when
-    that is ``"auto"``).
+    With ``grid`` (an earlier quantization of ``snn``, whose weights :func:`on_grid` put
+    on its grid) each layer keeps that network's scale and the input its width: only the
+    biases change; they are clipped to the 13-bit mantissa. Otherwise the input width is
+    ``config.input_bits``, chosen by :func:`choose_input_bits` when that is ``"auto"``.
 
     Raises:
         QuantizationError: a layer whose weights are all zero or all round to zero, or
             whose threshold does not fit Loihi's 17 bits at its scale.
     """
     x = np.asarray(x_calib, dtype=np.float64).reshape(len(x_calib), *snn.input_shape)
-    if input_bits is None:
-        input_bits = config.input_bits if config.input_bits != "auto" else \
-            choose_input_bits(snn, x, config)[0]
+    first_i_max = _first_layer_current(snn.layers[0], x, config.headroom)
+    if grid is not None:
+        input_bits = grid.input_bits
+    elif config.input_bits == "auto":
+        input_bits = choose_input_bits(snn, x, config, first_i_max)[0]
+    else:
+        input_bits = config.input_bits
     signed = snn.input_range[0] < 0
     input_scale = _input_scale(snn, input_bits)
 
@@ -208,12 +218,10 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
     for i, layer in enumerate(snn.layers):
         if i == 0:
             w_unit = layer.synapse.weight / input_scale
-            i_max = _first_layer_current(layer, x, config.headroom)
+            i_max = first_i_max
         else:
             w_unit = layer.synapse.weight
-            i_max = _current_bound(w_unit, layer.bias, 0.0, 1.0, layer.skips)
-        if layer.du < 1.0:  # a decaying current sums up to 1/du steps of input
-            i_max = i_max / max(layer.du, 1.0 / DECAY_UNITY)
+            i_max = _decayed(layer, _current_bound(w_unit, layer.bias, 0.0, 1.0, layer.skips))
         if not np.any(w_unit != 0):
             raise QuantizationError(
                 f"layer '{layer.name}' has only zero weights and cannot be written to NetX: "
@@ -221,8 +229,8 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
             )
         free_bias = config.target != "stock-netx"
         s, limit = _scale(layer, w_unit, i_max, free_bias)
-        if scales is not None:
-            s, limit = scales[i]
+        if grid is not None:
+            s, limit = grid.quantization[i].scale, grid.quantization[i].scale_limited_by
         weight = np.rint(w_unit * s).astype(np.int64)
         bias_exp = _bias_exponent(layer.bias * s) if free_bias else BIAS_EXP
         bias = np.rint(layer.bias * s / 2 ** (bias_exp - BIAS_EXP)).astype(np.int64)

@@ -10,7 +10,13 @@ import pytest
 import lava_convert as lc
 from lava_convert.hw.loihi import BIAS_MANT_MAX, VTH_MAX
 from lava_convert.ir import SnnNetwork, SpikingLayer, Synapse
-from lava_convert.quantize.scale import AUTO_INPUT_BITS, choose_input_bits, quantize, weight_bits
+from lava_convert.quantize.scale import (
+    AUTO_INPUT_BITS,
+    choose_input_bits,
+    on_grid,
+    quantize,
+    weight_bits,
+)
 from lava_convert.sim.ann import forward
 
 
@@ -246,6 +252,11 @@ def test_auto_input_bits_worked_by_hand():
     assert bits == max(AUTO_INPUT_BITS) and errors[bits] < errors[8] / 10
     net = quantize(hand_network(), grey, lc.ConversionConfig())
     assert net.input_bits == bits and net.input_scale == 2**bits - 1
+    # requantized on an 8-bit grid (the second bias pass), auto keeps the grid's width
+    eight = quantize(hand_network(), grey, lc.ConversionConfig(input_bits=8))
+    again = quantize(on_grid(hand_network(), eight), grey, lc.ConversionConfig(), eight)
+    assert (again.input_bits, again.input_scale) == (8, 255)
+    np.testing.assert_array_equal(again.layers[0].weight, eight.layers[0].weight)
 
     rng = np.random.default_rng(0)
     binary = (rng.random((500, 64)) < 0.75).astype(float)
