@@ -4,7 +4,8 @@ The CNN of the ``cnn`` section (conv8-conv8-pool-conv16-pool-fc64-fc10) trained 
 at L = 2, 4 and 8 levels on MNIST and Fashion-MNIST (4 epochs each, cached in
 .data/models), converted with soft reset and a V_th/2 start at every T >= L of
 :data:`TIMESTEPS`: without calibration, with bias calibration, and with potential then
-bias calibration (512 training samples each). Fixed point (Lava-exact reference) on the
+bias calibration, and with initial potentials calibrated per channel (512 training
+samples each). Fixed point (Lava-exact reference) on the
 full test sets: accuracy and spikes per inference.
 
 For each dataset the most accurate network at T=4 is exported to
@@ -33,21 +34,27 @@ LAVA_SAMPLES = 500
 EXPORT_T = 4
 
 
-def methods(samples: int) -> dict[str, dict]:
-    """Conversion settings compared, by label."""
-    return {"none": {}, "bias": {"bias_calibration": samples},
+def methods(samples: int, per_channel: bool = True) -> dict[str, dict]:
+    """Conversion settings compared, by label (``per_channel``: with the row of initial
+    potentials calibrated per channel)."""
+    rows = {"none": {}, "bias": {"bias_calibration": samples},
             "potential + bias": {"potential_calibration": samples,
                                  "bias_calibration": samples}}
+    if per_channel:
+        rows["potential per channel + bias"] = {"potential_calibration": samples,
+                                                "potential_scope": "channel",
+                                                "bias_calibration": samples}
+    return rows
 
 
 def level_rows(model, levels: int, calib: np.ndarray, x: np.ndarray, y: np.ndarray,
-               samples: int) -> tuple[list[dict], dict]:
+               samples: int, per_channel: bool = True) -> tuple[list[dict], dict]:
     """``model`` (QCFS at ``levels``) converted at each T >= L of :data:`TIMESTEPS` with
     each of :func:`methods`: one table row per calibration, and the networks by (T,
     calibration)."""
     ann = accuracy(model, x, y)
     rows, nets = [], {}
-    for method, settings in methods(samples).items():
+    for method, settings in methods(samples, per_channel).items():
         cells = {}
         for T in (T for T in TIMESTEPS if T >= levels):
             nets[T, method] = lc.convert(model, calibration=calib, timesteps=T, shift="v0",
@@ -107,8 +114,9 @@ def section(quick: bool = False) -> str:
              f"reset, V_th/2 start; calibrations on {SAMPLES} training samples: bias (two "
              "passes, the second on the integer grid, kept only if it agrees better), "
              "potential (each layer's initial potential in eighths of its threshold, kept "
-             "only if it agrees better) then bias. Each T is its own conversion; accuracy "
-             "of the Lava-exact reference.",
+             "only if it agrees better) then bias; potential per channel: the same with one "
+             "initial potential per output channel (per neuron of a dense layer). Each T is "
+             "its own conversion; accuracy of the Lava-exact reference.",
              ""]
     for name, title in DATASETS.items():
         r = run_dataset(name, quick, export_dir)

@@ -15,6 +15,8 @@ BALANCING = ("auto", "clip", "max", "percentile")
 SHIFTS = ("bias", "v0", "none")
 RESETS = RESET_MODES
 READOUTS = ("potential", "spikes")
+#: What one calibrated initial potential serves: a layer, or a channel (a dense neuron).
+POTENTIAL_SCOPES = ("layer", "channel")
 #: ``lava-convert``: files for lava_convert.netx.Network (soft reset, v0, shortcuts);
 #: ``stock-netx``: files unmodified lava-dl NetX runs exactly (hard reset, no v0, no
 #: shortcuts, spiking readout), for Intel's own stack and Loihi 2 without custom neurons.
@@ -79,6 +81,11 @@ class ConversionConfig:
             (:func:`lava_convert.passes.potential_calibration.calibrate_potentials`);
             runs before bias calibration and replaces the ``v0`` that ``shift`` sets.
             Exact in Lava (the neurons' initial voltage); not for ``target="stock-netx"``.
+        potential_scope: What one calibrated ``v0`` serves: ``"layer"`` (default) or
+            ``"channel"``, one per output channel of a conv layer and per neuron of a
+            dense layer, each the candidate closest to the ANN on its own channel (the
+            neurons of a layer do not interact, so one simulation per candidate serves
+            all channels). Lava takes one initial voltage per neuron, so both are exact.
         channel_thresholds: Data-driven thresholds (``"max"``, ``"percentile"``, and
             ``"auto"`` on plain ReLUs) per output channel of conv layers and per neuron
             of dense layers, as SpikingJelly's channel-wise normalisation: a channel whose
@@ -99,6 +106,7 @@ class ConversionConfig:
     rate_tolerance: float = 0.02
     bias_calibration: int = 0
     potential_calibration: int = 0
+    potential_scope: str = "layer"
     target: str = "lava-convert"
     channel_thresholds: bool = False
 
@@ -131,6 +139,8 @@ class ConversionConfig:
               "bias_calibration", "use a number of samples >= 0 (0: off)")
         check(isinstance(self.potential_calibration, int) and self.potential_calibration >= 0,
               "potential_calibration", "use a number of samples >= 0 (0: off)")
+        check(self.potential_scope in POTENTIAL_SCOPES, "potential_scope",
+              f"use one of {POTENTIAL_SCOPES}")
         check(0 <= float(self.rate_tolerance) <= 1, "rate_tolerance",
               "use a rate in [0, 1] spikes per step")
         check(self.target in TARGETS, "target", f"use one of {TARGETS}")

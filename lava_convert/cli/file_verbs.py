@@ -44,7 +44,7 @@ def _inspect(args: argparse.Namespace) -> int:
               "x".join(map(str, l["input_shape"])), "x".join(map(str, l["shape"])),
               l["neurons"], l["synapses"], l["vth"], l["reset"],
               None if l["weight_range"] is None else "{}..{}".format(*l["weight_range"]),
-              l["weight_exponent"], l["v0"]] for l in info["layers"]]))
+              l["weight_exponent"], _v0_cell(l["v0"])] for l in info["layers"]]))
         for l in info["layers"]:
             for k in l["shortcuts"]:
                 print(f"shortcut {k['source']} -> {l['name']}: {k['kind']}, weights "
@@ -59,6 +59,14 @@ def _inspect(args: argparse.Namespace) -> int:
             _print_loihi2(info["loihi2"])
     write_json_result(args.json, info)
     return 0
+
+
+def _v0_cell(v0) -> str | int:
+    """The initial potential of a layer for the table: the number, or the range of its
+    per-neuron (per-channel) values."""
+    if not isinstance(v0, list):
+        return v0
+    return f"{min(v0)}..{max(v0)} ({len(v0)})" if v0 else "-"
 
 
 def _print_loihi2(fit: dict) -> None:

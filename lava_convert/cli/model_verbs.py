@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..config import STOCK_NETX_SETTINGS, TARGETS, ConversionConfig
+from ..config import POTENTIAL_SCOPES, STOCK_NETX_SETTINGS, TARGETS, ConversionConfig
 from ..errors import ConfigError
 from .common import DATA_HELP, dataset_flags, output_flags, read_json
 
@@ -96,7 +96,8 @@ def _finetune(args: argparse.Namespace) -> int:
 # --- convert ----------------------------------------------------------------------------
 
 _CONFIG_FLAGS = ("timesteps", "balancing", "percentile", "reset", "shift", "readout",
-                 "input_bits", "bias_calibration", "potential_calibration", "target",
+                 "input_bits", "bias_calibration", "potential_calibration", "potential_scope",
+                 "target",
                  "channel_thresholds")
 
 
@@ -134,6 +135,9 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--potential-calibration", type=int, metavar="N",
                    help="choose each layer's initial potential on N calibration samples "
                    "(0: off)")
+    p.add_argument("--potential-scope", choices=list(POTENTIAL_SCOPES),
+                   help="one calibrated initial potential per layer (default) or per "
+                   "channel (per neuron of a dense layer)")
     p.add_argument("--target", choices=list(TARGETS),
                    help="lava-convert (default; run with lava_convert.netx.Network) or "
                    "stock-netx (a file unmodified lava-dl NetX runs exactly: hard reset and "

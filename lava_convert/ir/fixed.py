@@ -30,8 +30,9 @@ class FixedLayer:
     ``bias`` the bias mantissa per neuron or per channel (exponent
     ``bias_exp``), ``vth`` the threshold mantissa (compared as ``vth << 6``),
     ``du``/``dv`` Lava's 12-bit decays, ``v0`` the potential at each sample's
-    start (Lava units). ``scale`` is integer current units per real-valued unit
-    of the layer it was quantized from (1 for foreign files). ``skips`` are
+    start (Lava units; one for the layer, or per neuron or channel like ``bias``).
+    ``scale`` is integer current units per real-valued unit of the layer it was
+    quantized from (1 for foreign files). ``skips`` are
     shortcut synapses with integer weights from earlier layers' spikes of the
     same step: in Lava they are delayed so that both paths arrive together
     (see :func:`skip_delays`).
@@ -49,7 +50,7 @@ class FixedLayer:
     dv: int = IF_DV
     bias_exp: int = BIAS_EXP
     scale: float = 1.0
-    v0: int = 0
+    v0: int | np.ndarray = 0
     skips: tuple[Synapse, ...] = ()
 
     @property
@@ -77,14 +78,22 @@ class FixedLayer:
 
     def full_bias(self) -> np.ndarray:
         """Bias mantissa broadcast to ``shape`` (channel-wise biases expanded)."""
-        b = np.asarray(self.bias, dtype=np.int64)
+        return self._per_neuron(self.bias, "bias")
+
+    def full_v0(self) -> np.ndarray:
+        """Initial potential broadcast to ``shape`` (one per channel expanded)."""
+        return self._per_neuron(self.v0, "v0")
+
+    def _per_neuron(self, values, what: str) -> np.ndarray:
+        b = np.asarray(values, dtype=np.int64)
         if b.shape == tuple(self.shape):
             return b
         if b.size == 1:
             return np.full(self.shape, int(b.reshape(-1)[0]), dtype=np.int64)
         if len(self.shape) == 3 and b.shape == (self.shape[0],):
             return np.broadcast_to(b[:, None, None], self.shape).copy()
-        raise ValueError(f"layer {self.name}: bias of shape {b.shape} does not fit {self.shape}")
+        raise ValueError(f"layer {self.name}: {what} of shape {b.shape} does not fit "
+                         f"{self.shape}")
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ class FixedNetwork:
         where none does."""
         return {"residual": [layer.name for layer in self.layers if layer.skips],
                 "soft_reset": [layer.name for layer in self.layers if layer.reset == "soft"],
-                "v0": [layer.name for layer in self.layers if layer.v0],
+                "v0": [layer.name for layer in self.layers if np.any(layer.v0)],
                 "bias_exp": [layer.name for layer in self.layers
                              if layer.bias_exp != BIAS_EXP]}
 

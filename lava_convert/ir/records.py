@@ -47,8 +47,8 @@ class LayerQuantization(Record):
         weights_underflow: Share of non-zero real weights that rounded to 0.
         max_current: Largest current magnitude per step, integer units.
         shift: Real-valued bias added by conversion (a number, or per neuron/channel).
-        v0: Initial potential in real units (``V_th/2`` for ``shift="v0"``, or the one
-            potential calibration chose).
+        v0: Initial potential in real units (``V_th/2`` for ``shift="v0"``, or what
+            potential calibration chose: a number, or per neuron/channel).
         bias_exp: Bias exponent written for NetX.
     """
 
@@ -62,7 +62,7 @@ class LayerQuantization(Record):
     weights_underflow: float = 0.0
     max_current: float = 0.0
     shift: float | list = 0.0
-    v0: float = 0.0
+    v0: float | list = 0.0
     bias_exp: int = BIAS_EXP
     warnings: tuple[str, ...] = ()
 

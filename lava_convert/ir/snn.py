@@ -29,7 +29,8 @@ class SpikingLayer(HasMainSynapse):
         bias: Current per step (per neuron or channel), including the shift.
         threshold: V_th (same units as the weights); 0 for a readout layer.
         shift: The part of ``bias`` added by conversion (V_th/(2T), calibration).
-        v0: Membrane potential at the start of each sample.
+        v0: Membrane potential at the start of each sample: one for the layer, or
+            one per neuron (per channel of a conv layer), shaped like a channel-wise bias.
         threshold_source: How the threshold was chosen (for reports).
         out_shape: Output shape (C,H,W for conv layers).
         skips: Shortcut synapses; each reads its source layer's spikes of the same
@@ -55,7 +56,7 @@ class SpikingLayer(HasMainSynapse):
     spiking: bool
     reset: ResetMode = "soft"
     shift: float | np.ndarray = 0.0
-    v0: float = 0.0
+    v0: float | np.ndarray = 0.0
     threshold_source: str = ""
     out_shape: tuple[int, ...] = ()
     skips: tuple[Synapse, ...] = ()

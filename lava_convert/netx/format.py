@@ -12,7 +12,8 @@ Layout written (all plain datasets, as NetX expects)::
 
 Extensions that stock NetX ignores: ``neuron/resetMode`` (stock NetX builds
 Lava's hard-reset LIF), ``neuron/v0`` (membrane potential at each sample's
-start, Lava units; stock NetX starts at 0), ``neuron/biasExp`` (the bias exponent; NetX
+start, Lava units: one number, or one per neuron like the bias, per channel of a conv
+layer; stock NetX starts at 0), ``neuron/biasExp`` (the bias exponent; NetX
 fixes it at 6), ``neuron/spiking`` (0 marks the integrating readout layer),
 ``layer/i/name`` (module path in the source model) and the
 ``/lava_convert`` group (format version, input quantization, time steps,
@@ -45,8 +46,9 @@ stock NetX cannot reproduce (:func:`stock_differences`) therefore writes its fir
 layer with a synapse in the multi-input form too (one input, the main synapse),
 and stock NetX refuses it with the same ``NotImplementedError`` before building
 anything; ``/lava_convert`` ``stock_netx`` says why and how to load it
-(``lava_convert.netx.Network``). Such files are format version 2; files stock NetX
-reproduces exactly (hard reset, no ``v0``, no shortcuts) stay plain NetX, version 1.
+(``lava_convert.netx.Network``). Such files are format version 2 (3 with a ``v0`` per
+neuron); files stock NetX reproduces exactly (hard reset, no ``v0``, no shortcuts) stay
+plain NetX, version 1.
 
 The reader also takes plain NetX files (input, dense, conv
 and flatten layers with CUBA/LOIHI neurons). Files are written to a temporary
@@ -59,11 +61,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from ..ir import FixedNetwork, LayerQuantization, QuantizationCheck
 
-#: Version 2 adds multi-input layers; files without them are version 1 (see
-#: :func:`format_version`).
-FORMAT_VERSION = 2
+#: Version 2 adds multi-input layers, version 3 initial potentials per neuron (per channel
+#: of a conv layer); files without either are version 1 (see :func:`format_version`).
+FORMAT_VERSION = 3
 META_GROUP = "lava_convert"
 #: NetX's reserved type for a layer with several inputs; stock NetX refuses it.
 MULTI_INPUT = "concat"
@@ -96,9 +100,13 @@ def stock_netx_note(net: FixedNetwork) -> str:
 
 
 def format_version(net: FixedNetwork) -> int:
-    """The format version a file of ``net`` has: 2 when it uses multi-input layers (residual
-    shortcuts, or the guard against stock NetX, :func:`stock_differences`), else 1 (plain
-    NetX). The writer and the sidecar both ask here."""
+    """The format version a file of ``net`` has: 3 when a layer starts its neurons at
+    potentials of their own (``v0`` an array: readers before version 3 take one number),
+    2 when it uses multi-input layers (residual shortcuts, or the guard against stock
+    NetX, :func:`stock_differences`), else 1 (plain NetX). The writer and the sidecar
+    both ask here."""
+    if any(np.ndim(layer.v0) for layer in net.layers):
+        return 3
     return 2 if stock_differences(net) else 1
 
 

@@ -24,7 +24,7 @@ from .fields import FieldReader, check_range, read_pair
 NETX_DEFAULT_NEURON = {"vThMant": NETX_INTEGRATOR_VTH, "iDecay": 0, "vDecay": DECAY_UNITY}
 
 
-def read_neuron(r: FieldReader, g: h5py.Group, kind: str) -> dict:
+def read_neuron(r: FieldReader, g: h5py.Group, kind: str, shape: tuple[int, ...]) -> dict:
     """The neuron settings of a layer (NetX's dense default if a dense layer has none)."""
     if "neuron" in g:
         neuron = g["neuron"]
@@ -37,7 +37,7 @@ def read_neuron(r: FieldReader, g: h5py.Group, kind: str) -> dict:
         reset = r.string(neuron, "resetMode") if "resetMode" in neuron else "hard"
         bias_exp = r.integer(neuron, "biasExp") if "biasExp" in neuron else BIAS_EXP
         spiking = bool(r.integer(neuron, "spiking")) if "spiking" in neuron else True
-        v0 = r.integer(neuron, "v0") if "v0" in neuron else 0
+        v0 = _read_v0(r, neuron, kind, shape) if "v0" in neuron else 0
     elif kind == "dense":
         vth, i_decay, v_decay = (NETX_DEFAULT_NEURON[k] for k in ("vThMant", "iDecay", "vDecay"))
         reset, spiking, v0, bias_exp = "hard", True, 0, BIAS_EXP
@@ -54,6 +54,20 @@ def read_neuron(r: FieldReader, g: h5py.Group, kind: str) -> dict:
                  "bias exponent")
     du, dv = lava_decays(i_decay, v_decay)
     return dict(vth=vth, du=du, dv=dv, reset=reset, spiking=spiking, v0=v0, bias_exp=bias_exp)
+
+
+def _read_v0(r: FieldReader, neuron: h5py.Group, kind: str,
+             shape: tuple[int, ...]) -> int | np.ndarray:
+    """``neuron/v0``: one initial potential for the layer, or one per neuron (per channel
+    of a conv layer), as the bias."""
+    if np.ndim(r.get(neuron, "v0")) == 0:
+        return r.integer(neuron, "v0")
+    return r.ints(neuron, "v0", (_bias_size(kind, shape),))
+
+
+def _bias_size(kind: str, shape: tuple[int, ...]) -> int:
+    """Values of a per-neuron setting (bias, v0): one per channel of a conv layer."""
+    return shape[0] if kind == "conv" else int(np.prod(shape))
 
 
 def read_synapse(r: FieldReader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
@@ -91,7 +105,7 @@ def read_synapse(r: FieldReader, g: h5py.Group, kind: str, in_shape: tuple[int, 
 
 
 def read_bias(r: FieldReader, g: h5py.Group, kind: str, shape: tuple[int, ...]) -> np.ndarray:
-    n = shape[0] if kind == "conv" else int(np.prod(shape))
+    n = _bias_size(kind, shape)
     bias = r.ints(g, "bias", (n,)) if "bias" in g else np.zeros(n, np.int64)
     check_range(r, f"{g.name}/bias", bias, -(V_MAX >> BIAS_EXP), V_MAX >> BIAS_EXP,
                  "bias mantissas")
@@ -100,7 +114,7 @@ def read_bias(r: FieldReader, g: h5py.Group, kind: str, shape: tuple[int, ...]) 
 
 def make_layer(r: FieldReader, g: h5py.Group, kind: str, shape, synapse: Synapse | None, bias,
            scale: float, skips=()) -> FixedLayer:
-    neuron = read_neuron(r, g, kind)
+    neuron = read_neuron(r, g, kind, shape)
     return FixedLayer(
         name=r.string(g, "name") if "name" in g else g.name.rsplit("/", 1)[-1],
         kind=kind, shape=shape, synapse=synapse, bias=bias, scale=scale,

@@ -80,7 +80,8 @@ def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: li
     n.create_dataset("gradedSpike", data=np.int64(0))
     _bytes(n, "resetMode", layer.reset)
     n.create_dataset("spiking", data=np.int64(int(layer.spiking)))
-    n.create_dataset("v0", data=np.int64(layer.v0))
+    n.create_dataset("v0", data=np.int64(layer.v0) if np.ndim(layer.v0) == 0
+                     else _compact(np.reshape(layer.v0, -1)))
     n.create_dataset("biasExp", data=np.int64(layer.bias_exp))
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NirGraphError
-from .support import floats, meta_value
+from .support import META, floats, meta_value
 
 #: Neuron nodes: spiking (IF, LIF, CubaLIF) and, as the readout, integrating (I, LI, CubaLI).
 NEURONS = ("IF", "LIF", "CubaLIF", "I", "LI", "CubaLI")
@@ -27,7 +27,7 @@ class Neuron:
     du: float
     dv: float
     reset: str | None  # "soft", "hard", or None (not said)
-    v0: float
+    v0: float | np.ndarray  # lava-convert's metadata: one, or per neuron (conv: channel)
 
 
 
@@ -37,6 +37,21 @@ def _uniform(values: np.ndarray, node: str, what: str) -> float:
         raise NirGraphError(f"node '{node}': {what} differs between neurons; Lava has one per "
                             "layer: split the layer, or give its neurons one value")
     return float(flat[0]) if flat.size else 0.0
+
+
+def _start_potential(node, name: str) -> float | np.ndarray:
+    """lava-convert's ``v0`` metadata of a neuron node: a finite number or a 1-d array."""
+    value = meta_value(node, "v0", 0.0)
+    try:
+        v0 = floats(0.0 if value is None else value)
+    except (TypeError, ValueError) as exc:
+        raise NirGraphError(f"node '{name}': metadata {META}.v0 = {value!r} is not a number "
+                            "or a list of numbers; re-export the graph") from exc
+    if v0.ndim > 1 or not np.all(np.isfinite(v0)):
+        raise NirGraphError(f"node '{name}': metadata {META}.v0 must be finite numbers, one "
+                            f"or one per neuron (conv: per channel), found shape {v0.shape}; "
+                            "re-export the graph")
+    return float(v0) if v0.ndim == 0 else v0
 
 
 def _reset_of(node, name: str, reset: str | None) -> str | None:
@@ -53,7 +68,7 @@ def _reset_of(node, name: str, reset: str | None) -> str | None:
 
 def read_neuron(name: str, node, nodes: dict, successors: dict, dt: float, reset: str | None):
     kind = type(node).__name__
-    v0 = float(meta_value(node, "v0", 0.0) or 0.0)
+    v0 = _start_potential(node, name)
     if kind == "IF":
         r = floats(node.r)
         return Neuron(name, name, r * dt, np.zeros_like(r), floats(node.v_threshold), 1.0, 0.0,

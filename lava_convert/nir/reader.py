@@ -295,7 +295,8 @@ def _layer(neuron: Neuron, main, skips, nodes, shapes, i: int, layers_nodes) -> 
         name=meta_value(nodes[neuron.name], "layer") or neuron.output, synapse=synapse,
         bias=np.asarray(bias_out, dtype=np.float64),
         threshold=threshold, spiking=spiking, reset=neuron.reset or "soft",
-        v0=neuron.v0, threshold_source="NIR", out_shape=tuple(out_shape),
+        v0=_v0_fits(neuron.v0, synapse.kind, out_shape, where),
+        threshold_source="NIR", out_shape=tuple(out_shape),
         skips=tuple(skip_synapses), du=neuron.du, dv=neuron.dv)
 
 
@@ -315,3 +316,15 @@ def _scaled(synapse: Synapse, rows: np.ndarray) -> Synapse:
     else:
         weight = weight * np.asarray(rows).reshape(-1, 1)
     return Synapse(synapse.kind, weight, synapse.source, synapse.geometry)
+
+
+def _v0_fits(v0: float | np.ndarray, kind: str, out_shape, where: str) -> float | np.ndarray:
+    """A per-neuron ``v0`` from the metadata, checked against the layer: one value per
+    channel of a conv layer, one per neuron of a dense layer."""
+    if np.ndim(v0) == 0:
+        return v0
+    n = out_shape[0] if kind == "conv" else int(np.prod(out_shape))
+    if v0.shape != (n,):
+        raise NirGraphError(f"{where}: metadata v0 has {v0.size} values; this {kind} layer "
+                            f"of shape {tuple(out_shape)} takes one or {n}; re-export the graph")
+    return v0

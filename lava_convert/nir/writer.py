@@ -119,7 +119,8 @@ def to_nir(snn: SnnNetwork, encoding: Encoding = "if"):
         shape = _shape(layer)
         ones = np.ones(shape)
         meta = {f"{META}.layer": layer.name, f"{META}.reset": layer.reset,
-                f"{META}.v0": float(layer.v0)}
+                f"{META}.v0": float(layer.v0) if np.ndim(layer.v0) == 0
+                else np.asarray(layer.v0, dtype=np.float64).reshape(-1)}
         bias = _conv_bias(layer) if layer.kind == "conv" else np.broadcast_to(
             np.asarray(layer.bias, dtype=np.float64), shape)
         if layer.du != 1.0 or layer.dv != 0.0:

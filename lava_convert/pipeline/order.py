@@ -85,7 +85,8 @@ def _potential_calibration(stage: Stage) -> Stage:
     result only if its predictions agree with the ANN's on the calibration samples at
     least as often as before (the per-layer error it minimises is not the readout's)."""
     samples = stage.calibration_samples(stage.config.potential_calibration)
-    snn = calibrate_potentials(stage.graph, stage.snn, samples, stage.progress)
+    snn = calibrate_potentials(stage.graph, stage.snn, samples, stage.progress,
+                               stage.config.potential_scope)
     before, after = (_agreement(stage.graph, samples, simulate_float(net, samples, T))
                      for T in [stage.config.timesteps] for net in (stage.snn, snn))
     log.info("potential calibration: agreement with the ANN %.4f -> %.4f (%s)", before, after,

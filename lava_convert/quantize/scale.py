@@ -277,10 +277,12 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
             name=layer.name, scale=s, scale_limited_by=limit, vth=vth,
             threshold=float(layer.threshold), threshold_source=layer.threshold_source,
             weight_bits=used_bits, weights_underflow=underflow, max_current=i_max * s,
-            shift=np.asarray(layer.shift, dtype=float).tolist(), v0=float(layer.v0),
+            shift=np.asarray(layer.shift, dtype=float).tolist(),
+            v0=np.asarray(layer.v0, dtype=float).tolist(),
             bias_exp=bias_exp,
             warnings=tuple(notes)))
-        v0 = int(round(layer.v0 * s)) << STATE_SHIFT  # Lava units
+        v0 = np.rint(np.asarray(layer.v0, dtype=np.float64) * s).astype(np.int64) << STATE_SHIFT
+        v0 = int(v0) if v0.ndim == 0 else v0.reshape(-1)  # Lava units
         du, dv = fixed_decays(layer.du, layer.dv)
         shape = tuple(layer.out_shape) if layer.kind == "conv" else (len(weight),)
         layers.append(FixedLayer(

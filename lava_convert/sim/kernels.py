@@ -77,9 +77,9 @@ class LayerKernel:
     def start(self, batch: int, device) -> NeuronState | torch.Tensor:
         """The state before the first step (``v = v0``)."""
         shape = (batch, *self.layer.shape)
-        if self.whole_float:
-            return torch.full(shape, float(self.layer.v0), dtype=torch.float32, device=device)
-        return NeuronState.zeros(shape, dtype=torch.int32, device=device, v0=self.layer.v0)
+        state = NeuronState.zeros(shape, dtype=torch.float32 if self.whole_float else torch.int32,
+                                  device=device, v0=self.layer.v0)
+        return state.v if self.whole_float else state
 
     def current(self, payload: torch.Tensor, skip_spikes=()) -> torch.Tensor:
         """This step's input for the neurons, from the main synapse's ``payload`` and each

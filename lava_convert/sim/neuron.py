@@ -50,9 +50,16 @@ class NeuronState:
     v: torch.Tensor
 
     @classmethod
-    def zeros(cls, shape, *, dtype, device=None, v0: float | int = 0) -> NeuronState:
+    def zeros(cls, shape, *, dtype, device=None, v0=0) -> NeuronState:
+        """``u = 0`` and ``v = v0`` for a batch of ``shape``; ``v0`` is one number, one per
+        neuron of a sample (``shape[1:]``) or, for a conv layer, one per channel."""
         u = torch.zeros(shape, dtype=dtype, device=device)
-        return cls(u=u, v=torch.full_like(u, v0))
+        if np.ndim(v0) == 0:
+            return cls(u=u, v=torch.full_like(u, v0))
+        start = torch.as_tensor(np.asarray(v0), device=device).to(dtype)
+        if start.ndim == 1 and len(shape) == 4:  # one per channel of a conv layer
+            start = start.view(-1, 1, 1)
+        return cls(u=u, v=u + start)
 
 
 def _trunc_decay(x: torch.Tensor, keep: int) -> torch.Tensor:

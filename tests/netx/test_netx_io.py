@@ -182,8 +182,10 @@ def test_shipped_exports_read_and_match_their_sidecars(path):
     with h5py.File(path) as f:
         version = int(f["lava_convert"].attrs["format_version"])
     # one version for the file and its sidecar; plain NetX (1) unless stock NetX would
-    # build a different network (shortcuts, soft reset, v0)
-    assert side["format_version"] == version == (2 if stock_differences(net) else 1)
+    # build a different network (shortcuts, soft reset, v0), 3 with a v0 per neuron
+    per_neuron = any(np.ndim(layer.v0) for layer in net.layers)
+    assert side["format_version"] == version == (
+        3 if per_neuron else 2 if stock_differences(net) else 1)
 
 
 def test_export_refuses_a_path_whose_sidecar_is_the_file_itself(digits_snn, tmp_path):
@@ -242,3 +244,87 @@ def test_stale_temporaries_of_killed_exports_are_removed(digits_snn, tmp_path):
     fresh.write_bytes(b"busy")
     digits_snn.export(tmp_path / "n.net")
     assert not stale.exists() and fresh.exists()
+
+
+def cnn_with_starts_per_channel():
+    """small_cnn with soft reset and an initial potential per conv channel and per dense
+    neuron (Lava units: mantissa << 6)."""
+    import dataclasses
+
+    net = small_cnn()
+    conv, fc = net.layers
+    conv = dataclasses.replace(conv, reset="soft", dv=0, vth=300, bias=np.array([40, 40]),
+                               v0=np.array([0, 250]) << 6)
+    fc = dataclasses.replace(fc, reset="soft", vth=60, v0=np.array([5, 30, 59]) << 6)
+    return dataclasses.replace(net, layers=(conv, fc))
+
+
+def test_a_start_per_channel_round_trips_and_is_checked(tmp_path):
+    net = cnn_with_starts_per_channel()
+    path = write_netx(net, tmp_path / "v0.net")
+    back = read_netx(path)
+    for a, b in zip(back.layers, net.layers):
+        np.testing.assert_array_equal(a.full_v0(), b.full_v0())
+    assert back.layers[0].full_v0()[1].tolist() == [[250 << 6]] * 3  # channel 1, all positions
+    assert back.extension_layers()["v0"] == ["conv", "fc"]
+    with h5py.File(path) as f:  # readers before version 3 take one v0 per layer
+        assert f["lava_convert"].attrs["format_version"] == 3
+
+    def resize(f):
+        del f["layer/1/neuron/v0"]
+        f["layer/1/neuron"].create_dataset("v0", data=np.array([0, 64, 128]))
+
+    wrong = edited_copy(path, tmp_path / "wrong.net", resize)
+    with pytest.raises(lc.NetXFormatError, match=r"/layer/1/neuron/v0: expected numbers of "
+                                                  r"shape \(2,\)"):
+        read_netx(wrong)
+
+    def too_high(f):
+        del f["layer/3/neuron/v0"]
+        f["layer/3/neuron"].create_dataset("v0", data=np.array([0, 2**24, 0]))
+
+    high = edited_copy(path, tmp_path / "high.net", too_high)
+    with pytest.raises(lc.NetXFormatError, match=r"/layer/3/neuron/v0: initial potential "
+                                                 r"0\.\.16777216 lies outside"):
+        read_netx(high)
+
+
+def test_a_start_per_neuron_gives_the_counts_worked_by_hand():
+    """Dense neurons with threshold 60 (<< 6), no input current and the bias 0: a neuron
+    starting at v0 never fires; with a bias of 20 per step (<< 6) over T=4, a start of 5,
+    30 and 59 reaches 25/45/65/85, 50/70/90/110 and 79/99/119/139 before resets: 1, 1 and
+    2 spikes (soft reset subtracts 60: 85 -> 25; 70 -> 10 ...)."""
+    import dataclasses
+
+    from lava_convert.ir import FixedNetwork
+
+    fc = fixed_layer(name="fc", kind="dense", shape=(3,), weight=np.zeros((3, 1), np.int64),
+                     bias=np.full(3, 20), vth=60, reset="soft", v0=np.array([5, 30, 59]) << 6)
+    net = FixedNetwork(input_shape=(1,), input_scale=1.0, input_bits=6, input_signed=False,
+                       layers=(fc,), timesteps=4)
+    counts = lc.simulate(net, np.zeros((1, 1)), 4).spike_counts["fc"][0]
+    assert counts.tolist() == [1, 1, 2]
+    still = dataclasses.replace(fc, bias=np.zeros(3, np.int64))
+    net = dataclasses.replace(net, layers=(still,))
+    assert lc.simulate(net, np.zeros((1, 1)), 4).spike_counts["fc"][0].tolist() == [0, 0, 0]
+
+
+@pytest.mark.lava
+def test_starts_per_channel_run_spike_exact_on_lava(tmp_path):
+    """Lava's neurons are laid out W, H, C: each channel must get its own start."""
+    path = write_netx(cnn_with_starts_per_channel(), tmp_path / "v0.net")
+    x = np.random.default_rng(1).random((4, 1, 5, 4))
+    lava = lc.run_lava(path, x, progress=False)
+    ref = lc.simulate(path, x)
+    for name in ref.spike_counts:
+        np.testing.assert_array_equal(lava.spike_counts[name], ref.spike_counts[name])
+    np.testing.assert_array_equal(lava.output, ref.output)
+    # the starts matter: the same network from v0 = 0 spikes differently
+    import dataclasses
+    net = cnn_with_starts_per_channel()
+    zero = dataclasses.replace(net, layers=tuple(dataclasses.replace(l, v0=0)
+                                                 for l in net.layers))
+    counts = lc.simulate(zero, x).spike_counts["conv"].reshape(len(x), 2, -1)
+    ours = ref.spike_counts["conv"].reshape(len(x), 2, -1)
+    np.testing.assert_array_equal(counts[:, 0], ours[:, 0])  # channel 0 starts at 0
+    assert np.all(ours[:, 1] >= counts[:, 1]) and np.any(ours[:, 1] > counts[:, 1])

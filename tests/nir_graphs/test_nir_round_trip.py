@@ -16,11 +16,12 @@ nir = pytest.importorskip("nir")
 RNG = np.random.default_rng(3)
 
 
-def conv(name, c_in, shape, source=-1, k=3, threshold=1.0, **geometry):
+def conv(name, c_in, shape, source=-1, k=3, threshold=1.0, v0=0.0, **geometry):
     groups = geometry.get("groups", 1)
     weight = RNG.normal(0.1, 0.5, (shape[0], c_in // groups, k, k))
     return SpikingLayer(name, Synapse("conv", weight, source, ConvGeometry(**geometry)),
-                        RNG.normal(0.05, 0.05, shape[0]), threshold, True, out_shape=shape)
+                        RNG.normal(0.05, 0.05, shape[0]), threshold, True, out_shape=shape,
+                        v0=v0)
 
 
 def dense(name, n_in, n, source=-1, spiking=True, **neuron):
@@ -38,6 +39,10 @@ NETWORKS = {
     "dense": ((6,), [dense("h", 6, 5), dense("o", 5, 3, 0, spiking=False)]),
     "dense, hard reset, v0": ((6,), [dense("h", 6, 5, reset="hard", v0=0.4),
                                      dense("o", 5, 3, 0, spiking=False)]),
+    "a start per channel (conv) and per neuron (dense)": ((2, 6, 5), [
+        conv("c", 2, (3, 3, 3), stride=(2, 2), padding=(1, 1), v0=np.array([0.0, 0.5, 0.9])),
+        dense("h", 27, 4, 0, v0=np.array([0.0, 0.3, 0.6, 0.95])),
+        dense("o", 4, 3, 1, spiking=False)]),
     "leaky (LIF) and current-based (CubaLIF)": ((6,), [
         dense("h", 6, 5, dv=0.1), dense("g", 5, 4, 0, du=0.25, dv=0.2),
         dense("o", 4, 3, 1, spiking=False, dv=0.05)]),
@@ -85,6 +90,16 @@ def test_out_and_back_gives_identical_spike_trains(name, encoding, tmp_path):
         assert np.array_equal(a.spike_trains[layer.name], b.spike_trains[layer.name]), layer.name
         assert a.spike_trains[layer.name].any() or not layer.spiking, "a silent layer tests nothing"
     assert np.allclose(a.output, b.output, rtol=1e-12, atol=1e-12)
+
+
+def test_a_start_per_channel_must_fit_its_layer(tmp_path):
+    graph = to_nir(network("a start per channel (conv) and per neuron (dense)"), "if")
+    graph.nodes["c.neuron"].metadata["lava_convert.v0"] = np.array([0.1, 0.2])
+    with pytest.raises(lc.NirGraphError, match=r"layer 'c.*v0 has 2 values.*takes one or 3"):
+        graph_to_snn(graph)
+    graph.nodes["c.neuron"].metadata["lava_convert.v0"] = np.array([0.1, np.nan, 0.2])
+    with pytest.raises(lc.NirGraphError, match=r"node 'c.neuron'.*v0 must be finite"):
+        graph_to_snn(graph)
 
 
 def test_the_exact_encoding_is_plain_nir(tmp_path):

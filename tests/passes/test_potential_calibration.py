@@ -72,6 +72,44 @@ def test_each_layer_gets_the_start_with_the_smallest_error(digits, relu_cnn):
         assert max(errors.values()) > 1.05 * errors[chosen], (layer.name, errors)
 
 
+def _channel_errors(acts, counts, layer, T):
+    """Mean squared error per output channel (per neuron of a dense layer)."""
+    error = (acts - counts / T * layer.threshold) ** 2
+    channels = layer.out_shape[0] if layer.kind == "conv" else error.shape[1]
+    return error.reshape(len(error), channels, -1).mean(axis=(0, 2))
+
+
+def test_each_channel_gets_the_start_with_the_smallest_error(digits, relu_cnn):
+    """``scope="channel"``, brute force through the whole-network float simulator: run
+    the network with every candidate start for all of a layer's channels; each channel's
+    chosen start must have that channel's smallest error. Then the network with the
+    chosen starts must reproduce, channel by channel, the errors of those runs (the
+    starts reach the right channels)."""
+    x, T = digits.x_train[:200], 4
+    plain = lc.convert(relu_cnn, calibration=x, timesteps=T, shift="v0", balancing="max")
+    tuned = calibrate_potentials(plain.ann, plain.snn, x, scope="channel")
+    acts = _hidden_activations(relu_cnn, x)
+    layers, varied = tuned.layers, 0
+    for i, layer in enumerate(layers[:-1]):
+        fractions = np.asarray(layer.v0) / layer.threshold
+        assert fractions.shape == np.shape(layer.bias), layer.name
+        errors = []
+        for f in V0_FRACTIONS:
+            trial = dataclasses.replace(tuned, layers=(
+                *layers[:i], dataclasses.replace(layer, v0=f * layer.threshold), *layers[i + 1:]))
+            counts = simulate_float(trial, x, T).spike_counts[layer.name]
+            errors.append(_channel_errors(acts[i], counts, layer, T))
+        errors = np.array(errors)  # (candidates, channels)
+        chosen = np.searchsorted(V0_FRACTIONS, fractions)
+        channels = np.arange(len(chosen))
+        assert np.all(errors[chosen, channels] <= errors.min(axis=0) + 1e-12), layer.name
+        counts = simulate_float(tuned, x, T).spike_counts[layer.name]
+        np.testing.assert_allclose(_channel_errors(acts[i], counts, layer, T),
+                                   errors[chosen, channels], rtol=1e-9, err_msg=layer.name)
+        varied += len(set(chosen.tolist())) > 1
+    assert varied, "no layer chose different starts for its channels: the test tests nothing"
+
+
 def test_the_calibrated_starts_are_kept_only_if_they_agree_better(digits, digits_model,
                                                                    monkeypatch):
     config = lc.ConversionConfig(timesteps=4, shift="v0", potential_calibration=128)
@@ -80,14 +118,15 @@ def test_the_calibrated_starts_are_kept_only_if_they_agree_better(digits, digits
     stage = next(p for p in pipeline.PASSES if p.name == "balance").run(stage)
     calibration = next(p for p in pipeline.PASSES if p.name == "potential_calibration")
 
-    def harmful(graph, snn, x, progress=False):  # every first-layer neuron fires at once
+    def harmful(graph, snn, x, progress=False, scope="layer"):  # all first-layer neurons fire
         first = dataclasses.replace(snn.layers[0], v0=5 * snn.layers[0].threshold)
         return dataclasses.replace(snn, layers=(first, *snn.layers[1:]))
 
     monkeypatch.setattr(pipeline.order, "calibrate_potentials", harmful)
     assert calibration.run(stage).snn is stage.snn  # dropped
     monkeypatch.setattr(pipeline.order, "calibrate_potentials",
-                        lambda graph, snn, x, progress=False: dataclasses.replace(snn))
+                        lambda graph, snn, x, progress=False, scope="layer":
+                        dataclasses.replace(snn))
     assert calibration.run(stage).snn is not stage.snn  # the same agreement: kept
     converted = lc.convert(digits_model, calibration=digits.x_train[:400], config=config)
     assert "potential_calibration" in converted.sidecar()["passes"]
@@ -99,6 +138,8 @@ def test_the_calibrated_starts_are_kept_only_if_they_agree_better(digits, digits
 def test_potential_calibration_is_refused_where_it_cannot_run():
     with pytest.raises(lc.ConfigError, match="potential_calibration"):
         lc.ConversionConfig(potential_calibration=-1)
+    with pytest.raises(lc.ConfigError, match=r"potential_scope='neuron' is invalid.*'channel'"):
+        lc.ConversionConfig(potential_scope="neuron")
     with pytest.raises(lc.ConfigError, match="potential_calibration=0"):
         lc.ConversionConfig.stock_netx(potential_calibration=64)
 
@@ -107,13 +148,17 @@ def test_potential_calibration_is_refused_where_it_cannot_run():
 def test_calibrated_starts_run_exactly_on_lava(digits, digits_model):
     T = 4
     # the V_th/(2T) bias shift starts at v0 = 0: a chosen start is anything else
-    tuned = lc.convert(digits_model, calibration=digits.x_train[:200], timesteps=T,
-                       shift="bias", potential_calibration=200, bias_calibration=200)
-    starts = [layer.v0 / layer.threshold for layer in tuned.snn.layers[:-1]]
-    assert any(f != 0 for f in starts), starts
     x = digits.x_test[:12]
-    ref = lc.simulate(tuned.fixed, x, T)
-    lava = lc.run_lava(tuned.fixed, x, T, progress=False)
-    for name, counts in ref.spike_counts.items():
-        np.testing.assert_array_equal(lava.spike_counts[name], counts, err_msg=name)
-    np.testing.assert_array_equal(lava.predictions, ref.predictions)
+    for scope in ("layer", "channel"):
+        tuned = lc.convert(digits_model, calibration=digits.x_train[:200], timesteps=T,
+                           shift="bias", potential_calibration=200, bias_calibration=200,
+                           potential_scope=scope)
+        starts = [np.asarray(layer.v0) / layer.threshold for layer in tuned.snn.layers[:-1]]
+        assert any(np.any(f != 0) for f in starts), starts
+        if scope == "channel":
+            assert any(len(np.unique(f)) > 1 for f in starts), starts
+        ref = lc.simulate(tuned.fixed, x, T)
+        lava = lc.run_lava(tuned.fixed, x, T, progress=False)
+        for name, counts in ref.spike_counts.items():
+            np.testing.assert_array_equal(lava.spike_counts[name], counts, err_msg=name)
+        np.testing.assert_array_equal(lava.predictions, ref.predictions)

@@ -162,7 +162,8 @@ class Network(AbstractProcess):
         window = 0 if self.reset_interval is None else int(self.reset_interval)
         return dict(neuron_proc=SoftResetLIF, bias_key="bias_mant", vth=layer.vth, du=layer.du,
                     dv=layer.dv, bias_exp=layer.bias_exp, reset_mode=layer.reset, window=window,
-                    start=start, v0=layer.v0, record_windows=self.record_windows,
+                    start=start, record_windows=self.record_windows,
+                    v0=layer.v0 if np.ndim(layer.v0) == 0 else _lava_order(layer.full_v0()),
                     record_v=bool(self.record_windows) and not layer.spiking,
                     num_message_bits=0)
 
@@ -171,8 +172,7 @@ class Network(AbstractProcess):
         """A lava-dl NetX block for ``layer`` with our neuron, built the way NetX builds it."""
         neuron_params = self._neuron_params(layer, start=self.reset_offset + 1 + depth)
         whc = _whc(layer.shape)
-        bias = layer.full_bias()
-        bias = bias.transpose(2, 1, 0) if bias.ndim == 3 else bias
+        bias = _lava_order(layer.full_bias())
         if layer.kind == "input":
             return Input(shape=whc, neuron_params=neuron_params, bias=bias)
         if layer.kind == "dense":
@@ -233,3 +233,8 @@ def _layer_range(network: FixedNetwork, num_layers, skip_layers) -> tuple[int, i
         raise ConfigError(f"skip_layers={skip_layers} and num_layers={num_layers} leave no "
                           f"layer of the file's {n} to build")
     return first, end
+
+
+def _lava_order(values: np.ndarray) -> np.ndarray:
+    """Per-neuron values of a layer (C,H,W or n) in Lava's W,H,C order."""
+    return values.transpose(2, 1, 0) if values.ndim == 3 else values

@@ -37,7 +37,8 @@ class SoftResetLIF(LIF):
         reset_mode: ``"soft"`` (subtract threshold) or ``"hard"`` (to zero).
         window: Window length in time steps; 0 disables periodic reset.
         start: First time step of window 0 (Lava counts time from 1).
-        v0: Membrane potential set at each window start (Lava units).
+        v0: Membrane potential set at each window start (Lava units; one, or one per
+            neuron).
         record_windows: Ring size of the recording buffers; 0 records nothing.
         record_v: Also record ``v`` at the end of each window.
     """
@@ -54,7 +55,7 @@ class SoftResetLIF(LIF):
         reset_mode: str = "soft",
         window: int = 0,
         start: int = 1,
-        v0: int = 0,
+        v0: int | np.ndarray = 0,
         record_windows: int = 0,
         record_v: bool = False,
         name: str | None = None,
