@@ -42,7 +42,8 @@ class InputError(LavaConvertError, ValueError):
 
 class ExportError(LavaConvertError, OSError):
     """An export cannot be written (read-only or full disk, a path that is a directory,
-    a sidecar that would overwrite the file or belongs to another file)."""
+    a sidecar that would overwrite the file or belongs to another file, a setting the
+    format cannot hold)."""
 
 
 class DatasetError(LavaConvertError, OSError):

@@ -78,13 +78,14 @@ class FixedLayer:
 
     def full_bias(self) -> np.ndarray:
         """Bias mantissa broadcast to ``shape`` (channel-wise biases expanded)."""
-        return self._per_neuron(self.bias, "bias")
+        return self.per_neuron(self.bias, "bias")
 
     def full_v0(self) -> np.ndarray:
         """Initial potential broadcast to ``shape`` (one per channel expanded)."""
-        return self._per_neuron(self.v0, "v0")
+        return self.per_neuron(self.v0, "v0")
 
-    def _per_neuron(self, values, what: str) -> np.ndarray:
+    def per_neuron(self, values, what: str) -> np.ndarray:
+        """``values`` (one, one per channel, or one per neuron) broadcast to ``shape``."""
         b = np.asarray(values, dtype=np.int64)
         if b.shape == tuple(self.shape):
             return b

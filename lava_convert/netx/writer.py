@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..errors import ExportError
 from ..files import atomic_write
 from ..hw.loihi import netx_decays
 from ..ir import FixedLayer, FixedNetwork, Synapse, skip_delays
@@ -34,6 +35,20 @@ def _compact(a: np.ndarray) -> np.ndarray:
         if a.size == 0 or (a.min() >= info.min and a.max() <= info.max):
             return a.astype(dtype)
     return a
+
+
+def _stored(layer: FixedLayer, values, what: str) -> np.ndarray:
+    """A per-neuron setting (bias, v0) as the file keeps it: one value per neuron of a
+    dense layer, one per channel of a conv layer (NetX's layout; the reader takes no
+    other), refused if it differs between a channel's positions."""
+    if layer.kind != "conv":
+        return np.reshape(values, -1)
+    full = layer.per_neuron(values, what)
+    if np.any(full != full[:, :1, :1]):
+        raise ExportError(f"layer '{layer.name}': its {what} differs between the positions "
+                          "of a channel, and a NetX conv layer keeps one per channel; give "
+                          f"each channel one {what} (or make the layer dense)")
+    return full[:, 0, 0]
 
 
 def _write_synapse(g: h5py.Group, synapse: Synapse) -> None:
@@ -69,7 +84,7 @@ def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: li
             _write_synapse(k, skip)
     elif layer.synapse is not None:
         _write_synapse(g, layer.synapse)
-    g.create_dataset("bias", data=_compact(layer.bias))
+    g.create_dataset("bias", data=_compact(_stored(layer, layer.bias, "bias")))
     n = g.create_group("neuron")
     _bytes(n, "type", "LOIHI")
     n.create_dataset("vThMant", data=np.int64(layer.vth))
@@ -81,7 +96,7 @@ def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: li
     _bytes(n, "resetMode", layer.reset)
     n.create_dataset("spiking", data=np.int64(int(layer.spiking)))
     n.create_dataset("v0", data=np.int64(layer.v0) if np.ndim(layer.v0) == 0
-                     else _compact(np.reshape(layer.v0, -1)))
+                     else _compact(_stored(layer, layer.v0, "v0")))
     n.create_dataset("biasExp", data=np.int64(layer.bias_exp))
 
 

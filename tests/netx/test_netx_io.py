@@ -328,3 +328,26 @@ def test_starts_per_channel_run_spike_exact_on_lava(tmp_path):
     ours = ref.spike_counts["conv"].reshape(len(x), 2, -1)
     np.testing.assert_array_equal(counts[:, 0], ours[:, 0])  # channel 0 starts at 0
     assert np.all(ours[:, 1] >= counts[:, 1]) and np.any(ours[:, 1] > counts[:, 1])
+
+
+def test_a_conv_setting_that_differs_within_a_channel_is_refused_not_written(tmp_path):
+    """A NetX conv layer keeps one bias (and v0) per channel, and the reader takes no
+    other layout: writing one per position would leave a file nothing reads."""
+    import dataclasses
+
+    net = small_cnn()
+    conv = net.layers[0]
+    for field, values in (("bias", np.arange(6).reshape(2, 3, 1)),
+                          ("v0", np.arange(6).reshape(2, 3, 1) << 6)):
+        bad = dataclasses.replace(net, layers=(dataclasses.replace(conv, **{field: values}),
+                                               net.layers[1]))
+        with pytest.raises(lc.ExportError, match=rf"layer 'conv': its {field} differs between "
+                                                 "the positions of a channel"):
+            write_netx(bad, tmp_path / "bad.net")
+        assert not (tmp_path / "bad.net").exists()
+    # the same value at every position of a channel is one per channel
+    even = dataclasses.replace(conv, bias=np.broadcast_to(np.array([4, -1])[:, None, None],
+                                                          (2, 3, 1)))
+    back = read_netx(write_netx(dataclasses.replace(net, layers=(even, net.layers[1])),
+                                tmp_path / "even.net"))
+    assert back.layers[0].bias.tolist() == [4, -1]
