@@ -201,6 +201,9 @@ def custom_parts(net: FixedNetwork) -> tuple[str, ...]:
                         "group and lava-convert's SpikeDelay process (or Loihi's synaptic "
                         "delays)"}
     uses = net.extension_layers()
+    per_neuron = [layer.name for layer in net.layers if np.ndim(layer.v0)]
+    if per_neuron:
+        what["v0"] += f", one value per neuron in layers {per_neuron} (a per-neuron parameter)"
     parts = [what[kind].format(uses[kind]) for kind in ("soft_reset", "v0", "residual")
              if uses[kind]]
     if not net.layers[-1].spiking:

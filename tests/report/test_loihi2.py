@@ -65,6 +65,10 @@ def test_soft_reset_v0_and_potential_readout_need_custom_parts():
     fit = loihi2_fit(network(dense(4, 3, reset="soft", v0=64), dense(3, 2, spiking=False)))
     text = " ".join(fit.custom)
     assert "soft reset" in text and "v0" in text and "integrating readout" in text
+    assert "per neuron" not in text
+    starts = dense(4, 3, reset="soft", v0=np.array([0, 64, 128]))
+    text = " ".join(loihi2_fit(network(starts, dense(3, 2, spiking=False))).custom)
+    assert "one value per neuron in layers ['d3']" in text, text
 
 
 @pytest.mark.parametrize("path", sorted(ROOT.glob("netx_exports/*.net")), ids=lambda p: p.name)
