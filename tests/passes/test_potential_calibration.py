@@ -100,7 +100,7 @@ def test_each_channel_gets_the_start_with_the_smallest_error(digits, relu_cnn):
             counts = simulate_float(trial, x, T).spike_counts[layer.name]
             errors.append(_channel_errors(acts[i], counts, layer, T))
         errors = np.array(errors)  # (candidates, channels)
-        chosen = np.searchsorted(V0_FRACTIONS, fractions)
+        chosen = np.rint(fractions * (len(V0_FRACTIONS) - 1)).astype(int)  # eighths
         channels = np.arange(len(chosen))
         assert np.all(errors[chosen, channels] <= errors.min(axis=0) + 1e-12), layer.name
         counts = simulate_float(tuned, x, T).spike_counts[layer.name]
