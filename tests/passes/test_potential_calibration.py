@@ -101,6 +101,7 @@ def test_each_channel_gets_the_start_with_the_smallest_error(digits, relu_cnn):
             errors.append(_channel_errors(acts[i], counts, layer, T))
         errors = np.array(errors)  # (candidates, channels)
         chosen = np.rint(fractions * (len(V0_FRACTIONS) - 1)).astype(int)  # eighths
+        np.testing.assert_allclose(np.asarray(V0_FRACTIONS)[chosen], fractions, rtol=1e-12)
         channels = np.arange(len(chosen))
         assert np.all(errors[chosen, channels] <= errors.min(axis=0) + 1e-12), layer.name
         counts = simulate_float(tuned, x, T).spike_counts[layer.name]
