@@ -6,7 +6,15 @@ Every synapse, main or shortcut, is a :class:`Synapse`.
 """
 
 from .ann import Activation, AnnGraph, AnnLayer
-from .fixed import LAYER_KINDS, FixedLayer, FixedNetwork, LayerKind, layer_depths, skip_delays
+from .fixed import (
+    LAYER_KINDS,
+    FixedLayer,
+    FixedNetwork,
+    LayerKind,
+    layer_depths,
+    setting_size,
+    skip_delays,
+)
 from .records import LayerCheck, LayerQuantization, QuantizationCheck
 from .snn import RESET_MODES, ResetMode, SnnNetwork, SpikingLayer
 from .synapse import SYNAPSE_KINDS, ConvGeometry, Synapse, SynapseKind
@@ -15,5 +23,5 @@ __all__ = [
     "LAYER_KINDS", "RESET_MODES", "SYNAPSE_KINDS", "Activation", "AnnGraph", "AnnLayer",
     "ConvGeometry", "FixedLayer", "FixedNetwork", "LayerCheck", "LayerKind", "LayerQuantization",
     "QuantizationCheck", "ResetMode", "SnnNetwork", "SpikingLayer", "Synapse", "SynapseKind",
-    "layer_depths", "skip_delays",
+    "layer_depths", "setting_size", "skip_delays",
 ]

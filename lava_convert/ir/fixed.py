@@ -22,6 +22,12 @@ LayerKind = Literal["input", "dense", "conv"]
 LAYER_KINDS: tuple[str, ...] = ("input", "dense", "conv")
 
 
+def setting_size(kind: str, shape: tuple[int, ...]) -> int:
+    """Values a per-neuron setting (bias, ``v0``) has when it is not one for the layer:
+    one per channel of a conv layer, one per neuron otherwise (NetX's layout)."""
+    return shape[0] if kind == "conv" else int(np.prod(shape))
+
+
 @dataclass(frozen=True)
 class FixedLayer:
     """One NetX layer in Loihi integers: an optional synapse and a group of LIF neurons.

@@ -17,7 +17,7 @@ from ..hw.loihi import (
     WEIGHT_HARD_MAX,
     lava_decays,
 )
-from ..ir import ConvGeometry, FixedLayer, Synapse, skip_delays
+from ..ir import ConvGeometry, FixedLayer, Synapse, setting_size, skip_delays
 from .fields import FieldReader, check_range, read_pair
 
 #: What NetX builds for a dense layer without a ``neuron`` group (an integrator).
@@ -62,12 +62,7 @@ def _read_v0(r: FieldReader, neuron: h5py.Group, kind: str,
     of a conv layer), as the bias."""
     if np.ndim(r.get(neuron, "v0")) == 0:
         return r.integer(neuron, "v0")
-    return r.ints(neuron, "v0", (_bias_size(kind, shape),))
-
-
-def _bias_size(kind: str, shape: tuple[int, ...]) -> int:
-    """Values of a per-neuron setting (bias, v0): one per channel of a conv layer."""
-    return shape[0] if kind == "conv" else int(np.prod(shape))
+    return r.ints(neuron, "v0", (setting_size(kind, shape),))
 
 
 def read_synapse(r: FieldReader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
@@ -105,7 +100,7 @@ def read_synapse(r: FieldReader, g: h5py.Group, kind: str, in_shape: tuple[int, 
 
 
 def read_bias(r: FieldReader, g: h5py.Group, kind: str, shape: tuple[int, ...]) -> np.ndarray:
-    n = _bias_size(kind, shape)
+    n = setting_size(kind, shape)
     bias = r.ints(g, "bias", (n,)) if "bias" in g else np.zeros(n, np.int64)
     check_range(r, f"{g.name}/bias", bias, -(V_MAX >> BIAS_EXP), V_MAX >> BIAS_EXP,
                  "bias mantissas")

@@ -40,7 +40,7 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError, NirGraphError
-from ..ir import SnnNetwork, SpikingLayer, Synapse
+from ..ir import SnnNetwork, SpikingLayer, Synapse, setting_size
 from ..netx.untrusted import check_self_contained, max_bytes_limit
 from .chains import LINEAR, chain_synapse
 from .neurons import NEURONS, Neuron, read_neuron
@@ -323,7 +323,7 @@ def _v0_fits(v0: float | np.ndarray, kind: str, out_shape, where: str) -> float 
     channel of a conv layer, one per neuron of a dense layer."""
     if np.ndim(v0) == 0:
         return v0
-    n = out_shape[0] if kind == "conv" else int(np.prod(out_shape))
+    n = setting_size(kind, tuple(out_shape))
     if v0.shape != (n,):
         raise NirGraphError(f"{where}: metadata v0 has {v0.size} values; this {kind} layer "
                             f"of shape {tuple(out_shape)} takes one or {n}; re-export the graph")

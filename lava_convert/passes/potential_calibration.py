@@ -22,6 +22,7 @@ import logging
 
 import numpy as np
 
+from ..config import POTENTIAL_SCOPES
 from ..errors import ConfigError
 from ..ir import AnnGraph, SnnNetwork, SpikingLayer
 from .layerwise import LayerProblem, calibrate_layers
@@ -40,8 +41,8 @@ def calibrate_potentials(graph: AnnGraph, snn: SnnNetwork, x: np.ndarray,
     ``scope="channel"`` one per output channel of a conv layer (per neuron of a dense
     layer), each chosen on its own channel's error. The bias is left as it is; run bias
     calibration afterwards to absorb the remaining mean error."""
-    if scope not in ("layer", "channel"):
-        raise ConfigError(f"scope={scope!r} is invalid: use 'layer' or 'channel'")
+    if scope not in POTENTIAL_SCOPES:
+        raise ConfigError(f"scope={scope!r} is invalid: use one of {POTENTIAL_SCOPES}")
     correct = _best_v0_per_channel if scope == "channel" else _best_v0
     return calibrate_layers(graph, snn, x, correct, desc="potential calibration",
                             progress=progress)
@@ -71,7 +72,7 @@ def _best_v0(layer: SpikingLayer, problem: LayerProblem) -> SpikingLayer:
 
 def _best_v0_per_channel(layer: SpikingLayer, problem: LayerProblem) -> SpikingLayer:
     errors = _candidate_errors(layer, problem)
-    channels = np.shape(layer.bias)[0] if layer.kind == "conv" else errors.shape[-1]
+    channels = layer.out_shape[0] if layer.kind == "conv" else errors.shape[-1]
     per_channel = errors.reshape(len(V0_FRACTIONS), -1, channels,
                                  errors.shape[-1] // channels).mean(axis=(1, 3))
     best = _closest(per_channel)

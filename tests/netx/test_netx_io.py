@@ -290,10 +290,10 @@ def test_a_start_per_channel_round_trips_and_is_checked(tmp_path):
 
 
 def test_a_start_per_neuron_gives_the_counts_worked_by_hand():
-    """Dense neurons with threshold 60 (<< 6), no input current and the bias 0: a neuron
-    starting at v0 never fires; with a bias of 20 per step (<< 6) over T=4, a start of 5,
-    30 and 59 reaches 25/45/65/85, 50/70/90/110 and 79/99/119/139 before resets: 1, 1 and
-    2 spikes (soft reset subtracts 60: 85 -> 25; 70 -> 10 ...)."""
+    """Dense neurons with threshold 60 (<< 6) and a bias of 20 per step (<< 6), no input
+    current, T=4, soft reset (a spike when v > 60 subtracts 60). Starting at 5: v = 25,
+    45, 65 (spike, 5), 25: 1 spike. At 30: 50, 70 (spike, 10), 30, 50: 1 spike. At 59:
+    79 (spike, 19), 39, 59, 79 (spike): 2 spikes. With bias 0 no start below 60 fires."""
     import dataclasses
 
     from lava_convert.ir import FixedNetwork
