@@ -4,9 +4,9 @@ The CNN of the ``cnn`` section (conv8-conv8-pool-conv16-pool-fc64-fc10) trained 
 at L = 2, 4 and 8 levels on MNIST and Fashion-MNIST (4 epochs each, cached in
 .data/models), converted with soft reset and a V_th/2 start at every T >= L of
 :data:`TIMESTEPS`: without calibration, with bias calibration, and with potential then
-bias calibration, and with initial potentials calibrated per channel (512 training
-samples each). Fixed point (Lava-exact reference) on the
-full test sets: accuracy and spikes per inference.
+bias calibration, with initial potentials calibrated per channel, and with potential and
+bias calibration followed by readout calibration (512 training samples each). Fixed
+point (Lava-exact reference) on the full test sets: accuracy and spikes per inference.
 
 For each dataset the most accurate network at T=4 is exported to
 netx_exports/<dataset>_cnn_qcfs_t4.net, after Lava confirms it spike for spike on the
@@ -36,7 +36,8 @@ EXPORT_T = 4
 
 def methods(samples: int, per_channel: bool = True) -> dict[str, dict]:
     """Conversion settings compared, by label (``per_channel``: with the row of initial
-    potentials calibrated per channel)."""
+    potentials calibrated per channel; the last row adds readout calibration to potential
+    and bias calibration)."""
     rows = {"none": {}, "bias": {"bias_calibration": samples},
             "potential + bias": {"potential_calibration": samples,
                                  "bias_calibration": samples}}
@@ -44,6 +45,9 @@ def methods(samples: int, per_channel: bool = True) -> dict[str, dict]:
         rows["potential per channel + bias"] = {"potential_calibration": samples,
                                                 "potential_scope": "channel",
                                                 "bias_calibration": samples}
+    rows["potential + bias + readout"] = {"potential_calibration": samples,
+                                          "bias_calibration": samples,
+                                          "readout_calibration": samples}
     return rows
 
 
@@ -115,8 +119,11 @@ def section(quick: bool = False) -> str:
              "passes, the second on the integer grid, kept only if it agrees better), "
              "potential (each layer's initial potential in eighths of its threshold, kept "
              "only if it agrees better) then bias; potential per channel: the same with one "
-             "initial potential per output channel (per neuron of a dense layer). Each T is "
-             "its own conversion; accuracy of the Lava-exact reference.",
+             "initial potential per output channel (per neuron of a dense layer); readout: "
+             "potential and bias calibration, then the readout's weights refitted to the "
+             "ANN's logits (least squares, ridge strength by leave-one-out, kept only if "
+             "that error falls). Each T is its own conversion; accuracy of the Lava-exact "
+             "reference.",
              ""]
     for name, title in DATASETS.items():
         r = run_dataset(name, quick, export_dir)

@@ -130,7 +130,8 @@ def section(quick: bool = False) -> str:
         "",
         f"Trained like the L={LEVELS} network (training " + trained(r["small_train_s"])
         + f"); calibrations on {BIAS_CALIBRATION} training samples as in the `qcfs_levels` "
-        "section; each T its own conversion.",
+        "section (readout: the readout's weights refitted to the ANN's logits after "
+        "potential and bias calibration); each T its own conversion.",
         "",
         *levels_table(r["small_rows"]),
         "",

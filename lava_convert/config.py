@@ -86,6 +86,13 @@ class ConversionConfig:
             dense layer, each the candidate closest to the ANN on its own channel (the
             neurons of a layer do not interact, so one simulation per candidate serves
             all channels). Lava takes one initial voltage per neuron, so both are exact.
+        readout_calibration: Calibration samples used to refit the readout's weights and
+            bias to the ANN's logits after bias calibration (0: off): the potential readout
+            is linear in the spike rates it reads, so this is a least-squares fit,
+            ridge-regularised towards the converted weights with the strength chosen by
+            leave-one-out cross-validation, and kept only if that error is below the
+            uncorrected one (:mod:`lava_convert.passes.readout_calibration`). Needs
+            ``readout="potential"``; exact on Lava (only weights change).
         channel_thresholds: Data-driven thresholds (``"max"``, ``"percentile"``, and
             ``"auto"`` on plain ReLUs) per output channel of conv layers and per neuron
             of dense layers, as SpikingJelly's channel-wise normalisation: a channel whose
@@ -107,6 +114,7 @@ class ConversionConfig:
     bias_calibration: int = 0
     potential_calibration: int = 0
     potential_scope: str = "layer"
+    readout_calibration: int = 0
     target: str = "lava-convert"
     channel_thresholds: bool = False
 
@@ -139,6 +147,11 @@ class ConversionConfig:
               "bias_calibration", "use a number of samples >= 0 (0: off)")
         check(isinstance(self.potential_calibration, int) and self.potential_calibration >= 0,
               "potential_calibration", "use a number of samples >= 0 (0: off)")
+        check(isinstance(self.readout_calibration, int) and self.readout_calibration >= 0,
+              "readout_calibration", "use a number of samples >= 0 (0: off)")
+        check(self.readout == "potential" or self.readout_calibration == 0,
+              "readout_calibration", "readout calibration refits the potential readout, "
+              "which is linear in its input; with readout='spikes' use readout_calibration=0")
         check(self.potential_scope in POTENTIAL_SCOPES, "potential_scope",
               f"use one of {POTENTIAL_SCOPES}")
         check(0 <= float(self.rate_tolerance) <= 1, "rate_tolerance",

@@ -97,7 +97,7 @@ def _finetune(args: argparse.Namespace) -> int:
 
 _CONFIG_FLAGS = ("timesteps", "balancing", "percentile", "reset", "shift", "readout",
                  "input_bits", "bias_calibration", "potential_calibration", "potential_scope",
-                 "target",
+                 "readout_calibration", "target",
                  "channel_thresholds")
 
 
@@ -138,6 +138,9 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--potential-scope", choices=list(POTENTIAL_SCOPES),
                    help="one calibrated initial potential per layer (default) or per "
                    "channel (per neuron of a dense layer)")
+    p.add_argument("--readout-calibration", type=int, metavar="N",
+                   help="refit the readout's weights to the ANN's logits on N calibration "
+                   "samples (0: off; potential readout only)")
     p.add_argument("--target", choices=list(TARGETS),
                    help="lava-convert (default; run with lava_convert.netx.Network) or "
                    "stock-netx (a file unmodified lava-dl NetX runs exactly: hard reset and "

@@ -138,8 +138,9 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
     settings, and the measurement. ``convert`` makes the calibrated candidates (and all
     of them when ``config`` already calibrates). Candidates the target cannot express
     (``v0`` on stock NetX) are left out."""
-    calibrates = config.bias_calibration > 0 or config.potential_calibration > 0
-    fitted = ((config.bias_calibration, config.potential_calibration) if calibrates
+    own = (config.bias_calibration, config.potential_calibration, config.readout_calibration)
+    calibrates = any(n > 0 for n in own)
+    fitted = (own if calibrates
               else (AUTO_BIAS_CALIBRATION,))
     index = held_out(len(x), fitted, EVALUATION_SAMPLES)
     separate = len(index) >= MIN_HELD_OUT

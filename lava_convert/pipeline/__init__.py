@@ -6,6 +6,7 @@ exports (NetX, NIR) and simulates (reference).
     torch model --trace--> AnnGraph --balance--> SnnNetwork --quantize--> FixedNetwork
                       [auto_balancing]  [potential_calibration]  [bias_calibration_on_grid]
                                         [bias_calibration]
+                                        [readout_calibration]
                                                                 --check--> FixedNetwork.check
 """
 

@@ -22,6 +22,7 @@ from ..passes.balance import balance
 from ..passes.bias_calibration import calibrate_biases
 from ..passes.calibration_data import spread
 from ..passes.potential_calibration import calibrate_potentials
+from ..passes.readout_calibration import calibrate_readout
 from ..passes.target import check_target
 from ..quantize.check import check_fixed_point
 from ..quantize.scale import on_grid, quantize
@@ -106,6 +107,15 @@ def _bias_calibration(stage: Stage) -> Stage:
     return dataclasses.replace(stage, snn=snn)
 
 
+def _readout_calibration(stage: Stage) -> Stage:
+    """Refit the readout's weights and bias to the ANN's logits, in float
+    (:func:`~lava_convert.passes.readout_calibration.calibrate_readout`; kept only if its
+    leave-one-out error is below the uncorrected one)."""
+    samples = stage.calibration_samples(stage.config.readout_calibration)
+    snn, _ = calibrate_readout(stage.snn, samples, logits(stage.graph, samples))
+    return dataclasses.replace(stage, snn=snn)
+
+
 def _quantize(stage: Stage) -> Stage:
     """Scale weights, biases and thresholds into Loihi's integer ranges
     (:func:`~lava_convert.quantize.scale.quantize`; refuses layers whose weights vanish
@@ -158,6 +168,8 @@ PASSES: tuple[Pass, ...] = (
     Pass("potential_calibration", _potential_calibration,
          lambda s: s.config.potential_calibration > 0),
     Pass("bias_calibration", _bias_calibration, lambda s: s.config.bias_calibration > 0),
+    Pass("readout_calibration", _readout_calibration,
+         lambda s: s.config.readout_calibration > 0),
     Pass("quantize", _quantize),
     Pass("bias_calibration_on_grid", _bias_calibration_on_grid,
          lambda s: s.config.bias_calibration > 0),
