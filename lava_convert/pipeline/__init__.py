@@ -61,7 +61,8 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
     stage, applied = run_passes(Stage(graph=graph, x=x, config=config), progress=progress)
     return ConvertedNetwork(ann=graph, snn=stage.snn, fixed=stage.fixed, config=stage.config,
                             source_hash=weights_hash(model), passes=applied,
-                            balancing_choice=stage.balancing_choice)
+                            balancing_choice=stage.balancing_choice,
+                            readout_fit=stage.readout_fit)
 
 
 def from_nir(graph, calibration, *, timesteps: int | None = None, dt: float | None = None,

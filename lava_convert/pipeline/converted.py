@@ -8,7 +8,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from ..netx.reader import read_netx
 from ..netx.writer import write_netx
 from ..nir.writer import write_nir
 from ..passes.auto_balancing import BalancingChoice
+from ..passes.readout_calibration import ReadoutFit
 from ..sim.ann import logits
 from ..sim.inputs import check_input, resolve_timesteps
 from ..sim.reference import dequantize, simulate_fixed, simulate_float
@@ -59,6 +60,7 @@ class ConvertedNetwork:
         passes: Names of the passes applied, in order.
         accuracy: Accuracies measured so far (recorded in the sidecar).
         balancing_choice: What ``balancing="auto"`` measured and chose, when it chose.
+        readout_fit: What readout calibration measured, when it ran.
     """
 
     ann: AnnGraph | None
@@ -69,6 +71,7 @@ class ConvertedNetwork:
     passes: tuple[str, ...] = ()
     accuracy: dict[str, float] = field(default_factory=dict)
     balancing_choice: BalancingChoice | None = None
+    readout_fit: ReadoutFit | None = None
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -109,6 +112,8 @@ class ConvertedNetwork:
             "accuracy": dict(self.accuracy),
             **({"auto_balancing": self.balancing_choice.to_dict()}
                if self.balancing_choice is not None else {}),
+            **({"readout_calibration": asdict(self.readout_fit)}
+               if self.readout_fit is not None else {}),
         }
 
     def export(self, path: str | Path) -> Path:

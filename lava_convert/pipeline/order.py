@@ -22,7 +22,7 @@ from ..passes.balance import balance
 from ..passes.bias_calibration import calibrate_biases
 from ..passes.calibration_data import spread
 from ..passes.potential_calibration import calibrate_potentials
-from ..passes.readout_calibration import calibrate_readout
+from ..passes.readout_calibration import ReadoutFit, calibrate_readout
 from ..passes.target import check_target
 from ..quantize.check import check_fixed_point
 from ..quantize.scale import on_grid, quantize
@@ -45,6 +45,7 @@ class Stage:
     fixed: FixedNetwork | None = None
     progress: bool = False
     balancing_choice: BalancingChoice | None = None
+    readout_fit: ReadoutFit | None = None
 
     def calibration_samples(self, n: int | None = None) -> np.ndarray:
         """``n`` (default ``config.bias_calibration``) samples spread evenly over the
@@ -112,8 +113,8 @@ def _readout_calibration(stage: Stage) -> Stage:
     (:func:`~lava_convert.passes.readout_calibration.calibrate_readout`; kept only if its
     leave-one-out error is below the uncorrected one)."""
     samples = stage.calibration_samples(stage.config.readout_calibration)
-    snn, _ = calibrate_readout(stage.snn, samples, logits(stage.graph, samples))
-    return dataclasses.replace(stage, snn=snn)
+    snn, fit = calibrate_readout(stage.snn, samples, logits(stage.graph, samples))
+    return dataclasses.replace(stage, snn=snn, readout_fit=fit)
 
 
 def _quantize(stage: Stage) -> Stage:

@@ -77,6 +77,9 @@ def test_calibration_brings_the_readout_closer_to_the_ann_on_unseen_samples(digi
     plain = lc.convert(digits_model, **settings)
     tuned = lc.convert(digits_model, readout_calibration=300, **settings)
     assert "readout_calibration" in tuned.passes
+    recorded = tuned.sidecar()["readout_calibration"]
+    assert recorded["kept"] and recorded["error_after"] < recorded["error_before"]
+    assert "readout_calibration" not in plain.sidecar()
     for a, b in zip(tuned.snn.layers[:-1], plain.snn.layers[:-1]):
         np.testing.assert_array_equal(a.synapse.weight, b.synapse.weight)
         np.testing.assert_array_equal(a.bias, b.bias)
