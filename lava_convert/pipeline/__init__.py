@@ -65,6 +65,10 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
                             readout_fit=stage.readout_fit)
 
 
+#: Config settings that fit the network to its ANN, meaningless for a graph read from NIR.
+NEEDS_ANN = ("bias_calibration", "potential_calibration", "readout_calibration")
+
+
 def from_nir(graph, calibration, *, timesteps: int | None = None, dt: float | None = None,
              reset: str | None = None, config: ConversionConfig | None = None,
              max_bytes: int | None = None, progress: bool | None = None) -> ConvertedNetwork:
@@ -78,12 +82,20 @@ def from_nir(graph, calibration, *, timesteps: int | None = None, dt: float | No
         dt, reset: How to read the graph's neurons (see
             :func:`lava_convert.nir.reader.graph_to_snn`): required where the graph
             does not say.
-        config: Quantization settings (``input_bits``, ``headroom``, ``rate_tolerance``).
+        config: Quantization settings (``input_bits``, ``headroom``, ``rate_tolerance``);
+            calibrations (:data:`NEEDS_ANN`) are refused: there is no ANN to fit.
         max_bytes: Largest data a NIR file may declare (as for :func:`read_netx`).
 
     The result exports to NetX, simulates and runs on Lava like a converted network;
     its ``ann`` is ``None``.
     """
+    fitted = {k: v for k, v in (config or ConversionConfig()).to_dict().items()
+              if k in NEEDS_ANN and v}
+    if fitted:
+        raise ConfigError(f"from_nir: {', '.join(f'{k}={v}' for k, v in fitted.items())} "
+                          "calibrates against the ANN's activations, which a NIR graph does "
+                          "not have: set them to 0 (the graph is read as it is, then "
+                          "quantized)")
     x = check_calibration(calibration)
     source = load_graph(graph, max_bytes)
     lo, hi = float(x.min()), float(x.max())

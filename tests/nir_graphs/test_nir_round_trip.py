@@ -145,3 +145,7 @@ def test_a_converted_network_comes_back_as_the_same_lava_network(encoding, digit
     assert back.passes == ("nir_import", "quantize", "check") and back.ann is None
     with pytest.raises(lc.ConfigError, match="read from NIR"):
         back.ann_logits(x)
+    calibrating = lc.ConversionConfig(bias_calibration=64, readout_calibration=64)
+    with pytest.raises(lc.ConfigError, match=r"bias_calibration=64, readout_calibration=64 "
+                                             r"calibrates against the ANN"):
+        lc.from_nir(path, digits.x_train, config=calibrating)
