@@ -154,8 +154,7 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     calibrated = lava_convert("convert", str(model_file), "--out", str(tmp_path / "d.net"),
                               "--config", str(config), "--calibration", "300",
                               "--bias-calibration", "100", "--potential-calibration", "100",
-                              "--potential-scope", "channel", "--readout-calibration", "200",
-                              "-q")
+                              "--potential-scope", "channel", "--readout-calibration", "200")
     assert calibrated.returncode == 0, calibrated.stderr
     side_d = json.loads((tmp_path / "d.json").read_text())
     assert side_d["config"]["bias_calibration"] == 100
@@ -164,6 +163,9 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     assert side_d["config"]["readout_calibration"] == 200
     assert "potential_calibration" in side_d["passes"]
     assert "readout_calibration" in side_d["passes"]
+    fit = side_d["readout_calibration"]
+    assert fit["kept"] == (fit["error_after"] < fit["error_before"])
+    assert "readout calibration: mean squared logit error" in calibrated.stdout
     plain_bias = lc.read_netx(net).layers[0].bias
     assert not np.array_equal(lc.read_netx(tmp_path / "d.net").layers[0].bias, plain_bias)
     # a factory in a module of the working directory imports, as with `python -m`

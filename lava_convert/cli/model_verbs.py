@@ -192,6 +192,8 @@ def _convert(args: argparse.Namespace) -> int:
               f"{path.with_suffix('.json').name}")
         if converted.balancing_choice is not None:
             print(converted.balancing_choice.describe())
+        if converted.readout_fit is not None:
+            print(converted.readout_fit.describe())
         if config.input_bits == "auto":
             print(f"input_bits='auto': {converted.fixed.input_bits}-bit graded input (the "
                   "width whose first layer keeps closest to the real-valued current)")

@@ -54,6 +54,16 @@ class ReadoutFit:
     strength: float
     kept: bool
 
+    def describe(self) -> str:
+        """One line for people: what the fit did to the readout's error, and whether it
+        was kept."""
+        verdict = ("kept" if self.kept else
+                   "dropped: it would not predict unseen samples better; the readout is "
+                   "unchanged")
+        return (f"readout calibration: mean squared logit error {self.error_before:.4g} -> "
+                f"{self.error_after:.4g} (leave-one-out; ridge {self.strength:.3g} per "
+                f"sample), {verdict}")
+
 
 def check_readout(snn: SnnNetwork) -> None:
     """Refuse a readout that :func:`calibrate_readout` cannot refit, naming the layer."""
@@ -95,8 +105,7 @@ def calibrate_readout(snn: SnnNetwork, x: np.ndarray,
     after = float(-ridge.best_score_)
     fit = ReadoutFit(error_before=before, error_after=after,
                      strength=float(ridge.alpha_) / len(x), kept=after < before)
-    log.info("readout calibration: logit error %.4g -> %.4g (leave-one-out; ridge %.3g per "
-             "sample) (%s)", before, after, fit.strength, "kept" if fit.kept else "dropped")
+    log.info("%s", fit.describe())
     if not fit.kept:
         return snn, fit
     ends = np.cumsum([s.weight.shape[1] for s in synapses])[:-1]
