@@ -72,8 +72,7 @@ def check_readout(snn: SnnNetwork) -> None:
         raise ConfigError(f"readout calibration refits a potential readout; layer "
                           f"'{last.name}' spikes (readout='spikes'): use readout='potential' "
                           "or readout_calibration=0")
-    dense = [s for s in (last.synapse, *last.skips) if s.kind != "dense"]
-    if dense:
+    if any(s.kind != "dense" for s in (last.synapse, *last.skips)):
         raise ConfigError(f"readout calibration refits a dense readout; layer '{last.name}' "
                           "reads its input through a convolution: end the network with a "
                           "Linear layer or use readout_calibration=0")

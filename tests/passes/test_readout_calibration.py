@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -92,7 +94,7 @@ def test_calibration_brings_the_readout_closer_to_the_ann_on_unseen_samples(digi
     assert errors[1] < 0.8 * errors[0], errors
 
 
-def test_readout_calibration_is_refused_where_it_cannot_run(digits, digits_model):
+def test_readout_calibration_is_refused_where_it_cannot_run():
     with pytest.raises(lc.ConfigError, match="readout_calibration"):
         lc.ConversionConfig(readout_calibration=-1)
     with pytest.raises(lc.ConfigError, match="readout='spikes' use readout_calibration=0"):
@@ -100,12 +102,17 @@ def test_readout_calibration_is_refused_where_it_cannot_run(digits, digits_model
     with pytest.raises(lc.ConfigError, match="readout_calibration"):
         lc.ConversionConfig.stock_netx(readout_calibration=64)
     net = _network(np.zeros((3, 5)), np.zeros((3, 6)))
-    spiking = net.layers[-1].__class__(**{**net.layers[-1].__dict__, "spiking": True,
-                                          "threshold": 1.0})
+    readout = net.layers[-1]
     x = np.full((10, 4), 0.5)
-    with pytest.raises(lc.ConfigError, match="layer 'readout' spikes"):
-        calibrate_readout(SnnNetwork((4,), (*net.layers[:2], spiking), T, (0.0, 1.0)), x,
-                          np.zeros((10, 3)))
+    for changed, message in (
+            (dict(spiking=True, threshold=1.0), "layer 'readout' spikes"),
+            (dict(dv=0.1), r"layer 'readout' leaks \(du=1.0, dv=0.1\)"),
+            (dict(synapse=Synapse("conv", np.zeros((3, 5, 1, 1)), source=1)),
+             "layer 'readout' reads its input through a convolution")):
+        bad = dataclasses.replace(net, layers=(*net.layers[:2],
+                                               dataclasses.replace(readout, **changed)))
+        with pytest.raises(lc.ConfigError, match=message):
+            calibrate_readout(bad, x, np.zeros((10, 3)))
 
 
 @pytest.mark.lava
