@@ -3,10 +3,11 @@
 The network is conv-conv-pool-conv-pool-fc-fc (28x28x1 -> 8 -> 8 -> pool -> 16 -> pool
 -> 64 -> 10) with QCFS activations (L=8, trainable thresholds, quantization-aware
 training; cached in .data/models), converted with soft reset and a V_th/2 initial
-potential, without calibration, with bias calibration (512 training samples), and with
-potential then bias calibration at small T. Pooling is folded into the following
+potential, without calibration, with bias calibration (512 training samples), and at
+T = 4, 8, 16 with potential then bias calibration and with bias then readout calibration.
+Pooling is folded into the following
 layer. Accuracy is the fixed-point reference simulator's on the full test set; Lava
-runs the more accurate calibrated T=16 network on the first 500 test samples
+runs the most accurate calibrated T=16 network on the first 500 test samples
 (identical spike counts required) and gives Lava's throughput; that network is
 exported to netx_exports/ once Lava confirms it.
 """
@@ -30,6 +31,7 @@ TIMESTEPS = (4, 8, 16, 32, 64, 128)
 POTENTIAL_TIMESTEPS = (4, 8, 16)
 #: Row label of potential then bias calibration.
 POTENTIAL = "potential + bias"
+READOUT = "bias + readout"
 BIAS_CALIBRATION = 512
 LEVELS = 8
 EPOCHS = 4
@@ -87,18 +89,21 @@ def sweep(model: nn.Module, calib: np.ndarray, x: np.ndarray, y: np.ndarray, *,
     :data:`TIMESTEPS`: without calibration (nothing then depends on T: one run read after
     each T), with bias calibration on ``samples`` calibration samples (each T its own
     conversion; past ``budget_s`` seconds only T=4 and 16 are still converted), and with
-    potential then bias calibration at :data:`POTENTIAL_TIMESTEPS`.
+    potential then bias calibration and with bias then readout calibration at
+    :data:`POTENTIAL_TIMESTEPS`.
 
     Returns (accuracies by row label, one per T or ``None`` where not run; the calibrated
     networks by (T, row label); the slowest conversion in seconds)."""
     plain = lc.convert(model, calibration=calib, timesteps=TIMESTEPS[-1], shift="v0")
     curve = simulate_fixed(plain.fixed, x, TIMESTEPS[-1]).accuracy_curve(y)
-    accs = {0: [float(curve[T - 1]) for T in TIMESTEPS], samples: [], POTENTIAL: []}
+    accs = {0: [float(curve[T - 1]) for T in TIMESTEPS], samples: [], POTENTIAL: [],
+            READOUT: []}
     nets, slowest, begun = {}, 0.0, time.perf_counter()
-    for label, settings in ((samples, {}), (POTENTIAL, {"potential_calibration": samples})):
+    for label, settings in ((samples, {}), (POTENTIAL, {"potential_calibration": samples}),
+                            (READOUT, {"readout_calibration": samples})):
         for T in TIMESTEPS:
             over = time.perf_counter() - begun > budget_s and T not in (4, 16)
-            if over or (label == POTENTIAL and T not in POTENTIAL_TIMESTEPS):
+            if over or (label != samples and T not in POTENTIAL_TIMESTEPS):
                 accs[label].append(None)
                 continue
             start = time.perf_counter()
@@ -110,11 +115,11 @@ def sweep(model: nn.Module, calib: np.ndarray, x: np.ndarray, y: np.ndarray, *,
 
 
 def best_calibrated(accs: dict, nets: dict, T: int) -> tuple[str | int, float]:
-    """The calibrated row most accurate at ``T`` (bias calibration on ties) and its
-    accuracy."""
+    """The calibrated row most accurate at ``T`` (on ties the first of bias, bias +
+    readout, potential + bias) and its accuracy."""
     i = TIMESTEPS.index(T)
     label = max((key for key in accs if key and (T, key) in nets), key=lambda key: (
-        accs[key][i], key != POTENTIAL))
+        accs[key][i], key != POTENTIAL, key != READOUT))
     return label, accs[label][i]
 
 
@@ -197,8 +202,10 @@ def section(quick: bool = False) -> str:
     lines = ["## CNNs: accuracy (%) vs T, fixed point (Lava-exact reference)", "",
              f"conv8-conv8-pool-conv16-pool-fc64-fc10, QCFS L={LEVELS} (quantization-aware, "
              f"{EPOCHS} epochs), soft reset, V_th/2 initial potential; no calibration, bias "
-             f"calibration on {BIAS_CALIBRATION} training samples, or potential then bias "
-             f"calibration (at T = {', '.join(map(str, POTENTIAL_TIMESTEPS))}); average "
+             f"calibration on {BIAS_CALIBRATION} training samples, or (at T = "
+             f"{', '.join(map(str, POTENTIAL_TIMESTEPS))}) potential then bias calibration, "
+             "or bias then readout calibration (the readout's weights refitted to the ANN's "
+             "logits); average "
              "pooling folded into the next layer.", ""]
     for name, title in DATASETS.items():
         r = run_dataset(name, quick, export_dir)
@@ -209,7 +216,7 @@ def section(quick: bool = False) -> str:
             "",
             *accuracy_table(r["ann"], r["accs"]),
             "",
-            f"T=16 export: {r['method']} calibration (the more accurate at T=16)"
+            f"T=16 export: {r['method']} calibration (the most accurate at T=16)"
             + (f", {r['path']}" if r["path"] else ", not exported") + ". "
             + lava_summary(lv) + f" vs reference {lv['ref_sps']:.0f} samples/s on the same "
             f"samples. Synaptic connections after folding: {r['synapses']:,}. Slowest "

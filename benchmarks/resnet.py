@@ -8,7 +8,7 @@ converted with soft reset and a V_th/2 initial potential, with and without bias
 calibration, and with potential then bias calibration at small T. Accuracy is the
 fixed-point reference simulator's on the full test set. The same ResNet trained with
 QCFS at L=2 (levels matched to small T, as in the ``qcfs_levels`` section) is converted
-at T = 2, 4 and 8 with each calibration. At T=16 the more accurate calibrated L=4
+at T = 2, 4 and 8 with each calibration. At T=16 the most accurate calibrated L=4
 network, at T=4 the most accurate calibrated network of either training, is exported to
 netx_exports/ once Lava confirms it spike for spike on the first 500 test samples (two
 shards).
@@ -114,9 +114,9 @@ def section(quick: bool = False) -> str:
         "`lava_convert.zoo.models.resnet()`: stem conv8, three stages of one basic block (8, 16, "
         "32 channels; identity shortcut, then two strided 1x1 conv + BN shortcuts), global "
         f"average pooling, Linear; QCFS L={LEVELS}, {EPOCHS} epochs. Soft reset, V_th/2 initial "
-        f"potential, bias calibration on {BIAS_CALIBRATION} training samples or off, or "
-        f"potential then bias calibration (at T = {', '.join(map(str, POTENTIAL_TIMESTEPS))}). "
-        "Each "
+        f"potential, bias calibration on {BIAS_CALIBRATION} training samples or off, or (at "
+        f"T = {', '.join(map(str, POTENTIAL_TIMESTEPS))}) potential then bias calibration, or "
+        "bias then readout calibration. Each "
         "residual add is one neuron group fed by two synapses; in Lava each shortcut passes "
         "a one-step delay line so both paths arrive together.",
         "",
