@@ -1,17 +1,17 @@
 """A small ResNet on Fashion-MNIST: accuracy vs T (fixed point), Lava confirmation.
 
-``lava_convert.zoo.models.resnet``: stem conv8, three stages of one basic block (8, 16, 32
-channels; the 2nd and 3rd halve the resolution with a strided 1x1 conv + BN shortcut,
+``lava_convert.zoo.models.resnet``: stem conv8, three stages of one basic block (8, 16,
+32 channels; the 2nd and 3rd halve the resolution with a strided 1x1 conv + BN shortcut,
 the first has an identity shortcut), global average pooling (folded into the
-classifier), Linear. QCFS activations (L=4, trainable thresholds) everywhere,
-converted with soft reset and a V_th/2 initial potential, with and without bias
-calibration, and with potential then bias calibration at small T. Accuracy is the
-fixed-point reference simulator's on the full test set. The same ResNet trained with
-QCFS at L=2 (levels matched to small T, as in the ``qcfs_levels`` section) is converted
-at T = 2, 4 and 8 with each calibration. At T=16 the most accurate calibrated L=4
-network, at T=4 the most accurate calibrated network of either training, is exported to
-netx_exports/ once Lava confirms it spike for spike on the first 500 test samples (two
-shards).
+classifier), Linear. QCFS activations (L=4, trainable thresholds) everywhere, converted
+with soft reset and a V_th/2 initial potential, with and without bias calibration, and
+at small T with potential then bias calibration and with bias then readout calibration.
+Accuracy is the fixed-point reference simulator's on the full test set. The same ResNet
+trained with QCFS at L=2 (levels matched to small T, as in the ``qcfs_levels`` section)
+is converted at T = 2, 4 and 8 with each calibration. At T=16 the most accurate
+calibrated L=4 network, at T=4 the most accurate calibrated network of either training,
+is exported to netx_exports/ once Lava confirms it spike for spike on the first 500 test
+samples (two shards).
 """
 
 from __future__ import annotations
