@@ -164,8 +164,21 @@ def test_convert_from_a_trained_file_and_from_a_factory(tmp_path):
     assert "potential_calibration" in side_d["passes"]
     assert "readout_calibration" in side_d["passes"]
     fit = side_d["readout_calibration"]
-    assert fit["kept"] == (fit["error_after"] < fit["error_before"])
     assert "readout calibration: mean squared logit error" in calibrated.stdout
+    # the same conversion without it: only the readout differs, and only if it was kept
+    uncalibrated = lava_convert("convert", str(model_file), "--out", str(tmp_path / "u.net"),
+                                "--config", str(config), "--calibration", "300",
+                                "--bias-calibration", "100", "--potential-calibration", "100",
+                                "--potential-scope", "channel", "-q")
+    assert uncalibrated.returncode == 0, uncalibrated.stderr
+    def same(a, b) -> bool:
+        return (np.array_equal(a.synapse.weight, b.synapse.weight)
+                and np.array_equal(a.bias, b.bias) and a.vth == b.vth)
+
+    *hidden_d, readout_d = lc.read_netx(tmp_path / "d.net").layers
+    *hidden_u, readout_u = lc.read_netx(tmp_path / "u.net").layers
+    assert len(hidden_d) == len(hidden_u) and all(map(same, hidden_d, hidden_u))
+    assert fit["kept"] == (not same(readout_d, readout_u))
     plain_bias = lc.read_netx(net).layers[0].bias
     assert not np.array_equal(lc.read_netx(tmp_path / "d.net").layers[0].bias, plain_bias)
     # a factory in a module of the working directory imports, as with `python -m`

@@ -46,13 +46,17 @@ class ReadoutFit:
         error_after: The same after the correction, by leave-one-out cross-validation
             (each sample predicted by a fit without it).
         strength: The ridge strength chosen, per sample.
-        kept: Whether the correction was applied (``error_after < error_before``).
     """
 
     error_before: float
     error_after: float
     strength: float
-    kept: bool
+
+    @property
+    def kept(self) -> bool:
+        """Whether the correction was applied: only when it predicts unseen samples
+        better than the uncorrected readout."""
+        return self.error_after < self.error_before
 
     def describe(self) -> str:
         """One line for people: what the fit did to the readout's error, and whether it
@@ -103,7 +107,7 @@ def calibrate_readout(snn: SnnNetwork, x: np.ndarray,
     ridge.fit(rates, error)
     after = float(-ridge.best_score_)
     fit = ReadoutFit(error_before=before, error_after=after,
-                     strength=float(ridge.alpha_) / len(x), kept=after < before)
+                     strength=float(ridge.alpha_) / len(x))
     log.info("%s", fit.describe())
     if not fit.kept:
         return snn, fit

@@ -112,7 +112,8 @@ class ConvertedNetwork:
             "accuracy": dict(self.accuracy),
             **({"auto_balancing": self.balancing_choice.to_dict()}
                if self.balancing_choice is not None else {}),
-            **({"readout_calibration": asdict(self.readout_fit)}
+            **({"readout_calibration": {**asdict(self.readout_fit),
+                                         "kept": self.readout_fit.kept}}
                if self.readout_fit is not None else {}),
         }
 
