@@ -18,8 +18,11 @@ converted
 (the peers convert ReLUs only: for the QCFS twins they get the same weights with each
 QCFS replaced by a ReLU, their thresholds then coming from their own normalisation)
 and run on the full test set for T = 4 ... 64; the peers in float32, ours in Loihi's
-fixed point. Accuracy and spikes per inference (all spiking layers); a Pareto figure per
-network (benchmarks/figures/). The simulation speeds are in :mod:`benchmarks.peer_speed`.
+fixed point. Accuracy and spikes per inference (all spiking layers); per T, our most
+accurate row against the most accurate peer row, with the standard error of their paired
+difference; a Pareto figure per network (benchmarks/figures/). Sinabs' normalisation
+changes the ANN's function (:func:`sinabs_runs`): the normalised ANN's accuracy is given.
+The simulation speeds are in :mod:`benchmarks.peer_speed`.
 
 The peers are installed for ``make bench`` only (``requirements-peers.lock``,
 ``--no-deps``); without them their columns are left out.
@@ -234,7 +237,7 @@ def against_best_peer(rows: dict[str, dict[int, Result]]) -> list[str]:
     picked on the test set; ties: fewer spikes): the difference in points, in standard
     errors of the paired difference (``sqrt(d)`` samples for ``d`` test samples on which
     exactly one of the two is right), and the ratio of spikes."""
-    def best(labels):
+    def best(labels: list[str], T: int) -> str:
         return max(labels, key=lambda label: (rows[label][T].accuracy, -rows[label][T].spikes))
 
     mine = [label for label in rows if label.startswith(OURS)]
@@ -244,11 +247,12 @@ def against_best_peer(rows: dict[str, dict[int, Result]]) -> list[str]:
     lines = ["Against the best peer at each T (each side's most accurate row on the test "
              "set):", ""]
     for T in TIMESTEPS:
-        a, b = rows[best(mine)][T], rows[best(peers)][T]
+        ours_t, peer_t = best(mine, T), best(peers, T)
+        a, b = rows[ours_t][T], rows[peer_t][T]
         discordant = int(np.sum(a.hits != b.hits))
         gap = 100 * (a.accuracy - b.accuracy)
         se = 100 * np.sqrt(discordant) / len(a.hits)
-        lines.append(f"- T={T}: {best(mine)} {100 * a.accuracy:.2f} % against {best(peers)} "
+        lines.append(f"- T={T}: {ours_t} {100 * a.accuracy:.2f} % against {peer_t} "
                      f"{100 * b.accuracy:.2f} %: {gap:+.2f} points ({gap / se if se else 0:+.1f} "
                      f"standard errors; {discordant} samples on which exactly one is right), "
                      f"{a.spikes / b.spikes:.2f}x the spikes.")
