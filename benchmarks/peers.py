@@ -31,6 +31,7 @@ The peers are installed for ``make bench`` only (``requirements-peers.lock``,
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from torch import nn
 
 import lava_convert as lc
 from lava_convert.passes.auto_balancing import describe_settings
+from lava_convert.report.cost import fanout
 from lava_convert.report.frontier import OperatingPoint, frontier_figure, pareto_front
 from lava_convert.sim.reference import simulate_fixed
 from lava_convert.zoo.data import load_dataset
@@ -104,29 +106,45 @@ def as_relus(model: nn.Module) -> nn.Module:
 
 @dataclass(frozen=True)
 class Result:
-    """One converter at one T on the test set: its accuracy, spikes per inference, which
-    test samples it got right, and (ours, with ``balancing="auto"``) what auto chose."""
+    """One converter at one T on the test set: its accuracy, spikes and synaptic
+    operations per inference (:func:`fanouts`), which test samples it got right, and
+    (ours, with ``balancing="auto"``) what auto chose."""
 
     accuracy: float
     spikes: float
+    synops: float
     hits: np.ndarray
     chosen: str = ""
 
 
-def ours(model, calib, x, y, balancing: str, **settings) -> dict[int, Result]:
+def fanouts(model, calib) -> list[torch.Tensor]:
+    """Per spiking layer of ``model`` (its ReLUs, in order), how many synapses each of its
+    neurons drives in the next layer: the ANN's non-zero weights, pooling folded into the
+    next layer as lava-convert folds it. Spikes times these are the synaptic operations,
+    counted alike for every converter of the same weights."""
+    snn = lc.convert(model, calibration=calib[:64], timesteps=4, balancing="max").snn
+    if any(layer.skips for layer in snn.layers):
+        raise ValueError("fanouts counts chains of layers; this network has shortcuts")
+    return [torch.as_tensor(fanout(nxt.synapse, layer.out_shape))
+            for layer, nxt in zip(snn.layers, snn.layers[1:])]
+
+
+def ours(model, calib, x, y, synapses, balancing: str, **settings) -> dict[int, Result]:
     out = {}
     for T in TIMESTEPS:
         converted = lc.convert(model, calibration=calib, timesteps=T, balancing=balancing,
                                **settings)
         run = simulate_fixed(converted.fixed, x, T)
+        counts = [run.spike_counts[layer.name] for layer in converted.fixed.layers[:-1]]
+        synops = sum(float(c.mean(0) @ f.numpy()) for c, f in zip(counts, synapses))
         choice = converted.balancing_choice
-        out[T] = Result(run.accuracy(y), sum(run.spikes_per_sample().values()),
+        out[T] = Result(run.accuracy(y), sum(run.spikes_per_sample().values()), synops,
                         run.predictions == y,
                         describe_settings(choice.chosen) if choice else "")
     return out
 
 
-def spikingjelly_runs(model, calib, x, y) -> dict[str, dict[int, Result]]:
+def spikingjelly_runs(model, calib, x, y, synapses) -> dict[str, dict[int, Result]]:
     from spikingjelly.activation_based import ann2snn, functional, neuron
 
     loader = torch.utils.data.DataLoader(
@@ -145,15 +163,17 @@ def spikingjelly_runs(model, calib, x, y) -> dict[str, dict[int, Result]]:
         recipe = ann2snn.RateCodingRecipe(dataloader=loader, **kwargs)
         snn = ann2snn.FXConverter(recipe=recipe, device="cpu").convert(copy.deepcopy(model))
         snn.eval()
-        spikes = {"n": 0.0}
+        spikes = {"n": 0.0, "ops": 0.0}
 
-        def count(module, inputs, output, spikes=spikes):
+        def count(module, inputs, output, synapses=None, spikes=spikes):
             spikes["n"] += float(output.sum())
+            spikes["ops"] += float(output.sum(0).reshape(-1).double() @ synapses)
 
-        hooks = [m.register_forward_hook(count) for m in snn.modules()
-                 if isinstance(m, neuron.BaseNode)]
+        nodes = [m for m in snn.modules() if isinstance(m, neuron.BaseNode)]
+        hooks = [m.register_forward_hook(functools.partial(count, synapses=f))
+                 for m, f in zip(nodes, synapses, strict=True)]
         hits = {T: [] for T in TIMESTEPS}
-        spike_at = np.zeros(max(TIMESTEPS))
+        spike_at, ops_at = np.zeros(max(TIMESTEPS)), np.zeros(max(TIMESTEPS))
         xt = torch.tensor(x, dtype=torch.float32)
         with torch.no_grad():
             for lo in range(0, len(x), 500):
@@ -165,17 +185,18 @@ def spikingjelly_runs(model, calib, x, y) -> dict[str, dict[int, Result]]:
                     if t + 1 in hits:
                         hits[t + 1].append(total.argmax(1).numpy() == y[lo:lo + 500])
                     spike_at[t] += spikes["n"]
-                    spikes["n"] = 0.0
+                    ops_at[t] += spikes["ops"]
+                    spikes["n"] = spikes["ops"] = 0.0
         for h in hooks:
             h.remove()
-        cumulative = np.cumsum(spike_at) / len(x)
+        cumulative, ops = np.cumsum(spike_at) / len(x), np.cumsum(ops_at) / len(x)
         results[name] = {T: Result(float(np.mean(np.concatenate(hits[T]))),
-                                   cumulative[T - 1], np.concatenate(hits[T]))
+                                   cumulative[T - 1], ops[T - 1], np.concatenate(hits[T]))
                          for T in TIMESTEPS}
     return results
 
 
-def sinabs_runs(model, calib, x, y) -> tuple[dict[str, dict[int, Result]], float]:
+def sinabs_runs(model, calib, x, y, synapses) -> tuple[dict[str, dict[int, Result]], float]:
     """Sinabs' rows, and the test accuracy of the ANN after its ``normalize_weights``.
 
     That function divides each layer's weights and bias by the layer's activation
@@ -195,17 +216,22 @@ def sinabs_runs(model, calib, x, y) -> tuple[dict[str, dict[int, Result]], float
     for T in TIMESTEPS:
         net = from_model(ann, input_shape=tuple(x.shape[1:]), num_timesteps=T,
                          add_spiking_output=False).spiking_model.eval()
-        hits, spikes = [], 0.0
+        hits, spikes, ops = [], 0.0, 0.0
         layers = [m for m in net.modules() if isinstance(m, sinabs.layers.IAFSqueeze)]
         with torch.no_grad():
             for lo in range(0, len(x), 250):
                 for layer in layers:
                     layer.reset_states()
                 xb = torch.tensor(x[lo:lo + 250], dtype=torch.float32)
-                counted = []
-                hooks = [m.register_forward_hook(
-                    lambda mod, i, o, counted=counted: counted.append(float(o.sum())))
-                    for m in layers]
+                counted, driven = [], []
+
+                def count(module, inputs, output, synapses=None, counted=counted,
+                          driven=driven):
+                    counted.append(float(output.sum()))
+                    driven.append(float(output.sum(0).reshape(-1).double() @ synapses))
+
+                hooks = [m.register_forward_hook(functools.partial(count, synapses=f))
+                         for m, f in zip(layers, synapses, strict=True)]
                 rep = xb.unsqueeze(1).expand(len(xb), T, *xb.shape[1:]).reshape(-1,
                                                                                  *xb.shape[1:])
                 logits = net(rep).reshape(len(xb), T, -1).sum(1)
@@ -213,17 +239,19 @@ def sinabs_runs(model, calib, x, y) -> tuple[dict[str, dict[int, Result]], float
                     h.remove()
                 hits.append(logits.argmax(1).numpy() == y[lo:lo + 250])
                 spikes += sum(counted)
+                ops += sum(driven)
         hits = np.concatenate(hits)
-        out[T] = Result(float(hits.mean()), spikes / len(x), hits)
+        out[T] = Result(float(hits.mean()), spikes / len(x), ops / len(x), hits)
     return {"Sinabs (normalize 99.99 %, multi-spike)": out}, normalized
 
 
 def table(name: str, ann: float, rows: dict[str, dict]) -> list[str]:
     head = "| converter | " + " | ".join(f"T={T}" for T in TIMESTEPS) + " |"
-    lines = [f"**{name}** (ANN {100 * ann:.2f} %): accuracy % / spikes per inference", "",
-             head, "|---|" + "---|" * len(TIMESTEPS)]
+    lines = [f"**{name}** (ANN {100 * ann:.2f} %): accuracy % / spikes / thousands of "
+             "synaptic operations per inference", "", head, "|---|" + "---|" * len(TIMESTEPS)]
     for label, by_t in rows.items():
-        cells = [f"{100 * by_t[T].accuracy:.2f} / {by_t[T].spikes:.0f}" for T in TIMESTEPS]
+        cells = [f"{100 * by_t[T].accuracy:.2f} / {by_t[T].spikes:.0f} / "
+                 f"{by_t[T].synops / 1e3:.0f}" for T in TIMESTEPS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     chosen = {T: by_t[T].chosen for by_t in rows.values() for T in TIMESTEPS
               if by_t[T].chosen}
@@ -255,7 +283,8 @@ def against_best_peer(rows: dict[str, dict[int, Result]]) -> list[str]:
         lines.append(f"- T={T}: {ours_t} {100 * a.accuracy:.2f} % against {peer_t} "
                      f"{100 * b.accuracy:.2f} %: {gap:+.2f} points ({gap / se if se else 0:+.1f} "
                      f"standard errors; {discordant} samples on which exactly one is right), "
-                     f"{a.spikes / b.spikes:.2f}x the spikes.")
+                     f"{a.spikes / b.spikes:.2f}x the spikes and {a.synops / b.synops:.2f}x the "
+                     "synaptic operations.")
     return lines + [""]
 
 
@@ -300,20 +329,21 @@ def section(quick: bool = False) -> str:
                                 (f"MLP with QCFS L={LEVELS}", qcfs_twin(relu_mlp), True)):
         model = trained(factory, data, quick)
         ann = accuracy(model, x, y)
+        relus = as_relus(model) if qcfs else model
+        synapses = fanouts(relus, calib)
         if qcfs:
             label = (f"{OURS}, QCFS clips, V_th/2 start, potential + bias calibration "
                      f"({CALIBRATION} samples)")
             rows = {label: ours(
-                model, calib, x, y, "auto", shift="v0", potential_calibration=CALIBRATION,
-                bias_calibration=CALIBRATION)}
+                model, calib, x, y, synapses, "auto", shift="v0",
+                potential_calibration=CALIBRATION, bias_calibration=CALIBRATION)}
         else:
             rows = {f"{OURS}, max (one threshold per layer)": ours(model, calib, x, y,
-                                                                         "max"),
-                    f"{OURS}, auto": ours(model, calib, x, y, "auto")}
+                                                                   synapses, "max"),
+                    f"{OURS}, auto": ours(model, calib, x, y, synapses, "auto")}
         if peers:
-            relus = as_relus(model) if qcfs else model
-            rows.update(spikingjelly_runs(relus, calib, x, y))
-            sinabs_rows, normalized = sinabs_runs(relus, calib, x, y)
+            rows.update(spikingjelly_runs(relus, calib, x, y, synapses))
+            sinabs_rows, normalized = sinabs_runs(relus, calib, x, y, synapses)
             rows.update(sinabs_rows)
         lines += table(name, ann, rows)
         if peers:
