@@ -18,7 +18,8 @@ converted
 (the peers convert ReLUs only: for the QCFS twins they get the same weights with each
 QCFS replaced by a ReLU, their thresholds then coming from their own normalisation)
 and run on the full test set for T = 4 ... 64; the peers in float32, ours in Loihi's
-fixed point. Accuracy and spikes per inference (all spiking layers); per T, our most
+fixed point. Accuracy, spikes and synaptic operations per inference (all spiking layers;
+:func:`fanouts`); per T, our most
 accurate row against the most accurate peer row, with the standard error of their paired
 difference; a Pareto figure per network (benchmarks/figures/). Sinabs' normalisation
 changes the ANN's function (:func:`sinabs_runs`): the normalised ANN's accuracy is given.
