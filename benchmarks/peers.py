@@ -137,7 +137,7 @@ def ours(model, calib, x, y, synapses, balancing: str, **settings) -> dict[int, 
                                **settings)
         run = simulate_fixed(converted.fixed, x, T)
         counts = [run.spike_counts[layer.name] for layer in converted.fixed.layers[:-1]]
-        synops = sum(float(c.mean(0) @ f.numpy()) for c, f in zip(counts, synapses))
+        synops = sum(float(c.mean(0) @ f.numpy()) for c, f in zip(counts, synapses, strict=True))
         choice = converted.balancing_choice
         out[T] = Result(run.accuracy(y), sum(run.spikes_per_sample().values()), synops,
                         run.predictions == y,
