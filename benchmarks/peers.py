@@ -145,6 +145,19 @@ def ours(model, calib, x, y, synapses, balancing: str, **settings) -> dict[int, 
     return out
 
 
+def counting_hooks(layers: list[nn.Module], synapses: list[torch.Tensor],
+                   tally: np.ndarray) -> list:
+    """Forward hooks on a peer's spiking ``layers`` (in order) that add to ``tally`` the
+    spikes each call emits (``tally[0]``) and the synaptic operations they drive
+    (``tally[1]``; ``synapses``: :func:`fanouts`). Remove them when done."""
+    def count(module, inputs, output, synapses):
+        tally[0] += float(output.sum())
+        tally[1] += float(output.sum(0).reshape(-1).double() @ synapses)
+
+    return [m.register_forward_hook(functools.partial(count, synapses=f))
+            for m, f in zip(layers, synapses, strict=True)]
+
+
 def spikingjelly_runs(model, calib, x, y, synapses) -> dict[str, dict[int, Result]]:
     from spikingjelly.activation_based import ann2snn, functional, neuron
 
@@ -164,15 +177,9 @@ def spikingjelly_runs(model, calib, x, y, synapses) -> dict[str, dict[int, Resul
         recipe = ann2snn.RateCodingRecipe(dataloader=loader, **kwargs)
         snn = ann2snn.FXConverter(recipe=recipe, device="cpu").convert(copy.deepcopy(model))
         snn.eval()
-        spikes = {"n": 0.0, "ops": 0.0}
-
-        def count(module, inputs, output, synapses=None, spikes=spikes):
-            spikes["n"] += float(output.sum())
-            spikes["ops"] += float(output.sum(0).reshape(-1).double() @ synapses)
-
-        nodes = [m for m in snn.modules() if isinstance(m, neuron.BaseNode)]
-        hooks = [m.register_forward_hook(functools.partial(count, synapses=f))
-                 for m, f in zip(nodes, synapses, strict=True)]
+        tally = np.zeros(2)
+        hooks = counting_hooks([m for m in snn.modules() if isinstance(m, neuron.BaseNode)],
+                               synapses, tally)
         hits = {T: [] for T in TIMESTEPS}
         spike_at, ops_at = np.zeros(max(TIMESTEPS)), np.zeros(max(TIMESTEPS))
         xt = torch.tensor(x, dtype=torch.float32)
@@ -185,9 +192,8 @@ def spikingjelly_runs(model, calib, x, y, synapses) -> dict[str, dict[int, Resul
                     total = step if total is None else total + step
                     if t + 1 in hits:
                         hits[t + 1].append(total.argmax(1).numpy() == y[lo:lo + 500])
-                    spike_at[t] += spikes["n"]
-                    ops_at[t] += spikes["ops"]
-                    spikes["n"] = spikes["ops"] = 0.0
+                    spike_at[t], ops_at[t] = spike_at[t] + tally[0], ops_at[t] + tally[1]
+                    tally[:] = 0.0
         for h in hooks:
             h.remove()
         cumulative, ops = np.cumsum(spike_at) / len(x), np.cumsum(ops_at) / len(x)
@@ -217,32 +223,22 @@ def sinabs_runs(model, calib, x, y, synapses) -> tuple[dict[str, dict[int, Resul
     for T in TIMESTEPS:
         net = from_model(ann, input_shape=tuple(x.shape[1:]), num_timesteps=T,
                          add_spiking_output=False).spiking_model.eval()
-        hits, spikes, ops = [], 0.0, 0.0
+        hits, tally = [], np.zeros(2)
         layers = [m for m in net.modules() if isinstance(m, sinabs.layers.IAFSqueeze)]
+        hooks = counting_hooks(layers, synapses, tally)
         with torch.no_grad():
             for lo in range(0, len(x), 250):
                 for layer in layers:
                     layer.reset_states()
                 xb = torch.tensor(x[lo:lo + 250], dtype=torch.float32)
-                counted, driven = [], []
-
-                def count(module, inputs, output, synapses=None, counted=counted,
-                          driven=driven):
-                    counted.append(float(output.sum()))
-                    driven.append(float(output.sum(0).reshape(-1).double() @ synapses))
-
-                hooks = [m.register_forward_hook(functools.partial(count, synapses=f))
-                         for m, f in zip(layers, synapses, strict=True)]
                 rep = xb.unsqueeze(1).expand(len(xb), T, *xb.shape[1:]).reshape(-1,
                                                                                  *xb.shape[1:])
                 logits = net(rep).reshape(len(xb), T, -1).sum(1)
-                for h in hooks:
-                    h.remove()
                 hits.append(logits.argmax(1).numpy() == y[lo:lo + 250])
-                spikes += sum(counted)
-                ops += sum(driven)
+        for h in hooks:
+            h.remove()
         hits = np.concatenate(hits)
-        out[T] = Result(float(hits.mean()), spikes / len(x), ops / len(x), hits)
+        out[T] = Result(float(hits.mean()), tally[0] / len(x), tally[1] / len(x), hits)
     return {"Sinabs (normalize 99.99 %, multi-spike)": out}, normalized
 
 
