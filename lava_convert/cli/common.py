@@ -6,13 +6,14 @@ import argparse
 import json
 from contextlib import contextmanager
 
-DATA_HELP = ("digits (built in, default), mnist, fashion-mnist, or a path: a folder of the "
-             "four IDX files or an .npz with x and y")
+DATA_HELP = ("digits (built in, default), mnist, fashion-mnist, cifar10, cifar100, "
+             "cifar100-coarse, or a path: a CIFAR folder (binary or Python version), a folder "
+             "of the four IDX files or an .npz with x and y")
 
 
 def dataset_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", help=DATA_HELP)
-    p.add_argument("--data-dir", default=None, help="directory of the IDX files")
+    p.add_argument("--data-dir", default=None, help="directory of the IDX or CIFAR files")
 
 
 def output_flags(p: argparse.ArgumentParser, json_help: str = "also write the result as JSON"):

@@ -1,4 +1,5 @@
-"""Datasets. The embedded default is scikit-learn's digits (8x8, 10 classes), no download."""
+"""Datasets. The embedded default is scikit-learn's digits (8x8, 10 classes), no download;
+MNIST and Fashion-MNIST as IDX files; CIFAR in :mod:`lava_convert.zoo.cifar`."""
 
 from __future__ import annotations
 
@@ -191,17 +192,38 @@ def load_npz_dataset(path) -> Dataset:
                    x_te.astype(np.float32), y_te.astype(np.int64))
 
 
-def load_dataset(name: str, directory=None) -> Dataset:
+def load_dataset(name: str, directory=None, *, normalize: str = "none") -> Dataset:
     """``"digits"`` (embedded), ``"mnist"`` or ``"fashion-mnist"`` (IDX files, see
-    :func:`dataset_dirs`), or a path: a folder of the four IDX files or an ``.npz``."""
+    :func:`dataset_dirs`), ``"cifar10"``, ``"cifar100"`` or ``"cifar100-coarse"`` (either
+    CIFAR layout, :mod:`lava_convert.zoo.cifar`), or a path: a CIFAR folder, a folder of
+    the four IDX files or an ``.npz``. ``normalize`` (CIFAR only): ``"none"``, ``"train"``
+    or ``"published"`` per-channel statistics (:func:`~lava_convert.zoo.cifar.load_cifar`).
+    """
+    from .cifar import BINARY, load_cifar
+
+    cifar = {"cifar10": ("cifar10", "fine"), "cifar100": ("cifar100", "fine"),
+             "cifar100-coarse": ("cifar100", "coarse")}
+    if name in cifar:
+        which, labels = cifar[name]
+        return load_cifar(which, directory, normalize=normalize, labels=labels)
+    if normalize != "none":
+        raise DatasetError(f"normalize={normalize!r} applies to CIFAR datasets only; "
+                           f"{name!r} is read as stored")
     if name == "digits":
         return load_digits()
     if name in DEFAULT_DIRS:
         return load_idx_dataset(name, directory)
     path = Path(name)
     if path.is_dir():
+        for which in BINARY:
+            try:
+                return load_cifar(which, path, normalize=normalize)
+            except DatasetError as exc:
+                if "not found" not in str(exc):
+                    raise
         return load_idx_dataset(path.name, path)
     if path.is_file() and path.suffix == ".npz":
         return load_npz_dataset(path)
-    raise DatasetError(f"unknown dataset {name!r}: use digits, mnist, fashion-mnist, a folder "
-                       "of IDX files or an .npz file")
+    raise DatasetError(f"unknown dataset {name!r}: use digits, mnist, fashion-mnist, cifar10, "
+                       "cifar100, cifar100-coarse, a folder of IDX or CIFAR files or an .npz "
+                       "file")

@@ -227,3 +227,71 @@ def resnet(input_shape: tuple[int, ...] = (1, 28, 28), widths: tuple[int, ...] =
                 c_in = width
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, classes)]
         return nn.Sequential(*layers)
+
+
+#: The CIFAR VGG layouts (Simonyan & Zisserman's configurations A and D): output channels
+#: of each 3x3 conv, ``"P"`` for a 2x2 average pooling.
+VGG_LAYOUTS = {
+    "vgg11": (64, "P", 128, "P", 256, 256, "P", 512, 512, "P", 512, 512, "P"),
+    "vgg16": (64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P",
+              512, 512, 512, "P"),
+}
+
+
+def vgg(layout: str = "vgg16", input_shape: tuple[int, ...] = (3, 32, 32), classes: int = 10,
+        hidden: int = 256, act: str = "qcfs", threshold: float = 2.0, levels: int = 8,
+        seed: int = 0) -> nn.Sequential:
+    """A CIFAR-style VGG (:data:`VGG_LAYOUTS`): 3x3 convs with BatchNorm and ``act``,
+    2x2 average pooling (the conversion-ready stand-in for max pooling), then a small
+    classifier: Flatten, ``Linear(C*H*W, hidden) + act`` (none when ``hidden`` is 0),
+    ``Linear(hidden, classes)``. On 32x32 inputs the features end at 512x1x1, as in the
+    QCFS and Deng & Gu CIFAR networks.
+
+    Weights are initialised from ``seed`` without touching the global RNG.
+    """
+    if layout not in VGG_LAYOUTS:
+        raise ConfigError(f"VGG layout {layout!r} is unknown: use one of {sorted(VGG_LAYOUTS)}")
+    if len(input_shape) != 3:
+        raise ConfigError(f"input_shape={input_shape} is invalid: VGG takes images (C, H, W)")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layers: list[nn.Module] = []
+        c, h, w = input_shape
+        for item in VGG_LAYOUTS[layout]:
+            if item == "P":
+                if h < 2 or w < 2:
+                    raise ConfigError(f"input_shape={input_shape} is too small for {layout}'s "
+                                      "five poolings: use at least 32x32 images")
+                layers.append(nn.AvgPool2d(2))
+                h, w = h // 2, w // 2
+                continue
+            layers += [nn.Conv2d(c, item, 3, 1, 1, bias=False), nn.BatchNorm2d(item),
+                       activation(act, threshold, levels)]
+            c = item
+        layers.append(nn.Flatten())
+        width = c * h * w
+        if hidden:
+            layers += [nn.Linear(width, hidden), activation(act, threshold, levels)]
+            width = hidden
+        layers.append(nn.Linear(width, classes))
+        return nn.Sequential(*layers)
+
+
+def vgg11(input_shape: tuple[int, ...] = (3, 32, 32), classes: int = 10, act: str = "qcfs",
+          **kwargs) -> nn.Sequential:
+    """CIFAR VGG-11 (8 convs, :func:`vgg`)."""
+    return vgg("vgg11", input_shape, classes, act=act, **kwargs)
+
+
+def vgg16(input_shape: tuple[int, ...] = (3, 32, 32), classes: int = 10, act: str = "qcfs",
+          **kwargs) -> nn.Sequential:
+    """CIFAR VGG-16 (13 convs, :func:`vgg`)."""
+    return vgg("vgg16", input_shape, classes, act=act, **kwargs)
+
+
+def resnet20(input_shape: tuple[int, ...] = (3, 32, 32), classes: int = 10, act: str = "qcfs",
+             **kwargs) -> nn.Sequential:
+    """CIFAR ResNet-20 (He et al.): a 16-channel stem, three stages of three basic blocks
+    with 16, 32 and 64 channels, global average pooling and a Linear readout
+    (:func:`resnet`; downsampling shortcuts are strided 1x1 convs with BatchNorm)."""
+    return resnet(input_shape, (16, 32, 64), 3, classes, act, **kwargs)
