@@ -33,7 +33,7 @@ from ..hw.loihi import (
 )
 from ..ir import FixedLayer, FixedNetwork, Synapse
 from .neuron import NeuronState, effective_bias, fixed_step, whole_float_if_step
-from .synapse import current, lava_input
+from .synapse import PooledWeight, current, lava_input, prepare_weight
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,25 @@ FLOAT32_WHOLE = 2**24
 
 
 def current_bound(synapse: Synapse | None, max_input: float) -> float:
-    """Largest |synaptic input| of a synapse (``None``: an input layer) for payloads of
-    magnitude <= ``max_input``."""
+    """Largest |partial sum| of a synapse's input (``None``: an input layer) for payloads
+    of magnitude <= ``max_input``, in any order of summation: ``max_input`` times the
+    largest row sum of ``|w|``."""
     if synapse is None:
         return float(max_input)
     w = np.abs(np.asarray(synapse.weight, dtype=np.float64)).reshape(len(synapse.weight), -1)
     return float(w.sum(axis=1).max() * max_input)
+
+
+def result_bound(synapse: Synapse | None, max_input: float, signed: bool) -> float:
+    """Largest |synaptic input| (the finished sum) for payloads in ``[0, max_input]``
+    (``signed``: ``[-max_input, max_input]``). For non-negative payloads (spikes) a sum
+    is at most the row's positive weights and at least minus its negative ones, about
+    half of :func:`current_bound`."""
+    if synapse is None or signed:
+        return current_bound(synapse, max_input)
+    w = np.asarray(synapse.weight, dtype=np.float64).reshape(len(synapse.weight), -1)
+    return float(max(np.clip(w, 0, None).sum(axis=1).max(),
+                     np.clip(-w, 0, None).sum(axis=1).max()) * max_input)
 
 
 def exact_dtype(bound: float) -> torch.dtype:
@@ -67,8 +80,8 @@ class LayerKernel:
     layer: FixedLayer
     whole_float: bool
     dtype: torch.dtype  # of the payloads and synaptic sums
-    weight: torch.Tensor | None  # whole_float: times 2**STATE_SHIFT
-    skip_weights: tuple[torch.Tensor, ...]
+    weight: torch.Tensor | PooledWeight | None  # whole_float: times 2**STATE_SHIFT
+    skip_weights: tuple[torch.Tensor | PooledWeight, ...]
     bias: torch.Tensor  # effective (state units); float32 when whole_float
     conv_wrap: bool
     skip_wrap: tuple[bool, ...]
@@ -117,10 +130,20 @@ class LayerKernel:
 def plan_kernels(net: FixedNetwork, max_input: float, device, *,
                  allow_whole_float: bool = True) -> list[LayerKernel]:
     """Each layer's :class:`LayerKernel`; payloads of the first layer are at most
-    ``max_input`` in magnitude, later layers receive binary spikes."""
+    ``max_input`` in magnitude (negative too where ``net.input_signed``), later layers
+    receive binary spikes. A conv whose kernel is a folded average pooling computes as
+    sum pooling and the smaller kernel (:func:`~lava_convert.sim.synapse.pooled_form`)."""
     kernels = []
+
+    def in_shape(source: int) -> tuple[int, ...]:
+        return net.input_shape if source < 0 else net.layers[source].shape
+
     for i, layer in enumerate(net.layers):
-        main = current_bound(layer.synapse, max_input if i == 0 else 1)
+        payload = max_input if i == 0 else 1
+        main = current_bound(layer.synapse, payload)
+        # the finished sum (u's input): payloads of spikes are never negative
+        reach = (result_bound(layer.synapse, payload, i == 0 and net.input_signed)
+                 + sum(result_bound(k, 1, False) for k in layer.skips))
         # NetX pre-shifts dense weights; Lava's int32 accumulator then wraps where we
         # would not. Converted networks stay far below this.
         if layer.kind == "dense" and main * 2**WEIGHT_PRESHIFT_BITS >= ACCUMULATOR_LIMIT:
@@ -132,20 +155,19 @@ def plan_kernels(net: FixedNetwork, max_input: float, device, *,
         bias = effective_bias(torch.as_tensor(layer.full_bias(), dtype=torch.int32,
                                               device=device), layer.bias_exp)
         bias_max = int(bias.abs().max()) if bias.numel() else 0
-        # with du = IF_DU, u is this step's input alone: no wrap if total << 6 <= U_WRAP
-        wrap_u = not (layer.du == IF_DU and total * (1 << STATE_SHIFT) <= U_WRAP)
+        # with du = IF_DU, u is this step's input alone: no wrap if reach << 6 <= U_WRAP
+        wrap_u = not (layer.du == IF_DU and reach * (1 << STATE_SHIFT) <= U_WRAP)
         conv_wrap, skip_wrap = main >= CONV_WRAP // 2, tuple(b >= CONV_WRAP // 2 for b in skips)
         whole = (allow_whole_float and layer.du == IF_DU and layer.dv == IF_DV
                  and not (wrap_u or conv_wrap or any(skip_wrap))
                  and total * (1 << STATE_SHIFT) + bias_max < FLOAT32_WHOLE)
         gain = (1 << STATE_SHIFT) if whole else 1
         dtype = torch.float32 if whole else exact_dtype(main)
-        weight = (None if layer.weight is None else
-                  torch.as_tensor(np.asarray(layer.weight, dtype=np.float64) * gain,
-                                  dtype=dtype, device=device))
+        weight = (None if layer.synapse is None else
+                  prepare_weight(layer.synapse, in_shape(i - 1), dtype, device, gain))
         skip_weights = tuple(
-            torch.as_tensor(np.asarray(k.weight, dtype=np.float64) * gain,
-                            dtype=torch.float32 if whole else exact_dtype(b), device=device)
+            prepare_weight(k, in_shape(k.source), torch.float32 if whole else exact_dtype(b),
+                           device, gain)
             for k, b in zip(layer.skips, skips))
         kernels.append(LayerKernel(
             layer=layer, whole_float=whole, dtype=dtype, weight=weight,

@@ -3,24 +3,88 @@ any float dtype) and the integer input Lava's Dense and Conv processes deliver."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..hw.loihi import CONV_WRAP
-from ..ir import FixedLayer, Synapse
+from ..ir import ConvGeometry, FixedLayer, Synapse
+
+
+@dataclass(frozen=True)
+class PooledWeight:
+    """A conv kernel that is a ``pool`` sum pooling followed by a smaller conv: what folding
+    an ``AvgPool2d(p)`` into the next conv makes (each weight of the small kernel repeated
+    over a ``p x p`` block, stride and padding times ``p``). :func:`current` then pools
+    the input and convolves with ``weight`` under ``geometry``: the same products and sums
+    (so integer results stay exact), with ``p*p`` times fewer multiplications."""
+
+    weight: torch.Tensor
+    pool: tuple[int, int]
+    geometry: ConvGeometry
+
+
+def pooled_form(synapse: Synapse, in_shape: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, int],
+                                                                      ConvGeometry] | None:
+    """(small kernel, pool, its geometry) if ``synapse``'s kernel repeats each weight over
+    ``p x p`` blocks with stride and padding multiples of ``p`` and an input
+    ``in_shape`` (C, H, W) whose H and W ``p`` divides; else ``None``."""
+    if synapse.kind != "conv" or len(in_shape) != 3:
+        return None
+    g, w = synapse.geometry, np.asarray(synapse.weight)
+    if g.dilation != (1, 1):
+        return None
+    pool = []
+    for axis in (0, 1):
+        k, stride, pad, size = w.shape[2 + axis], g.stride[axis], g.padding[axis], in_shape[1 + axis]
+        p = int(np.gcd.reduce([k, stride, pad, size]))
+        while p > 1 and not _repeats(w, axis, p):
+            p = max(d for d in range(1, p) if p % d == 0)
+        pool.append(p)
+    if pool == [1, 1]:
+        return None
+    ph, pw = pool
+    small = w[:, :, ::ph, ::pw]
+    geometry = ConvGeometry(stride=(g.stride[0] // ph, g.stride[1] // pw),
+                            padding=(g.padding[0] // ph, g.padding[1] // pw), groups=g.groups)
+    return np.ascontiguousarray(small), (ph, pw), geometry
+
+
+def _repeats(w: np.ndarray, axis: int, p: int) -> bool:
+    """Whether every block of ``p`` along kernel ``axis`` (2 + axis) holds one value."""
+    blocks = np.moveaxis(w, 2 + axis, -1)
+    blocks = blocks.reshape(*blocks.shape[:-1], -1, p)
+    return bool(np.all(blocks == blocks[..., :1]))
+
+
+def prepare_weight(synapse: Synapse, in_shape: tuple[int, ...], dtype: torch.dtype, device,
+                   gain: float = 1.0) -> torch.Tensor | PooledWeight:
+    """``synapse``'s weights (times ``gain``) as a tensor for :func:`current`, in the
+    pooled form where :func:`pooled_form` finds one."""
+    pooled = pooled_form(synapse, in_shape)
+    weight = synapse.weight if pooled is None else pooled[0]
+    tensor = torch.as_tensor(np.asarray(weight, dtype=np.float64) * gain, dtype=dtype,
+                             device=device)
+    return tensor if pooled is None else PooledWeight(tensor, pooled[1], pooled[2])
 
 
 def current(synapse: Synapse, x: torch.Tensor, weight: torch.Tensor | None = None,
             bias: torch.Tensor | None = None) -> torch.Tensor:
     """``W x (+ b)`` for a batch ``x``: a matrix product (dense; the input flattened in
     C,H,W order) or a 2-D cross-correlation as PyTorch computes it (conv). ``weight``
-    (default: the synapse's, as a tensor like ``x``) lets callers reuse a converted tensor."""
+    (default: the synapse's, as a tensor like ``x``) lets callers reuse a converted tensor,
+    or pass its :class:`PooledWeight` (:func:`prepare_weight`)."""
     if weight is None:
         weight = torch.as_tensor(synapse.weight, dtype=x.dtype, device=x.device)
     if synapse.kind == "dense":
         out = x.reshape(len(x), -1) @ weight.T
         return out if bias is None else out + bias
     g = synapse.geometry
+    if isinstance(weight, PooledWeight):  # sum pooling, then the small kernel
+        x = F.avg_pool2d(x, weight.pool, divisor_override=1)
+        g, weight = weight.geometry, weight.weight
     return F.conv2d(x, weight, bias, stride=g.stride, padding=g.padding, dilation=g.dilation,
                     groups=g.groups)
 

@@ -134,6 +134,11 @@ def test_converted_cnn_runs_spike_exact_on_lava(tmp_path):
     for fixed in snn.fixed.layers:
         assert np.abs(fixed.weight).max() <= (127 if fixed.kind == "conv" else 254)
     path = snn.export(tmp_path / "cnn.net")
+    # the pooling folded into conv 3 is computed as sum pooling + its 3x3 kernel
+    from lava_convert.sim.kernels import plan_kernels
+
+    pools = [getattr(k.weight, "pool", None) for k in plan_kernels(snn.fixed, 255, "cpu")]
+    assert pools[2] == (2, 2) and pools[:2] == [None, None]
     lava = lc.run_lava(path, x[:4], progress=False)
     ref = lc.simulate(path, x[:4])
     for name in ref.spike_counts:

@@ -114,3 +114,60 @@ def test_float_simulation_in_float32_follows_float64(digits, digits_snn):
     assert np.mean(single.predictions == ref.predictions) >= 0.99
     with pytest.raises(ConfigError, match="dtype"):
         simulate_float(digits_snn.snn, x, 4, dtype=torch.float16)
+
+
+def test_folded_pooling_runs_as_sum_pooling_and_the_small_kernel():
+    """AvgPool2d(2) folded into a 3x3 conv gives a 6x6 stride-2 kernel of repeated 2x2
+    blocks; computing it as sum pooling then the 3x3 kernel gives the same integers
+    (PyTorch's own convolution of the full kernel is the oracle)."""
+    from lava_convert.sim.synapse import PooledWeight, current, pooled_form, prepare_weight
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(-127, 128, (5, 4, 3, 3))
+    full = small.repeat(2, axis=2).repeat(2, axis=3)
+    synapse = Synapse("conv", full, geometry=ConvGeometry((2, 2), (2, 2)))
+    weight = prepare_weight(synapse, (4, 8, 8), torch.float32, "cpu")
+    assert isinstance(weight, PooledWeight) and weight.pool == (2, 2)
+    np.testing.assert_array_equal(weight.weight.numpy(), small)
+    spikes = torch.as_tensor(rng.random((6, 4, 8, 8)) < 0.3, dtype=torch.float32)
+    expected = torch.nn.functional.conv2d(spikes.double(), torch.as_tensor(full).double(),
+                                          stride=2, padding=2)
+    assert torch.equal(current(synapse, spikes, weight).double(), expected)
+    # not a pooled kernel: one weight changed, an odd input size, a dilation
+    odd = full.copy()
+    odd[0, 0, 0, 1] += 1
+    assert pooled_form(Synapse("conv", odd, geometry=synapse.geometry), (4, 8, 8)) is None
+    assert pooled_form(synapse, (4, 7, 7)) is None
+    # an odd height pools along the width only, still exactly
+    assert pooled_form(synapse, (4, 7, 8))[1] == (1, 2)
+    wide = prepare_weight(synapse, (4, 7, 8), torch.float32, "cpu")
+    assert torch.equal(current(synapse, spikes[:, :, :7], wide).double(),
+                       torch.nn.functional.conv2d(spikes[:, :, :7].double(),
+                                                  torch.as_tensor(full).double(), stride=2,
+                                                  padding=2))
+    assert pooled_form(Synapse("conv", full, geometry=ConvGeometry((2, 2), (2, 2), (2, 2))),
+                       (4, 8, 8)) is None
+
+
+def test_spike_sums_are_bounded_by_one_sign_of_the_weights():
+    """Spikes are never negative: a sum lies between minus the row's negative weights and
+    plus its positive ones. Worked by hand: rows (3000, 3000, -2500) and (-4000, 100, 0)
+    reach at most 6000 and 4000, not the 8500 of |w|; << 6 is 384000, far below 2**23,
+    so u cannot wrap. A layer with 65600 per sign (65600 << 6 > 2**23) still wraps."""
+    from lava_convert.sim.kernels import result_bound
+
+    rows = np.array([[3000, 3000, -2500], [-4000, 100, 0]])
+    synapse = Synapse("dense", rows)
+    assert result_bound(synapse, 1, signed=False) == 6000
+    assert result_bound(synapse, 1, signed=True) == 8500
+    assert result_bound(synapse, 3, signed=False) == 18000
+
+    def net(weight):
+        layers = (fixed_layer("in", "input", (3,), None, np.zeros(3, np.int64), vth=1),
+                  fixed_layer("out", "dense", (2,), weight, np.zeros(2, np.int64), vth=2**16))
+        return FixedNetwork(input_shape=(3,), input_scale=1.0, input_bits=6,
+                            input_signed=False, layers=layers, timesteps=4)
+
+    half = np.array([[65000, 65000, -130000], [1, 1, 1]])  # |w| sums 260000: abs bound wraps
+    assert [k.wrap_u for k in plan_kernels(net(half), 63, "cpu")] == [False, False]
+    assert plan_kernels(net(half * 2), 63, "cpu")[1].wrap_u
