@@ -122,6 +122,19 @@ class LayerKernel:
         return fixed_step(state, current_in, vth=layer.vth, bias=self.bias, bias_exp=0,
                           du=layer.du, dv=layer.dv, reset=layer.reset, wrap_u=self.wrap_u)
 
+    def peaks(self, state, current_in: torch.Tensor) -> torch.Tensor:
+        """int64 ``[max |u|, max |v|, -min v]`` after a step with input ``current_in``
+        (what :meth:`current` returned); in whole numbers ``u`` is that input less the
+        bias, exactly (both are whole numbers below ``2**24``)."""
+        if self.whole_float:
+            bias = self.bias
+            if self.layer.kind == "conv" and bias.dim() == 1:
+                bias = bias.view(-1, 1, 1)
+            u, v = current_in - bias, state
+        else:
+            u, v = state.u, state.v
+        return torch.stack([u.abs().max(), v.abs().max(), -v.min()]).to(torch.int64)
+
     def voltage(self, state) -> torch.Tensor:
         """``v`` (whole numbers, int32 or float32)."""
         return state if self.whole_float else state.v

@@ -35,7 +35,7 @@ from .inputs import check_input, check_input_range, check_timesteps, quantize_in
 from .kernels import plan_kernels
 from .neuron import NeuronState, float_step
 from .results import RunResult
-from .synapse import layer_current
+from .synapse import layer_current, prepare_weight
 
 
 def _device(device) -> torch.device:
@@ -69,7 +69,8 @@ def _batch_size(batch_size: int | None, dev: torch.device, neurons: int = 0) -> 
 
 def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                    batch_size: int | None = None, record_trains: bool = False,
-                   track_state: bool = False, progress: bool = False) -> RunResult:
+                   track_state: bool = False, progress: bool = False,
+                   whole_float: bool = True) -> RunResult:
     """Run ``net`` in Lava's fixed-point arithmetic on samples ``x``.
 
     Each layer runs in the cheapest number format a bound proves exact
@@ -80,8 +81,9 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     (``spike_trains``, memory grows with T); otherwise only counts. With
     ``track_state`` ``info["state_max"]`` holds per layer the largest ``|u|``
     and ``|v|`` after each step and the lowest ``v`` (``"v_min"``, at most 0;
-    for headroom reports and the 24-bit floor; three reductions per step; every layer
-    then keeps int32 state).
+    for headroom reports and the 24-bit floor; three reductions per step).
+    ``whole_float=False`` keeps every layer in int32 state like Lava's (same results,
+    slower; for comparisons).
     """
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
@@ -89,7 +91,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     dev = _device(device)
     start = time.perf_counter()
     max_in = payload_max(net.input_bits, net.input_signed)
-    kernels = plan_kernels(net, max_in, dev, allow_whole_float=not track_state)
+    kernels = plan_kernels(net, max_in, dev, allow_whole_float=whole_float)
     outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
     trains = {l.name: [] for l in net.layers}
     state_max = np.zeros((len(net.layers), 3), dtype=np.int64)  # largest |u|, |v|, -v
@@ -106,7 +108,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                                 dtype=torch.float32 if k.whole_float else torch.int32)
                     for l, k in zip(net.layers, kernels)]  # float32 counts <= T are exact
         per_step, batch_trains = [], [[] for _ in net.layers]
-        peak = [torch.zeros(3, dtype=torch.int32, device=dev) for _ in net.layers]
+        peak = [torch.zeros(3, dtype=torch.int64, device=dev) for _ in net.layers]
         for _ in range(T):
             s, spikes = None, []
             for i, (layer, kernel) in enumerate(zip(net.layers, kernels)):
@@ -116,8 +118,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
                 n_spikes[i] += s
                 spikes.append(s)
                 if track_state:
-                    peak[i] = torch.maximum(peak[i], torch.stack(
-                        [states[i].u.abs().max(), states[i].v.abs().max(), -states[i].v.min()]))
+                    peak[i] = torch.maximum(peak[i], kernel.peaks(states[i], a_in))
                 if record_trains:
                     batch_trains[i].append(s.reshape(B, -1).bool().cpu().numpy())
             scores = _fixed_scores(net.layers[-1], n_spikes[-1],
@@ -176,8 +177,9 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
     x = check_input(x, snn.input_shape, "simulate")
     dev = _device(device)
     start = time.perf_counter()
-    weights = [torch.as_tensor(l.synapse.weight, dtype=dtype, device=dev)
-               for l in snn.layers]
+    weights = [prepare_weight(l.synapse, snn.input_shape if i == 0 else
+                              snn.layers[i - 1].out_shape or (), dtype, dev)
+               for i, l in enumerate(snn.layers)]
     biases = [torch.as_tensor(l.bias, dtype=dtype, device=dev) for l in snn.layers]
     outputs, steps, counts = [], [], {l.name: [] for l in snn.layers}
     all_trains = {l.name: [] for l in snn.layers}
@@ -247,7 +249,7 @@ def float_layer_trains(layer, inputs: torch.Tensor, skip_inputs=(),
     (``K`` initial potentials instead of ``layer.v0``) the trains of each,
     ``(T, K, batch, *out_shape)``: the current does not depend on the start, so each
     step's is computed once. ``dtype`` as in :func:`simulate_float`."""
-    weight = torch.as_tensor(layer.synapse.weight, dtype=dtype, device=inputs.device)
+    weight = prepare_weight(layer.synapse, tuple(inputs.shape[2:]), dtype, inputs.device)
     bias = torch.as_tensor(layer.bias, dtype=dtype, device=inputs.device)
     state, trains = None, []
     for t, inp in enumerate(inputs):

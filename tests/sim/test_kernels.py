@@ -66,15 +66,18 @@ def mixed_network() -> FixedNetwork:
 
 
 def test_reference_gives_the_same_spikes_in_either_number_format():
-    """track_state keeps every layer in int32 (it reads u): the default run, which holds
-    these layers as whole float32 numbers, must agree with it exactly."""
+    """whole_float=False keeps every layer in int32 like Lava: the default run, which holds
+    these layers as whole float32 numbers, must agree with it exactly, state peaks too."""
     net = mixed_network()
     assert [k.whole_float for k in plan_kernels(net, 63, "cpu")] == [True] * 4
     x = np.random.default_rng(4).integers(0, 64, (40, 2, 6, 6)).astype(np.float64)
-    fast = simulate_fixed(net, x, 12, record_trains=True)
-    exact = simulate_fixed(net, x, 12, record_trains=True, track_state=True)
+    fast = simulate_fixed(net, x, 12, record_trains=True, track_state=True)
+    exact = simulate_fixed(net, x, 12, record_trains=True, track_state=True,
+                           whole_float=False)
     state = exact.info["state_max"]["out"]
     assert (state["v"], state["v_min"]) == (V_MAX, -V_MAX)  # the readout saturated
+    assert fast.info["state_max"] == exact.info["state_max"]
+    assert all(p["u"] > 0 for p in exact.info["state_max"].values())
     np.testing.assert_array_equal(fast.output, exact.output)
     np.testing.assert_array_equal(fast.predictions_per_step, exact.predictions_per_step)
     for name in exact.spike_counts:
@@ -95,7 +98,7 @@ def test_whole_float_only_where_a_bound_proves_it():
                        input_signed=False, layers=layers, timesteps=12)
     assert [k.whole_float for k in plan_kernels(odd, 63, "cpu")] == [True, False, True, False]
     x = np.random.default_rng(5).integers(0, 64, (10, 2, 6, 6)).astype(np.float64)
-    a, b = simulate_fixed(odd, x, 12), simulate_fixed(odd, x, 12, track_state=True)
+    a, b = simulate_fixed(odd, x, 12), simulate_fixed(odd, x, 12, whole_float=False)
     np.testing.assert_array_equal(a.output, b.output)
 
 
