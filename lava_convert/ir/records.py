@@ -104,21 +104,24 @@ class QuantizationCheck:
         warnings: Messages about layers where quantization costs accuracy.
         prediction_mismatch: Share of calibration samples whose class differs
             between fixed and float point.
+        samples: Calibration samples simulated for the check (0: not recorded).
     """
 
     layers: tuple[LayerCheck, ...]
     warnings: tuple[str, ...] = ()
     prediction_mismatch: float = 0.0
+    samples: int = 0
 
     def layer(self, name: str) -> LayerCheck | None:
         return next((c for c in self.layers if c.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"layers": [c.to_dict() for c in self.layers], "warnings": list(self.warnings),
-                "prediction_mismatch": self.prediction_mismatch}
+                "prediction_mismatch": self.prediction_mismatch, "samples": self.samples}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QuantizationCheck:
         return cls(layers=tuple(LayerCheck.from_dict(d) for d in data["layers"]),
                    warnings=tuple(str(w) for w in data.get("warnings", ())),
-                   prediction_mismatch=float(data.get("prediction_mismatch") or 0.0))
+                   prediction_mismatch=float(data.get("prediction_mismatch") or 0.0),
+                   samples=int(data.get("samples") or 0))

@@ -130,7 +130,8 @@ def meta_dict(net: FixedNetwork) -> dict[str, Any]:
     quantization = [w for record in net.quantization for w in record.warnings]
     return {"layers": layers,
             "warnings": quantization + (list(check.warnings) if check is not None else []),
-            "prediction_mismatch": check.prediction_mismatch if check is not None else None}
+            "prediction_mismatch": check.prediction_mismatch if check is not None else None,
+            "check_samples": check.samples if check is not None else None}
 
 
 def decode_meta(meta: dict[str, Any]) -> tuple[tuple[LayerQuantization, ...],
@@ -145,5 +146,6 @@ def decode_meta(meta: dict[str, Any]) -> tuple[tuple[LayerQuantization, ...],
             "layers": [dict(d, min_v=d.get("min_v", 0)) for d in entries],
             "warnings": [w for w in meta.get("warnings") or []
                          if not any(w in d.get("warnings", ()) for d in entries)],
-            "prediction_mismatch": meta.get("prediction_mismatch")})
+            "prediction_mismatch": meta.get("prediction_mismatch"),
+            "samples": meta.get("check_samples")})
     return records, check

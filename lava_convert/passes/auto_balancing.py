@@ -9,45 +9,61 @@ instead of adding the shift to the bias changes the first steps, and bias calibr
 removes each layer's mean conversion error, which at small T helps a network with one
 threshold per layer most. This pass converts the network with every rule of
 :data:`CANDIDATES` down to Loihi's fixed point (per-channel thresholds cost weight
-resolution there, which a float simulation would not show), then once more with bias
-calibration on :data:`AUTO_BIAS_CALIBRATION` samples for the best rule of each grain and
-shift (:data:`FAMILIES`; when the config asks for no calibration of its own), simulates
-each, Lava-exact, for ``config.timesteps`` on evaluation samples held out from those
-calibration fits on, and keeps, of the candidates whose agreement with the ANN's
-predictions is within the noise of the most agreeing one (:func:`within_noise`), the one
-with the fewest spikes per inference (then the first measured: the simplest). The
+resolution there, which a float simulation would not show) and simulates each, Lava-exact,
+for ``config.timesteps`` on a screening subset of evaluation samples held out from those
+calibration fits on; the :data:`FINALISTS` best rules are then measured on all evaluation
+samples, and so is the best rule of each of the :data:`CALIBRATED_FAMILIES` best
+families (grain and shift) once more with bias calibration (when the config asks for no
+calibration of its own). Sample counts shrink for networks whose simulation costs more
+than :data:`AUTO_BUDGET` (:func:`evaluation_plan`), so the choice costs a few fixed-point
+checks at any size; the rule statistics share one ANN forward pass
+(:func:`~lava_convert.passes.balance.shared_activations`). Of the candidates measured on
+all samples whose agreement with the ANN's predictions is within the noise of the most
+agreeing one (:func:`within_noise`), it keeps the one with the fewest spikes per
+inference (then the first measured: the simplest). The
 measurement is kept for the sidecar and the ``convert`` output.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..config import ConversionConfig
 from ..ir import AnnGraph, FixedNetwork
 from ..quantize.scale import quantize
 from ..sim.ann import logits
 from ..sim.reference import simulate_fixed
-from .balance import balance, layer_thresholds
+from .balance import balance, layer_thresholds, shared_activations
 from .calibration_data import held_out, spread
 
 log = logging.getLogger(__name__)
 
 #: Evaluation samples, spread evenly over the calibration data that bias calibration
-#: does not fit on.
-EVALUATION_SAMPLES = 1024
+#: does not fit on; fewest, for networks whose simulation costs more than the budget.
+EVALUATION_SAMPLES, MIN_EVALUATION = 1024, 64
+#: Samples every rule is screened on (at most; an eighth of the evaluation samples);
+#: fewest.
+SCREEN_SAMPLES, MIN_SCREEN = 128, 32
 #: Fewest held-out evaluation samples; with fewer left over, the candidates are evaluated
 #: on calibration samples (``held_out`` false in the measurement).
 MIN_HELD_OUT = 128
 #: Samples bias calibration fits on in the calibrated candidates, when the config sets
-#: no ``bias_calibration`` of its own.
+#: no ``bias_calibration`` of its own (fewer for large networks).
 AUTO_BIAS_CALIBRATION = 256
+#: Rules measured on all evaluation samples after screening.
+FINALISTS = 3
+#: Families (grain and shift) whose best screened rule is measured with bias calibration.
+CALIBRATED_FAMILIES = 2
+#: Multiplications per candidate the evaluation may spend (times T, per sample, see
+#: :func:`evaluation_plan`): MNIST-sized networks get every sample, a CIFAR VGG at
+#: T=16 the fewest.
+AUTO_BUDGET = 2**37
 #: Threshold rules, simplest first.
 CANDIDATES: tuple[dict, ...] = tuple(
     {"balancing": balancing, **({"percentile": pct} if pct else {}),
@@ -55,12 +71,6 @@ CANDIDATES: tuple[dict, ...] = tuple(
     for shift in ("bias", "v0")
     for per_channel in (False, True)
     for balancing, pct in (("max", None), ("percentile", 99.99), ("percentile", 99.9)))
-
-#: The families whose best rule is measured again with bias calibration: how a rule
-#: calibrates depends on its grain and its shift (measured: the ``auto_candidates``
-#: section of benchmarks/RESULTS.md), not on its rank without calibration.
-FAMILIES: tuple[dict, ...] = tuple({"channel_thresholds": per_channel, "shift": shift}
-                                   for shift in ("bias", "v0") for per_channel in (False, True))
 
 #: Converts with a config through the passes after this one (balance, calibrations,
 #: quantization), as the pipeline would.
@@ -70,35 +80,40 @@ Converter = Callable[[ConversionConfig], FixedNetwork]
 @dataclass(frozen=True)
 class Candidate:
     """One measured candidate: its settings, how often its predictions agree with the
-    ANN's on the evaluation samples, its spikes per inference (all layers), and whether
-    its agreement is within the noise of the most agreeing candidate's (``tied``)."""
+    ANN's on the ``samples`` evaluation samples it was measured on (all of them, or the
+    screening subset for a rule screened out), its spikes per inference (all layers), and
+    whether its agreement is within the noise of the most agreeing candidate's
+    (``tied``; only candidates measured on all samples can tie)."""
 
     settings: dict
     agreement: float
     spikes: float
     tied: bool = False
+    samples: int = 0
 
     def to_dict(self) -> dict:
         return {"settings": dict(self.settings), "agreement": self.agreement,
-                "spikes": self.spikes, "tied": self.tied}
+                "spikes": self.spikes, "tied": self.tied, "samples": self.samples}
 
 
 @dataclass(frozen=True)
 class BalancingChoice:
-    """What ``balancing="auto"`` measured and chose: each candidate on ``samples``
-    evaluation samples at ``timesteps`` (``held_out``: none of them was fitted on by
-    bias calibration)."""
+    """What ``balancing="auto"`` measured and chose: every rule screened on
+    ``screened`` samples, the promising ones measured on all ``samples`` evaluation
+    samples at ``timesteps`` (``held_out``: none of them was fitted on by bias
+    calibration)."""
 
     chosen: dict
     candidates: tuple[Candidate, ...]
     samples: int
     timesteps: int
     held_out: bool = True
+    screened: int = 0
 
     def to_dict(self) -> dict:
         return {"chosen": dict(self.chosen), "samples": self.samples,
-                "timesteps": self.timesteps, "held_out": self.held_out,
-                "candidates": [c.to_dict() for c in self.candidates]}
+                "screened": self.screened, "timesteps": self.timesteps,
+                "held_out": self.held_out, "candidates": [c.to_dict() for c in self.candidates]}
 
     @property
     def best(self) -> Candidate:
@@ -107,12 +122,14 @@ class BalancingChoice:
     def describe(self) -> str:
         where = "held-out calibration samples" if self.held_out else "calibration samples"
         tied = sum(c.tied for c in self.candidates)
-        top = max(c.agreement for c in self.candidates)
+        final = [c for c in self.candidates if c.samples == self.samples]
+        top = max(c.agreement for c in final)
         return (f"balancing auto chose {describe_settings(self.chosen)} (agrees with the ANN "
                 f"on {100 * self.best.agreement:.1f} % of {self.samples} {where} at "
                 f"T={self.timesteps}, {self.best.spikes:.0f} spikes per inference: the "
                 f"fewest of the {tied} candidates within the noise of the best, "
-                f"{100 * top:.1f} %; {len(self.candidates)} candidates measured)")
+                f"{100 * top:.1f} %; {len(self.candidates)} candidates screened on "
+                f"{self.screened} samples, {len(final)} measured on all {self.samples})")
 
 
 def describe_settings(settings: dict) -> str:
@@ -132,22 +149,42 @@ def needs_choice(graph: AnnGraph, config: ConversionConfig) -> bool:
         layer.activation in ("clip", "qcfs") for layer in graph.layers[:-1])
 
 
+def evaluation_plan(per_sample: int, available: int) -> tuple[int, int, int]:
+    """(evaluation samples, screening samples, bias calibration samples) for a network
+    whose simulation costs ``per_sample`` multiplications per sample
+    (:func:`~lava_convert.sim.kernels.products_per_step` times T), with ``available``
+    samples to evaluate on: ``EVALUATION_SAMPLES``, ``SCREEN_SAMPLES`` and
+    ``AUTO_BIAS_CALIBRATION`` while they fit ``AUTO_BUDGET``, fewer (down to
+    ``MIN_EVALUATION`` and ``MIN_SCREEN``) for larger networks."""
+    per_sample = max(1, per_sample)
+    evaluate = min(available, max(MIN_EVALUATION, min(EVALUATION_SAMPLES,
+                                                      AUTO_BUDGET // per_sample)))
+    screen = min(evaluate, max(MIN_SCREEN, min(SCREEN_SAMPLES, evaluate // 8)))
+    fit = max(MIN_SCREEN, min(AUTO_BIAS_CALIBRATION, AUTO_BUDGET // (4 * per_sample)))
+    return evaluate, screen, fit
+
+
 def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
-                     convert: Converter) -> tuple[ConversionConfig, BalancingChoice]:
+                     convert: Converter, cost: Callable[[FixedNetwork], int] | None = None,
+                     progress: bool = False) -> tuple[ConversionConfig, BalancingChoice]:
     """The best candidate for ``graph`` (see the module docstring); the config with its
     settings, and the measurement. ``convert`` makes the calibrated candidates (and all
     of them when ``config`` already calibrates). Candidates the target cannot express
-    (``v0`` on stock NetX) are left out."""
+    (``v0`` on stock NetX) are left out.
+
+    Successive halving keeps the cost near a few fixed-point checks: every rule is
+    screened on ``screen`` samples spread over the evaluation samples; the
+    ``FINALISTS`` best, and bias calibration of the best rule of the
+    ``CALIBRATED_FAMILIES`` best families (grain and shift), are measured on all of them.
+    ``cost(net)``: multiplications per sample of a simulation (default
+    :func:`~lava_convert.sim.kernels.products_per_step` times T) sizes the sample counts
+    (:func:`evaluation_plan`). ``progress`` shows a bar naming the candidate."""
+    from ..sim.kernels import products_per_step
+
+    cost = cost or (lambda net: products_per_step(net) * config.timesteps)
     own = (config.bias_calibration, config.potential_calibration, config.readout_calibration)
     calibrates = any(n > 0 for n in own)
-    fitted = (own if calibrates
-              else (AUTO_BIAS_CALIBRATION,))
-    index = held_out(len(x), fitted, EVALUATION_SAMPLES)
-    separate = len(index) >= MIN_HELD_OUT
-    if not separate:  # too few samples left over: evaluate on the calibration data
-        index = spread(len(x), EVALUATION_SAMPLES)
-    samples = x[index]
-    target = np.argmax(logits(graph, samples), axis=1)
+    rules = [s for s in CANDIDATES if not (config.target == "stock-netx" and s["shift"] == "v0")]
     T = config.timesteps
     by_rule: dict = {}
 
@@ -158,36 +195,85 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
             by_rule[rule] = layer_thresholds(graph, x, candidate)
         return quantize(balance(graph, x, candidate, by_rule[rule]), x, candidate)
 
-    hits: list[np.ndarray] = []  # per candidate: the samples it agrees with the ANN on
+    make = convert if calibrates else direct
+    with shared_activations(graph, x), _quiet("lava_convert.quantize", "lava_convert.sim"), \
+            tqdm(total=len(rules), desc="balancing auto", unit="candidate", leave=False,
+                 disable=not progress) as bar:
+        first = make(config.replace(**rules[0]))
+        n_eval, n_screen, n_fit = evaluation_plan(cost(first), len(x))
+        fitted = own if calibrates else (n_fit,)
+        index = held_out(len(x), fitted, n_eval)
+        separate = len(index) >= min(MIN_HELD_OUT, n_eval)
+        if not separate:  # too few samples left over: evaluate on the calibration data
+            index = spread(len(x), n_eval)
+        samples = x[index]
+        screen = spread(len(samples), n_screen)
+        rest = np.setdiff1d(np.arange(len(samples)), screen)
+        target = np.argmax(logits(graph, samples), axis=1)
+        nets: dict[int, FixedNetwork] = {}
+        # per candidate and evaluation sample: agrees with the ANN (-1: not measured), spikes
+        hits: dict[int, np.ndarray] = {}
+        spikes: dict[int, np.ndarray] = {}
+        settings_of: list[dict] = []
 
-    def measure(settings: dict, make: Converter) -> Candidate:
-        run = simulate_fixed(make(config.replace(**settings)), samples, T)
-        hits.append(run.predictions == target)
-        result = Candidate(settings, float(np.mean(hits[-1])),
-                           float(sum(run.spikes_per_sample().values())))
-        log.info("balancing auto: %s agrees with the ANN on %.4f (%.0f spikes)",
-                 describe_settings(settings), result.agreement, result.spikes)
-        return result
+        def run(k: int, which: np.ndarray) -> None:
+            result = simulate_fixed(nets[k], samples[which], T)
+            hits[k][which] = result.predictions == target[which]
+            spikes[k][which] = np.sum([v.sum(axis=1) for v in result.spike_counts.values()],
+                                      axis=0)
 
-    rules = [s for s in CANDIDATES if not (config.target == "stock-netx" and s["shift"] == "v0")]
-    with _quiet("lava_convert.quantize", "lava_convert.sim"):
-        measured = [measure(s, convert if calibrates else direct) for s in rules]
+        def measure(settings: dict, which: np.ndarray, net: FixedNetwork | None = None) -> int:
+            bar.set_postfix_str(describe_settings(settings))
+            k = len(settings_of)
+            settings_of.append(settings)
+            nets[k] = net if net is not None else make(config.replace(**settings))
+            hits[k], spikes[k] = np.full(len(samples), -1), np.full(len(samples), np.nan)
+            run(k, which)
+            log.info("balancing auto: %s agrees with the ANN on %.4f of %d samples (%.0f "
+                     "spikes)", describe_settings(settings), _agreement(hits[k]),
+                     int(np.sum(hits[k] >= 0)), float(np.nanmean(spikes[k])))
+            bar.update()
+            return k
+
+        for i, settings in enumerate(rules):  # screening
+            measure(settings, screen, first if i == 0 else None)
+        ranked = sorted(range(len(rules)),
+                        key=lambda k: (-_agreement(hits[k]), np.nanmean(spikes[k]), k))
+        finalists = ranked[:FINALISTS]
+        bar.total += len(finalists)
+        for k in finalists:  # the rest of the evaluation samples
+            bar.set_postfix_str(describe_settings(settings_of[k]))
+            if len(rest):
+                run(k, rest)
+            bar.update()
         if not calibrates:
-            for family in FAMILIES:
-                rules_of = [c for c in measured
-                            if all(c.settings[k] == v for k, v in family.items())]
-                if rules_of:  # none: v0 on stock NetX
-                    measured.append(measure({**_best(rules_of).settings,
-                                             "bias_calibration": AUTO_BIAS_CALIBRATION},
-                                            convert))
-    top = measured.index(_best(measured))
-    measured = [dataclasses.replace(c, tied=within_noise(hits[i], hits[top]))
-                for i, c in enumerate(measured)]
+            families = []
+            for k in ranked:  # the best rule of each family, best families first
+                family = {f: settings_of[k][f] for f in ("channel_thresholds", "shift")}
+                if family not in [f for f, _ in families]:
+                    families.append((family, k))
+            families = families[:CALIBRATED_FAMILIES]
+            bar.total += len(families)
+            for _, k in families:
+                measure({**settings_of[k], "bias_calibration": n_fit},
+                        np.arange(len(samples)), convert(config.replace(
+                            **settings_of[k], bias_calibration=n_fit)))
+    complete = [k for k in range(len(settings_of)) if np.all(hits[k] >= 0)]
+    top = max(complete, key=lambda k: (hits[k].sum(), -spikes[k].mean(), -k))
+    measured = [Candidate(settings_of[k], _agreement(hits[k]), float(np.nanmean(spikes[k])),
+                          tied=k in complete and within_noise(hits[k] == 1, hits[top] == 1),
+                          samples=int(np.sum(hits[k] >= 0)))
+                for k in range(len(settings_of))]
     chosen = min((c for c in measured if c.tied), key=lambda c: c.spikes).settings
-    choice = BalancingChoice(chosen=chosen, candidates=tuple(measured), samples=len(index),
-                             timesteps=T, held_out=separate)
+    choice = BalancingChoice(chosen=chosen, candidates=tuple(measured), samples=len(samples),
+                             timesteps=T, held_out=separate, screened=len(screen))
     log.info("%s", choice.describe())
     return config.replace(**chosen), choice
+
+
+def _agreement(hits: np.ndarray) -> float:
+    """Share of the measured samples (``hits >= 0``) on which a candidate agrees."""
+    return float(np.mean(hits[hits >= 0] == 1))
 
 
 def within_noise(hits: np.ndarray, best: np.ndarray) -> bool:
@@ -197,13 +283,6 @@ def within_noise(hits: np.ndarray, best: np.ndarray) -> bool:
     samples on which exactly one of the two agrees (McNemar's sign test at one sigma)."""
     d = int(np.sum(hits != best))
     return bool(int(best.sum()) - int(hits.sum()) <= np.sqrt(d))
-
-
-def _best(candidates: list[Candidate]) -> Candidate:
-    """Most agreement; then fewest spikes; then the first."""
-    order = range(len(candidates))
-    return candidates[max(order, key=lambda i: (candidates[i].agreement,
-                                                -candidates[i].spikes, -i))]
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -27,6 +28,37 @@ log = logging.getLogger(__name__)
 
 #: Histogram resolution of percentile balancing: the value is exact to max / HIST_BINS.
 HIST_BINS = 65536
+#: Most bytes of activations :func:`shared_activations` keeps.
+SHARED_ACTIVATIONS_BYTES = 2**30
+_shared: dict = {}
+
+
+@contextmanager
+def shared_activations(graph: AnnGraph, x: np.ndarray):
+    """Within this block the statistics of ``graph`` on ``x`` (every threshold rule's)
+    reuse one ANN forward pass per batch, kept while they fit ``SHARED_ACTIVATIONS_BYTES``
+    (``balancing="auto"`` compares several rules on the same data)."""
+    key = (id(graph), id(x))
+    _shared[key] = {"bytes": 0}
+    try:
+        yield
+    finally:
+        _shared.pop(key, None)
+
+
+def _forward(graph: AnnGraph, x: np.ndarray, lo: int, batch_size: int) -> list[np.ndarray]:
+    """``forward(graph, x[lo:lo + batch_size])``, from :func:`shared_activations` if kept."""
+    cache = _shared.get((id(graph), id(x)))
+    if cache is None:
+        return forward(graph, x[lo:lo + batch_size])
+    if (lo, batch_size) not in cache:
+        acts = forward(graph, x[lo:lo + batch_size])
+        size = sum(a.nbytes for a in acts)
+        if cache["bytes"] + size > SHARED_ACTIVATIONS_BYTES:
+            return acts
+        cache["bytes"] += size
+        cache[(lo, batch_size)] = acts
+    return cache[(lo, batch_size)]
 
 
 def activation_statistics(graph: AnnGraph, x: np.ndarray, percentile: float | None = None,
@@ -42,14 +74,14 @@ def activation_statistics(graph: AnnGraph, x: np.ndarray, percentile: float | No
     n = len(graph.layers)
     maxima = np.full(n, -np.inf)
     for lo in range(0, len(x), batch_size):
-        for i, a in enumerate(forward(graph, x[lo:lo + batch_size])):
+        for i, a in enumerate(_forward(graph, x, lo, batch_size)):
             maxima[i] = max(maxima[i], float(a.max()))
     if percentile is None:
         return [(float(m), None) for m in maxima]
     hists = np.zeros((n, HIST_BINS), dtype=np.int64)
     total = np.zeros(n, dtype=np.int64)
     for lo in range(0, len(x), batch_size):
-        for i, a in enumerate(forward(graph, x[lo:lo + batch_size])):
+        for i, a in enumerate(_forward(graph, x, lo, batch_size)):
             top = max(maxima[i], 0.0) or 1.0
             idx = np.clip((a.ravel() / top * HIST_BINS).astype(np.int64), 0, HIST_BINS - 1)
             hists[i] += np.bincount(idx, minlength=HIST_BINS)
@@ -77,7 +109,7 @@ def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
     ``[0, channel max]``)."""
     tops: dict[int, np.ndarray] = {}
     for lo in range(0, len(x), batch_size):
-        acts = forward(graph, x[lo:lo + batch_size])
+        acts = _forward(graph, x, lo, batch_size)
         for i in layers:
             a = acts[i].reshape(len(acts[i]), graph.layers[i].out_shape[0], -1)
             m = a.max(axis=(0, 2))
@@ -87,7 +119,7 @@ def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
     hists = {i: np.zeros((len(tops[i]), CHANNEL_BINS), dtype=np.int64) for i in layers}
     count = dict.fromkeys(layers, 0)
     for lo in range(0, len(x), batch_size):
-        acts = forward(graph, x[lo:lo + batch_size])
+        acts = _forward(graph, x, lo, batch_size)
         for i in layers:
             a = acts[i].reshape(len(acts[i]), len(tops[i]), -1).transpose(1, 0, 2)
             a = a.reshape(len(tops[i]), -1)

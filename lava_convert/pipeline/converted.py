@@ -109,6 +109,7 @@ class ConvertedNetwork:
             "trace_notes": list(self.ann.notes) if self.ann is not None else [],
             "warnings": recorded["warnings"],
             "prediction_mismatch": recorded["prediction_mismatch"],
+            "check_samples": recorded["check_samples"],
             "accuracy": dict(self.accuracy),
             **({"auto_balancing": self.balancing_choice.to_dict()}
                if self.balancing_choice is not None else {}),

@@ -70,7 +70,8 @@ def _auto_balancing(stage: Stage) -> Stage:
         candidate = dataclasses.replace(stage, config=config, progress=False)
         return run_passes(candidate, CANDIDATE_PASSES, progress=False)[0].fixed
 
-    config, choice = choose_balancing(stage.graph, stage.x, stage.config, convert)
+    config, choice = choose_balancing(stage.graph, stage.x, stage.config, convert,
+                                      progress=stage.progress)
     return dataclasses.replace(stage, config=config, balancing_choice=choice)
 
 

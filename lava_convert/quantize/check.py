@@ -9,14 +9,33 @@ import numpy as np
 
 from ..hw.loihi import U_WRAP, V_MAX
 from ..ir import FixedNetwork, LayerCheck, QuantizationCheck, SnnNetwork
+from ..sim.kernels import products_per_step
 from ..sim.reference import simulate_fixed, simulate_float
 
 log = logging.getLogger(__name__)
 
 
+#: Most calibration samples the check simulates; fewest, for large networks.
+CHECK_SAMPLES, MIN_CHECK_SAMPLES = 256, 32
+#: Multiplications (:func:`~lava_convert.sim.kernels.products_per_step` times T, per
+#: sample) the check spends at most, above ``MIN_CHECK_SAMPLES``: every MNIST-sized
+#: network is checked on 256 samples; a CIFAR VGG at T=16 on 32 (about 10 s here).
+CHECK_BUDGET = 2**35
+
+
+def check_samples(net: FixedNetwork, available: int) -> int:
+    """How many calibration samples the check simulates (of ``available``)."""
+    per_sample = max(1, products_per_step(net) * net.timesteps)
+    fits = max(MIN_CHECK_SAMPLES, min(CHECK_SAMPLES, CHECK_BUDGET // per_sample))
+    return min(available, fits)
+
+
 def check_fixed_point(net: FixedNetwork, snn: SnnNetwork, x: np.ndarray,
-                      tolerance: float, samples: int = 256) -> QuantizationCheck:
+                      tolerance: float, samples: int | None = None) -> QuantizationCheck:
     """Simulate calibration samples in fixed and float point; warn where quantization costs.
+
+    ``samples`` (default :func:`check_samples`: 256, fewer for networks whose simulation
+    costs more than ``CHECK_BUDGET``) spread evenly over ``x``; the result records it.
 
     Returns a :class:`~lava_convert.ir.QuantizationCheck`: per layer the largest
     ``|u|`` and ``|v|`` and the lowest ``v`` (Lava units) and ``rate_error``, the
@@ -41,7 +60,12 @@ def check_fixed_point(net: FixedNetwork, snn: SnnNetwork, x: np.ndarray,
     and the share of calibration samples whose predicted class differs between
     fixed and float point (``prediction_mismatch``).
     """
-    x = x[np.linspace(0, len(x) - 1, min(samples, len(x))).astype(int)]
+    n = check_samples(net, len(x)) if samples is None else min(samples, len(x))
+    if n < min(len(x), CHECK_SAMPLES):
+        log.info("fixed-point check on %d of %d calibration samples (the simulation of this "
+                 "network costs %.3g multiplications per sample)", n, len(x),
+                 products_per_step(net) * net.timesteps)
+    x = x[np.linspace(0, len(x) - 1, n).astype(int)]
     x = x.reshape(len(x), *net.input_shape)
     fixed = simulate_fixed(net, x, net.timesteps, track_state=True)
     flt = simulate_float(snn, x, net.timesteps)
@@ -78,4 +102,4 @@ def check_fixed_point(net: FixedNetwork, snn: SnnNetwork, x: np.ndarray,
                      "the readout's winning class is unaffected unless all classes are that low")
     return QuantizationCheck(
         layers=tuple(checks), warnings=tuple(warnings),
-        prediction_mismatch=float(np.mean(fixed.predictions != flt.predictions)))
+        prediction_mismatch=float(np.mean(fixed.predictions != flt.predictions)), samples=n)

@@ -7,7 +7,7 @@ import torch
 
 from ..ir import AnnGraph
 from ..layers import activate
-from .synapse import layer_current
+from .synapse import layer_current, prepare_weight
 
 
 def forward(graph: AnnGraph, x: np.ndarray) -> list[np.ndarray]:
@@ -17,7 +17,10 @@ def forward(graph: AnnGraph, x: np.ndarray) -> list[np.ndarray]:
     outs: list[np.ndarray] = []
     with torch.no_grad():
         for layer in graph.layers:
-            h = layer_current(layer, h, [torch.as_tensor(outs[k.source]) for k in layer.skips])
+            # a folded pooling runs as sum pooling and its small kernel (prepare_weight)
+            weight = prepare_weight(layer.synapse, tuple(h.shape[1:]), torch.float64, "cpu")
+            h = layer_current(layer, h, [torch.as_tensor(outs[k.source]) for k in layer.skips],
+                              weight)
             if layer.activation is not None:
                 h = activate(layer.activation, h, layer.clip, layer.levels)
             outs.append(h.numpy())

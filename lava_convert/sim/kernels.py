@@ -33,7 +33,7 @@ from ..hw.loihi import (
 )
 from ..ir import FixedLayer, FixedNetwork, Synapse
 from .neuron import NeuronState, effective_bias, fixed_step, whole_float_if_step
-from .synapse import PooledWeight, current, lava_input, prepare_weight
+from .synapse import PooledWeight, current, lava_input, pooled_form, prepare_weight
 
 log = logging.getLogger(__name__)
 
@@ -195,3 +195,20 @@ def _whole_float_bias(layer: FixedLayer, bias: torch.Tensor) -> torch.Tensor:
     if layer.kind == "conv" and np.shape(layer.bias) == (layer.shape[0],):
         bias = bias[:, 0, 0]
     return bias.to(torch.float32)
+
+
+def products_per_step(net: FixedNetwork) -> int:
+    """Multiplications one time step of one sample costs the reference: each synapse's
+    weights times its output positions, folded poolings counted in their pooled form
+    (:func:`~lava_convert.sim.synapse.pooled_form`). The measure of a network's size that
+    passes use to fit their sample counts to a budget."""
+    total = 0
+    for i, layer in enumerate(net.layers):
+        positions = int(np.prod(layer.shape[1:])) if len(layer.shape) == 3 else 1
+        for synapse in ((layer.synapse,) if layer.synapse is not None else ()) + layer.skips:
+            source = i - 1 if synapse is layer.synapse else synapse.source
+            shape = net.input_shape if source < 0 else net.layers[source].shape
+            pooled = pooled_form(synapse, shape)
+            weights = (pooled[0] if pooled is not None else synapse.weight).size
+            total += weights * (positions if synapse.kind == "conv" else 1)
+    return total

@@ -38,8 +38,8 @@ def pooled_form(synapse: Synapse, in_shape: tuple[int, ...]) -> tuple[np.ndarray
         return None
     pool = []
     for axis in (0, 1):
-        k, stride, pad, size = w.shape[2 + axis], g.stride[axis], g.padding[axis], in_shape[1 + axis]
-        p = int(np.gcd.reduce([k, stride, pad, size]))
+        p = int(np.gcd.reduce([w.shape[2 + axis], g.stride[axis], g.padding[axis],
+                               in_shape[1 + axis]]))
         while p > 1 and not _repeats(w, axis, p):
             p = max(d for d in range(1, p) if p % d == 0)
         pool.append(p)

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import lava_convert as lc
 from lava_convert.passes.auto_balancing import (
     AUTO_BIAS_CALIBRATION,
+    CALIBRATED_FAMILIES,
     CANDIDATES,
     EVALUATION_SAMPLES,
+    FINALISTS,
     describe_settings,
     within_noise,
 )
@@ -33,20 +36,26 @@ def test_auto_keeps_the_candidate_that_agrees_best(relu_cnn, digits, tmp_path):
     assert converted.passes[:2] == ("auto_balancing", "balance")
     rules, calibrated = choice.candidates[:12], choice.candidates[12:]
     assert [c.settings for c in rules] == list(CANDIDATES)
-    # then the best rule of each grain (per layer, per channel) and shift, with bias
-    # calibration
-    families = [(grain, shift) for shift in ("bias", "v0") for grain in (False, True)]
-    assert len(calibrated) == len(families)
-    for (grain, shift), c in zip(families, calibrated):
-        same = [r for r in rules if r.settings["channel_thresholds"] == grain
-                and r.settings["shift"] == shift]
-        top = max(r.agreement for r in same)
+    # every rule screened; the FINALISTS best screened rules measured on all samples
+    assert all(c.samples in (choice.screened, choice.samples) for c in rules)
+    finalists = [c for c in rules if c.samples == choice.samples]
+    assert len(finalists) == FINALISTS and choice.screened < choice.samples
+    screened_out = [c for c in rules if c.samples == choice.screened]
+    assert min(c.agreement for c in finalists) >= max(c.agreement for c in screened_out) - (
+        2 / np.sqrt(choice.screened))  # finalists were the best on the screen
+    # then bias calibration of the best rule of the two best families (grain and shift)
+    assert len(calibrated) == CALIBRATED_FAMILIES
+    families = {(c.settings["channel_thresholds"], c.settings["shift"]) for c in calibrated}
+    assert len(families) == CALIBRATED_FAMILIES
+    for c in calibrated:
         assert c.settings["bias_calibration"] == AUTO_BIAS_CALIBRATION
+        assert c.samples == choice.samples
         assert {k: v for k, v in c.settings.items() if k != "bias_calibration"} in [
-            r.settings for r in same if r.agreement == top]
+            r.settings for r in rules]
     # kept: the fewest spikes among those within the noise of the most agreeing one
-    top = max(c.agreement for c in choice.candidates)
+    top = max(c.agreement for c in choice.candidates if c.samples == choice.samples)
     assert any(c.tied and c.agreement == top for c in choice.candidates)
+    assert not any(c.tied for c in choice.candidates if c.samples < choice.samples)
     tied = [c for c in choice.candidates if c.tied]
     assert choice.best in tied and choice.best.spikes == min(c.spikes for c in tied)
     # the network is the one its settings give when asked for directly
@@ -60,7 +69,7 @@ def test_auto_keeps_the_candidate_that_agrees_best(relu_cnn, digits, tmp_path):
     side = json.loads(path.with_suffix(".json").read_text())
     assert side["auto_balancing"]["chosen"] == choice.chosen
     assert side["config"]["channel_thresholds"] == choice.chosen["channel_thresholds"]
-    assert len(side["auto_balancing"]["candidates"]) == 16
+    assert len(side["auto_balancing"]["candidates"]) == 12 + CALIBRATED_FAMILIES
     assert describe_settings(choice.chosen) in choice.describe()
 
 
@@ -81,19 +90,24 @@ def test_within_noise_is_one_standard_error_of_the_paired_difference():
 
 
 def test_auto_measures_on_held_out_samples_what_it_reports(relu_cnn, digits):
-    """Oracle: a plain and a calibrated candidate's agreement and spikes, recomputed here
-    from their own conversions on samples bias calibration did not fit on."""
+    """Oracle: a screened-out, a finalist and a calibrated candidate's agreement and
+    spikes, recomputed here from their own conversions on the samples bias calibration
+    did not fit on (the screen: every eighth of them, spread evenly)."""
     x = digits.x_train
     converted = lc.convert(relu_cnn, calibration=x, timesteps=4)
     choice = converted.balancing_choice
     samples = evaluation_samples(x, [AUTO_BIAS_CALIBRATION])
     assert choice.held_out and choice.samples == len(samples)
-    for candidate in (choice.candidates[0], choice.candidates[-1]):
+    screen = samples[np.linspace(0, len(samples) - 1, choice.screened).astype(int)]
+    assert choice.screened == min(128, len(samples) // 8)
+    out = next(c for c in choice.candidates if c.samples == choice.screened)
+    final = next(c for c in choice.candidates[:12] if c.samples == choice.samples)
+    for candidate, on in ((out, screen), (final, samples), (choice.candidates[-1], samples)):
         net = lc.convert(relu_cnn, calibration=x, timesteps=4, **candidate.settings)
-        run = net.simulate(samples)
-        assert np.mean(run.predictions == net.ann_logits(samples).argmax(1)) == \
+        run = net.simulate(on)
+        assert np.mean(run.predictions == net.ann_logits(on).argmax(1)) == \
             candidate.agreement
-        assert sum(run.spikes_per_sample().values()) == candidate.spikes
+        assert sum(run.spikes_per_sample().values()) == pytest.approx(candidate.spikes)
 
 
 def test_a_config_that_calibrates_has_every_candidate_calibrated(relu_cnn, digits):
@@ -102,7 +116,7 @@ def test_a_config_that_calibrates_has_every_candidate_calibrated(relu_cnn, digit
     choice = converted.balancing_choice
     assert [c.settings for c in choice.candidates] == list(CANDIDATES)
     assert "bias_calibration" in converted.passes
-    settings = choice.candidates[3]
+    settings = next(c for c in choice.candidates if c.samples == choice.samples)
     net = lc.convert(relu_cnn, calibration=x, timesteps=4, bias_calibration=64,
                      **settings.settings)
     samples = evaluation_samples(x, [64])

@@ -285,3 +285,28 @@ def test_the_chosen_input_width_is_kept_by_the_second_bias_pass_and_written(
 def test_input_bits_must_be_auto_or_a_width(bits):
     with pytest.raises(lc.ConfigError, match="input_bits.*'auto' or 2..24"):
         lc.ConversionConfig(input_bits=bits)
+
+
+def test_check_sample_count_follows_the_network_size():
+    """The fixed-point check simulates 256 calibration samples of an MNIST-sized network
+    and fewer (at least 32) of one whose simulation costs more than its budget; the count
+    is recorded with the check and survives the file."""
+    from helpers import fixed_layer
+
+    from lava_convert.ir import FixedNetwork
+    from lava_convert.quantize.check import CHECK_BUDGET, check_samples
+    from lava_convert.sim.kernels import products_per_step
+
+    def net(width, T):
+        layers = (fixed_layer("in", "input", (width,), None, np.zeros(width, np.int64), vth=1),
+                  fixed_layer("out", "dense", (width,), np.ones((width, width), np.int64),
+                              np.zeros(width, np.int64), vth=2**16))
+        return FixedNetwork(input_shape=(width,), input_scale=1.0, input_bits=6,
+                            input_signed=False, layers=layers, timesteps=T)
+
+    small, large = net(100, 32), net(8192, 64)
+    assert products_per_step(small) == 100 * 100
+    assert check_samples(small, 1000) == 256 and check_samples(small, 40) == 40
+    # 8192**2 * 64 multiplications per sample: the budget fits 8 samples, the floor is 32
+    assert CHECK_BUDGET // (8192**2 * 64) < 32 == check_samples(large, 1000)
+    assert check_samples(net(2048, 64), 1000) == CHECK_BUDGET // (2048**2 * 64) == 128
