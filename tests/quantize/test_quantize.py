@@ -197,6 +197,7 @@ def test_quantization_loss_beyond_tolerance_is_warned_and_recorded(digits, digit
     assert sidecar["layers"][0]["rate_error"] == first.rate_error
     assert lc.read_netx(tmp_path / "coarse.net").check == coarse.fixed.check
     assert 0 <= sidecar["prediction_mismatch"] <= 1
+    assert sidecar["check_samples"] == coarse.fixed.check.samples == 256  # a small network
     # the same network passes with a looser tolerance
     loose = lc.convert(digits_model, calibration=digits.x_train, timesteps=32, input_bits=2,
                        rate_tolerance=0.5)
