@@ -148,18 +148,16 @@ def _python_arrays(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     return x.reshape(-1, *IMAGE_SHAPE), np.asarray(y, dtype=np.int64)
 
 
-def find_cifar(name: str, directory=None) -> tuple[str, Path]:
+def find_cifar(name: str, directory, home: Path) -> tuple[str, Path]:
     """(layout ``"binary"`` or ``"python"``, folder) of ``name``'s files, looked for in
     ``directory`` (the folder itself or the one holding the archive's folder), else in
-    ``$LAVA_CONVERT_CIFAR10`` / ``$LAVA_CONVERT_CIFAR100``, then the per-user data
-    directory (``<data home>/cifar10``)."""
-    from .data import data_home
-
+    ``$LAVA_CONVERT_CIFAR10`` / ``$LAVA_CONVERT_CIFAR100``, then ``home / name`` (the
+    per-user data directory)."""
     if directory is not None:
         places = [Path(directory)]
     else:
         places = [Path(os.environ[ENV_VARS[name]])] if os.environ.get(ENV_VARS[name]) else []
-        places.append(data_home() / name)
+        places.append(home / name)
     bin_dir, bin_files, _ = BINARY[name]
     py_dir, py_files = PYTHON[name]
     for place in places:
@@ -171,22 +169,21 @@ def find_cifar(name: str, directory=None) -> tuple[str, Path]:
         f"dataset {name!r} not found; looked in {', '.join(str(p) for p in places)} for "
         f"{bin_dir}/ ({', '.join(bin_files['train'] + bin_files['test'])}) or {py_dir}/ "
         f"({', '.join(py_files['train'] + py_files['test'])}). Nothing is downloaded: "
-        f"{HOW_TO_GET} put the folder into {data_home() / name} (or set {ENV_VARS[name]}, "
+        f"{HOW_TO_GET} put the folder into {home / name} (or set {ENV_VARS[name]}, "
         "or pass --data-dir / --data PATH)")
 
 
-def load_cifar(name: str, directory=None, *, normalize: str = "none",
-               labels: str = "fine"):
-    """CIFAR-10 or CIFAR-100 (``name``: ``"cifar10"``, ``"cifar100"``) as a
-    :class:`~lava_convert.zoo.data.Dataset` of float32 images (N, 3, 32, 32).
+def read_cifar(name: str, directory, home: Path, *, normalize: str = "none",
+               labels: str = "fine") -> tuple[np.ndarray, ...]:
+    """CIFAR-10 or CIFAR-100 (``name``: ``"cifar10"``, ``"cifar100"``) as
+    ``(x_train, y_train, x_test, y_test)``, float32 images (N, 3, 32, 32) and int64
+    labels, from ``directory`` or the places :func:`find_cifar` looks in.
 
     ``normalize``: ``"none"`` (values in [0, 1]), ``"train"`` (per channel, minus the
     training split's mean, divided by its standard deviation) or ``"published"`` (the
     same with the field's published statistics, :data:`PUBLISHED_STATS`). ``labels``:
     ``"fine"`` or, for CIFAR-100, ``"coarse"`` (its 20 superclasses).
     """
-    from .data import Dataset
-
     if name not in BINARY:
         raise DatasetError(f"unknown CIFAR dataset {name!r}: use 'cifar10' or 'cifar100'")
     if normalize not in NORMALIZATIONS:
@@ -194,7 +191,7 @@ def load_cifar(name: str, directory=None, *, normalize: str = "none",
     if (name, labels) not in CLASSES:
         raise DatasetError(f"labels={labels!r} does not fit {name}: CIFAR-10 has 'fine' labels "
                            "only, CIFAR-100 'fine' (100 classes) or 'coarse' (20)")
-    layout, folder = find_cifar(name, directory)
+    layout, folder = find_cifar(name, directory, home)
     splits = {}
     for split in ("train", "test"):
         xs, ys = [], []
@@ -229,5 +226,4 @@ def load_cifar(name: str, directory=None, *, normalize: str = "none",
         shift = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
         spread = np.asarray(std, np.float32).reshape(1, 3, 1, 1)
         splits = {k: ((x - shift) / spread, y) for k, (x, y) in splits.items()}
-    suffix = "" if labels == "fine" else "-coarse"
-    return Dataset(name + suffix, *splits["train"], *splits["test"])
+    return (*splits["train"], *splits["test"])

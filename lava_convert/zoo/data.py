@@ -192,6 +192,17 @@ def load_npz_dataset(path) -> Dataset:
                    x_te.astype(np.float32), y_te.astype(np.int64))
 
 
+def load_cifar(name: str, directory=None, *, normalize: str = "none",
+               labels: str = "fine") -> Dataset:
+    """CIFAR-10 or CIFAR-100 as a Dataset (:func:`lava_convert.zoo.cifar.read_cifar`; its
+    per-user folder is ``data_home() / name``); ``labels="coarse"``: CIFAR-100's 20
+    superclasses (the dataset is then named ``cifar100-coarse``)."""
+    from .cifar import read_cifar
+
+    arrays = read_cifar(name, directory, data_home(), normalize=normalize, labels=labels)
+    return Dataset(name + ("" if labels == "fine" else "-coarse"), *arrays)
+
+
 def load_dataset(name: str, directory=None, *, normalize: str = "none") -> Dataset:
     """``"digits"`` (embedded), ``"mnist"`` or ``"fashion-mnist"`` (IDX files, see
     :func:`dataset_dirs`), ``"cifar10"``, ``"cifar100"`` or ``"cifar100-coarse"`` (either
@@ -199,7 +210,7 @@ def load_dataset(name: str, directory=None, *, normalize: str = "none") -> Datas
     the four IDX files or an ``.npz``. ``normalize`` (CIFAR only): ``"none"``, ``"train"``
     or ``"published"`` per-channel statistics (:func:`~lava_convert.zoo.cifar.load_cifar`).
     """
-    from .cifar import BINARY, load_cifar
+    from .cifar import BINARY
 
     cifar = {"cifar10": ("cifar10", "fine"), "cifar100": ("cifar100", "fine"),
              "cifar100-coarse": ("cifar100", "coarse")}

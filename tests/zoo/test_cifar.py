@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from lava_convert.errors import DatasetError
-from lava_convert.zoo.cifar import load_cifar
-from lava_convert.zoo.data import load_dataset
+from lava_convert.zoo.data import load_cifar, load_dataset
 
 
 def _images(rng, n: int) -> np.ndarray:
