@@ -104,4 +104,4 @@ def section(quick: bool = False) -> str:
         "2.6, nir 1.0.8. Read with `lc.from_nir(path, calibration, dt=1e-4, reset='soft')`. "
         "Ours differ from snnTorch's simulation where a neuron stays above threshold after "
         "a reset: snnTorch subtracts again at the next step, Lava's neuron fires again "
-        "(README, \"NIR\").", ""] + lines)
+        "(docs/nir.md).", ""] + lines)

@@ -11,7 +11,8 @@ from helpers import ROOT
 
 PACKAGE = ROOT / "lava_convert"
 
-#: Stage of every top-level part of the package, earliest first (README, "How it is built").
+#: Stage of every top-level part of the package, earliest first (docs/development.md,
+#: "How it is built").
 LEVELS = {
     "hw": 1, "errors": 1, "layers": 1, "files": 1, "version": 1, "interrupts": 1,
     "config": 2, "ir": 2,

@@ -72,12 +72,15 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
 
 
 def documented_commands() -> list[tuple[str, str]]:
-    """Every ``lava-convert ...`` command in code blocks and table cells of the README and
-    of the tutorials' text (``a\\|b`` alternatives in tables: the first; ``[--flag]``: used)."""
+    """Every ``lava-convert ...`` command in code blocks and table cells of the README, of
+    the pages in docs/ and of the tutorials' text (``a\\|b`` alternatives in tables: the
+    first; ``[--flag]``: used)."""
     import json
     import re
 
     sources = {"README.md": (TUTORIALS.parent / "README.md").read_text()}
+    for page in sorted((TUTORIALS.parent / "docs").glob("*.md")):
+        sources[f"docs/{page.name}"] = page.read_text()
     for path in NOTEBOOKS:
         cells = json.loads(path.read_text())["cells"]
         sources[path.name] = "\n".join("".join(c["source"]) for c in cells

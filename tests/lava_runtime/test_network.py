@@ -17,7 +17,7 @@ pytestmark = pytest.mark.lava
 
 
 def example():
-    """examples/netx_network_in_your_graph.py, the script the README shows."""
+    """examples/netx_network_in_your_graph.py, the script docs/netx.md shows."""
     spec = importlib.util.spec_from_file_location(
         "netx_example", ROOT / "examples" / "netx_network_in_your_graph.py")
     module = importlib.util.module_from_spec(spec)
@@ -25,9 +25,9 @@ def example():
     return module
 
 
-def readme_script() -> str:
-    """The user script of the README's section "NetX files in your own Lava graph"."""
-    text = (ROOT / "README.md").read_text()
+def docs_script() -> str:
+    """The user script of docs/netx.md's section "NetX files in your own Lava graph"."""
+    text = (ROOT / "docs" / "netx.md").read_text()
     section = text[text.index("## NetX files in your own Lava graph"):]
     return section[section.index("```python\n") + 10:section.index("\n```\n")]
 
@@ -36,9 +36,9 @@ def readme_script() -> str:
     "digits_mlp", "mnist_cnn_qcfs",
     # 28 s; residual networks on Lava are also checked by pipeline/test_residual.py
     pytest.param("fashion_mnist_resnet_qcfs", marks=pytest.mark.slow)])
-def test_the_readme_script_equals_the_reference_on_shipped_exports(name):
+def test_the_docs_script_equals_the_reference_on_shipped_exports(name):
     path = ROOT / "netx_exports" / f"{name}.net"
-    script = readme_script()
+    script = docs_script()
     assert '"netx_exports/mnist_cnn_qcfs.net"' in script
     scope: dict = {}
     exec(script.replace('"netx_exports/mnist_cnn_qcfs.net"', repr(str(path))), scope)
