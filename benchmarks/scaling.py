@@ -58,14 +58,12 @@ class ScalingRow:
 
 def _models():
     from benchmarks.cnn import mnist_cnn
+    from lava_convert.layers import QCFS
     from lava_convert.zoo.models import mlp, resnet20, vgg11, vgg16
 
-    def relu(model):
+    def relu(model):  # the CNN of the `cnn` section with plain ReLUs
         for name, module in model.named_children():
-            if isinstance(module, torch.nn.Module) and type(module).__name__ == "QCFS":
-                setattr(model, name, torch.nn.ReLU())
-            else:
-                relu(module)
+            setattr(model, name, torch.nn.ReLU()) if isinstance(module, QCFS) else relu(module)
         return model
 
     return {

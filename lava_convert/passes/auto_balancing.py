@@ -165,7 +165,7 @@ def evaluation_plan(per_sample: int, available: int) -> tuple[int, int, int]:
 
 
 def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
-                     convert: Converter, cost: Callable[[FixedNetwork], int] | None = None,
+                     convert: Converter,
                      progress: bool = False) -> tuple[ConversionConfig, BalancingChoice]:
     """The best candidate for ``graph`` (see the module docstring); the config with its
     settings, and the measurement. ``convert`` makes the calibrated candidates (and all
@@ -176,12 +176,11 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
     screened on ``screen`` samples spread over the evaluation samples; the
     ``FINALISTS`` best, and bias calibration of the best rule of the
     ``CALIBRATED_FAMILIES`` best families (grain and shift), are measured on all of them.
-    ``cost(net)``: multiplications per sample of a simulation (default
-    :func:`~lava_convert.sim.kernels.products_per_step` times T) sizes the sample counts
+    The multiplications one sample's simulation costs
+    (:func:`~lava_convert.sim.kernels.products_per_step` times T) size the sample counts
     (:func:`evaluation_plan`). ``progress`` shows a bar naming the candidate."""
     from ..sim.kernels import products_per_step
 
-    cost = cost or (lambda net: products_per_step(net) * config.timesteps)
     own = (config.bias_calibration, config.potential_calibration, config.readout_calibration)
     calibrates = any(n > 0 for n in own)
     rules = [s for s in CANDIDATES if not (config.target == "stock-netx" and s["shift"] == "v0")]
@@ -200,7 +199,8 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
             tqdm(total=len(rules), desc="balancing auto", unit="candidate", leave=False,
                  disable=not progress) as bar:
         first = make(config.replace(**rules[0]))
-        n_eval, n_screen, n_fit = evaluation_plan(cost(first), len(x))
+        n_eval, n_screen, n_fit = evaluation_plan(products_per_step(first) * config.timesteps,
+                                                  len(x))
         fitted = own if calibrates else (n_fit,)
         index = held_out(len(x), fitted, n_eval)
         separate = len(index) >= min(MIN_HELD_OUT, n_eval)
@@ -240,6 +240,7 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
         ranked = sorted(range(len(rules)),
                         key=lambda k: (-_agreement(hits[k]), np.nanmean(spikes[k]), k))
         finalists = ranked[:FINALISTS]
+        nets = {k: nets[k] for k in finalists}  # the others are done with (memory)
         bar.total += len(finalists)
         for k in finalists:  # the rest of the evaluation samples
             bar.set_postfix_str(describe_settings(settings_of[k]))

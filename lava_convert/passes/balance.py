@@ -39,7 +39,7 @@ def shared_activations(graph: AnnGraph, x: np.ndarray):
     reuse one ANN forward pass per batch, kept while they fit ``SHARED_ACTIVATIONS_BYTES``
     (``balancing="auto"`` compares several rules on the same data)."""
     key = (id(graph), id(x))
-    _shared[key] = {"bytes": 0}
+    _shared[key] = {}  # (lo, batch_size) -> activations
     try:
         yield
     finally:
@@ -53,10 +53,9 @@ def _forward(graph: AnnGraph, x: np.ndarray, lo: int, batch_size: int) -> list[n
         return forward(graph, x[lo:lo + batch_size])
     if (lo, batch_size) not in cache:
         acts = forward(graph, x[lo:lo + batch_size])
-        size = sum(a.nbytes for a in acts)
-        if cache["bytes"] + size > SHARED_ACTIVATIONS_BYTES:
+        kept = sum(a.nbytes for kept in cache.values() for a in kept)
+        if kept + sum(a.nbytes for a in acts) > SHARED_ACTIVATIONS_BYTES:
             return acts
-        cache["bytes"] += size
         cache[(lo, batch_size)] = acts
     return cache[(lo, batch_size)]
 

@@ -52,6 +52,7 @@ from ..hw.loihi import (
     weight_limit,
 )
 from ..ir import FixedLayer, FixedNetwork, LayerQuantization, SnnNetwork, SpikingLayer
+from ..sim.kernels import box_bound
 from ..sim.synapse import current
 
 log = logging.getLogger(__name__)
@@ -71,19 +72,6 @@ UNDERFLOW_WARN = 0.25
 AUTO_INPUT_BITS = tuple(range(4, 13))
 
 
-def _current_bound(weight: np.ndarray, bias: np.ndarray, lo, hi, skips=()) -> float:
-    """Largest |W s + b + sum_k W_k s_k| over inputs with lo <= s <= hi and shortcut spikes
-    0 <= s_k <= 1 (exact for a box; conv: per channel, ``lo``/``hi`` scalars; zero
-    padding lies inside the box when lo <= 0 <= hi)."""
-    w = weight.reshape(len(weight), -1)
-    top = np.maximum(w * hi, w * lo).sum(axis=1) + bias
-    bottom = np.minimum(w * hi, w * lo).sum(axis=1) + bias
-    for skip in skips:
-        k = skip.weight.reshape(len(skip.weight), -1)
-        top, bottom = top + np.maximum(k, 0).sum(axis=1), bottom + np.minimum(k, 0).sum(axis=1)
-    return float(max(np.abs(top).max(), np.abs(bottom).max()))
-
-
 def _observed_current(layer: SpikingLayer, x: np.ndarray) -> float:
     """Largest |current| of the first layer for calibration samples ``x``."""
     with torch.no_grad():
@@ -101,7 +89,7 @@ def _first_layer_current(layer: SpikingLayer, x: np.ndarray, headroom: float) ->
         lo_in, hi_in = flat.min(axis=0), flat.max(axis=0)
     else:  # one range for every position, zero padding included
         lo_in, hi_in = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
-    bound = _current_bound(layer.synapse.weight, layer.bias, lo_in, hi_in)
+    bound = box_bound(layer.synapse.weight, layer.bias, lo_in, hi_in)
     return _decayed(layer, min(bound, observed * headroom))
 
 
@@ -221,7 +209,7 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
             i_max = first_i_max
         else:
             w_unit = layer.synapse.weight
-            i_max = _decayed(layer, _current_bound(w_unit, layer.bias, 0.0, 1.0, layer.skips))
+            i_max = _decayed(layer, box_bound(w_unit, layer.bias, 0.0, 1.0, layer.skips))
         if not np.any(w_unit != 0):
             raise QuantizationError(
                 f"layer '{layer.name}' has only zero weights and cannot be written to NetX: "

@@ -51,16 +51,20 @@ def current_bound(synapse: Synapse | None, max_input: float) -> float:
     return float(w.sum(axis=1).max() * max_input)
 
 
-def result_bound(synapse: Synapse | None, max_input: float, signed: bool) -> float:
-    """Largest |synaptic input| (the finished sum) for payloads in ``[0, max_input]``
-    (``signed``: ``[-max_input, max_input]``). For non-negative payloads (spikes) a sum
-    is at most the row's positive weights and at least minus its negative ones, about
-    half of :func:`current_bound`."""
-    if synapse is None or signed:
-        return current_bound(synapse, max_input)
-    w = np.asarray(synapse.weight, dtype=np.float64).reshape(len(synapse.weight), -1)
-    return float(max(np.clip(w, 0, None).sum(axis=1).max(),
-                     np.clip(-w, 0, None).sum(axis=1).max()) * max_input)
+def box_bound(weight: np.ndarray, bias, lo, hi, skips=()) -> float:
+    """Largest |W s + b + sum_k W_k s_k| over inputs with lo <= s <= hi and shortcut spikes
+    0 <= s_k <= 1 (exact for a box; conv: per channel, ``lo``/``hi`` scalars; zero
+    padding lies inside the box when lo <= 0 <= hi). Spikes are never negative, so for
+    them a row reaches at most its positive weights and at least minus its negative ones,
+    about half of :func:`current_bound`. The quantizer sizes its scales with it; the
+    reference uses it to prove that ``u`` cannot wrap."""
+    w = np.asarray(weight, dtype=np.float64).reshape(len(weight), -1)
+    top = np.maximum(w * hi, w * lo).sum(axis=1) + bias
+    bottom = np.minimum(w * hi, w * lo).sum(axis=1) + bias
+    for skip in skips:
+        k = np.asarray(skip.weight, dtype=np.float64).reshape(len(skip.weight), -1)
+        top, bottom = top + np.maximum(k, 0).sum(axis=1), bottom + np.minimum(k, 0).sum(axis=1)
+    return float(max(np.abs(top).max(), np.abs(bottom).max()))
 
 
 def exact_dtype(bound: float) -> torch.dtype:
@@ -154,9 +158,11 @@ def plan_kernels(net: FixedNetwork, max_input: float, device, *,
     for i, layer in enumerate(net.layers):
         payload = max_input if i == 0 else 1
         main = current_bound(layer.synapse, payload)
-        # the finished sum (u's input): payloads of spikes are never negative
-        reach = (result_bound(layer.synapse, payload, i == 0 and net.input_signed)
-                 + sum(result_bound(k, 1, False) for k in layer.skips))
+        # the finished sum (u's input), main synapse and shortcuts together
+        signed = i == 0 and net.input_signed
+        reach = (float(payload) if layer.synapse is None else
+                 box_bound(layer.synapse.weight, 0.0, -payload if signed else 0, payload,
+                           layer.skips))
         # NetX pre-shifts dense weights; Lava's int32 accumulator then wraps where we
         # would not. Converted networks stay far below this.
         if layer.kind == "dense" and main * 2**WEIGHT_PRESHIFT_BITS >= ACCUMULATOR_LIMIT:

@@ -148,6 +148,23 @@ def _python_arrays(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     return x.reshape(-1, *IMAGE_SHAPE), np.asarray(y, dtype=np.int64)
 
 
+def _locate(name: str, places: list[Path]) -> tuple[str, Path] | None:
+    """(layout, folder) of the first place holding all of ``name``'s files in one layout,
+    itself or in the archive's folder inside it."""
+    for place in places:
+        for layout, (sub, files) in (("binary", BINARY[name][:2]), ("python", PYTHON[name])):
+            for folder in (place, place / sub):
+                if all((folder / f).is_file() for f in files["test"] + files["train"]):
+                    return layout, folder
+    return None
+
+
+def cifar_in(folder) -> str | None:
+    """``"cifar10"`` or ``"cifar100"`` if ``folder`` holds that dataset's files (itself or
+    its archive folder), else ``None``."""
+    return next((name for name in BINARY if _locate(name, [Path(folder)]) is not None), None)
+
+
 def find_cifar(name: str, directory, home: Path) -> tuple[str, Path]:
     """(layout ``"binary"`` or ``"python"``, folder) of ``name``'s files, looked for in
     ``directory`` (the folder itself or the one holding the archive's folder), else in
@@ -158,13 +175,11 @@ def find_cifar(name: str, directory, home: Path) -> tuple[str, Path]:
     else:
         places = [Path(os.environ[ENV_VARS[name]])] if os.environ.get(ENV_VARS[name]) else []
         places.append(home / name)
+    found = _locate(name, places)
+    if found is not None:
+        return found
     bin_dir, bin_files, _ = BINARY[name]
     py_dir, py_files = PYTHON[name]
-    for place in places:
-        for layout, sub, files in (("binary", bin_dir, bin_files), ("python", py_dir, py_files)):
-            for folder in (place, place / sub):
-                if all((folder / f).is_file() for f in files["test"] + files["train"]):
-                    return layout, folder
     raise DatasetError(
         f"dataset {name!r} not found; looked in {', '.join(str(p) for p in places)} for "
         f"{bin_dir}/ ({', '.join(bin_files['train'] + bin_files['test'])}) or {py_dir}/ "

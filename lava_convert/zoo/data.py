@@ -208,15 +208,19 @@ def load_dataset(name: str, directory=None, *, normalize: str = "none") -> Datas
     :func:`dataset_dirs`), ``"cifar10"``, ``"cifar100"`` or ``"cifar100-coarse"`` (either
     CIFAR layout, :mod:`lava_convert.zoo.cifar`), or a path: a CIFAR folder, a folder of
     the four IDX files or an ``.npz``. ``normalize`` (CIFAR only): ``"none"``, ``"train"``
-    or ``"published"`` per-channel statistics (:func:`~lava_convert.zoo.cifar.load_cifar`).
+    or ``"published"`` per-channel statistics (:func:`load_cifar`).
     """
-    from .cifar import BINARY
+    from .cifar import cifar_in
 
     cifar = {"cifar10": ("cifar10", "fine"), "cifar100": ("cifar100", "fine"),
              "cifar100-coarse": ("cifar100", "coarse")}
     if name in cifar:
         which, labels = cifar[name]
         return load_cifar(which, directory, normalize=normalize, labels=labels)
+    path = Path(name)
+    found = cifar_in(path) if path.is_dir() else None
+    if found is not None:
+        return load_cifar(found, path, normalize=normalize)
     if normalize != "none":
         raise DatasetError(f"normalize={normalize!r} applies to CIFAR datasets only; "
                            f"{name!r} is read as stored")
@@ -224,14 +228,7 @@ def load_dataset(name: str, directory=None, *, normalize: str = "none") -> Datas
         return load_digits()
     if name in DEFAULT_DIRS:
         return load_idx_dataset(name, directory)
-    path = Path(name)
     if path.is_dir():
-        for which in BINARY:
-            try:
-                return load_cifar(which, path, normalize=normalize)
-            except DatasetError as exc:
-                if "not found" not in str(exc):
-                    raise
         return load_idx_dataset(path.name, path)
     if path.is_file() and path.suffix == ".npz":
         return load_npz_dataset(path)

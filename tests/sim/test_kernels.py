@@ -157,13 +157,15 @@ def test_spike_sums_are_bounded_by_one_sign_of_the_weights():
     plus its positive ones. Worked by hand: rows (3000, 3000, -2500) and (-4000, 100, 0)
     reach at most 6000 and 4000, not the 8500 of |w|; << 6 is 384000, far below 2**23,
     so u cannot wrap. A layer with 65600 per sign (65600 << 6 > 2**23) still wraps."""
-    from lava_convert.sim.kernels import result_bound
+    from lava_convert.sim.kernels import box_bound
 
     rows = np.array([[3000, 3000, -2500], [-4000, 100, 0]])
-    synapse = Synapse("dense", rows)
-    assert result_bound(synapse, 1, signed=False) == 6000
-    assert result_bound(synapse, 1, signed=True) == 8500
-    assert result_bound(synapse, 3, signed=False) == 18000
+    assert box_bound(rows, 0.0, 0, 1) == 6000
+    assert box_bound(rows, 0.0, -1, 1) == 8500
+    assert box_bound(rows, 0.0, 0, 3) == 18000
+    # a shortcut adds its positive weights to the top and its negative ones to the bottom
+    assert box_bound(rows, 0.0, 0, 1, [Synapse("dense", np.array([[500, -100], [0, -7000]]))]) \
+        == 11000
 
     def net(weight):
         layers = (fixed_layer("in", "input", (3,), None, np.zeros(3, np.int64), vth=1),

@@ -120,6 +120,8 @@ def test_normalisation_per_channel(tmp_path):
     _write_binary(tmp_path / "cifar-10-batches-bin", names, 1, rng)
     plain = load_dataset("cifar10", tmp_path)
     train = load_dataset("cifar10", tmp_path, normalize="train")
+    by_path = load_dataset(str(tmp_path / "cifar-10-batches-bin"), normalize="train")
+    np.testing.assert_array_equal(by_path.x_test, train.x_test)
     per_channel = train.x_train.transpose(1, 0, 2, 3).reshape(3, -1)
     np.testing.assert_allclose(per_channel.mean(axis=1), 0, atol=1e-5)
     np.testing.assert_allclose(per_channel.std(axis=1), 1, atol=1e-4)
