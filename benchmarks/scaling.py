@@ -2,8 +2,9 @@
 
 Rows: the digits MLP, the MNIST CNN of the ``cnn`` section, and the CIFAR-sized
 ResNet-20, VGG-11 and VGG-16 of the zoo, all with plain ReLUs (so ``balancing="auto"``
-has a choice to make) and random weights and inputs (cost rows: accuracy is not
-measured here), 256 calibration samples, T=16. Per row, in a fresh forked process (so
+has a choice to make) and random weights and inputs, BatchNorm statistics measured on
+those inputs (:func:`normalised`; cost rows: accuracy is not measured here), 256
+calibration samples, T=16. Per row, in a fresh forked process (so
 its peak resident memory is its own):
 
 * ``convert`` with ``balancing="max"`` and with the default ``"auto"``, seconds;
@@ -75,6 +76,21 @@ def _models():
     }
 
 
+def normalised(model: torch.nn.Module, x: np.ndarray) -> torch.nn.Module:
+    """``model`` with its BatchNorm statistics measured on ``x`` (one training-mode pass,
+    cumulative averages), in evaluation mode: random weights then keep activations of
+    order one through every layer, as training does (with the default statistics a
+    random VGG-16's activations fall below 1e-7 by its classifier)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        model(torch.as_tensor(x))
+    return model.eval()
+
+
 def measure(name: str, quick: bool) -> ScalingRow:
     import lava_convert as lc
     from lava_convert.errors import LavaTimeoutError
@@ -82,9 +98,9 @@ def measure(name: str, quick: bool) -> ScalingRow:
     from lava_convert.report.loihi2 import loihi2_fit
 
     factory, shape = _models()[name]
-    model = factory().eval()
     rng = np.random.default_rng(0)
     x = rng.random((CALIBRATION, *shape), dtype=np.float32)
+    model = normalised(factory(), x)
     t0 = time.perf_counter()
     lc.convert(model, calibration=x, timesteps=T, balancing="max", progress=False)
     t_max = time.perf_counter() - t0
@@ -152,7 +168,8 @@ def section(quick: bool) -> str:
         writer.writeheader()
         writer.writerows(asdict(r) for r in measured)
     lines = [
-        f"Random weights and inputs, plain ReLUs, {CALIBRATION} calibration samples, T={T}; "
+        f"Random weights and inputs (BatchNorm statistics measured on them), plain ReLUs, "
+        f"{CALIBRATION} calibration samples, T={T}; "
         f"reference on {REF_SAMPLES} samples against T float32 PyTorch forward passes of "
         "the same batch (the dense floor), in the same process; one Lava sample with "
         f"stock conv models (timeout {LAVA_TIMEOUT_S} s). Rows also in "
@@ -171,4 +188,20 @@ def section(quick: bool) -> str:
             f"| {r.ref_samples_per_s:.1f} | {r.floor_samples_per_s:.1f} "
             f"| {r.ref_vs_floor:.2f} | {100 * r.spiking_per_step:.1f} % | {lava} "
             f"| {r.peak_memory_mib:.0f} | {r.loihi2_cores} | {r.loihi2_chips} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", growth(measured)]) + "\n"
+
+
+def growth(measured: list[ScalingRow]) -> str:
+    """How each cost grows from the smallest to the largest row, against the synapses."""
+    small, large = measured[0], measured[-1]
+
+    def ratio(f) -> str:
+        return f"{f(large) / f(small):,.0f}x"
+
+    return (f"From the {small.network} to the {large.network} the synapses grow "
+            f"{ratio(lambda r: r.synapses)} and the neurons {ratio(lambda r: r.neurons)}; "
+            f"`max` conversion time grows {ratio(lambda r: r.convert_max_s)}, `auto` "
+            f"{ratio(lambda r: r.convert_auto_s)}, the reference's time per sample "
+            f"{ratio(lambda r: 1 / r.ref_samples_per_s)} and the dense floor's "
+            f"{ratio(lambda r: 1 / r.floor_samples_per_s)}, peak memory "
+            f"{ratio(lambda r: r.peak_memory_mib)}.")
