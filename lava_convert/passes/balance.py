@@ -124,8 +124,10 @@ def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
             a = a.reshape(len(tops[i]), -1)
             top = np.where(tops[i] > 0, tops[i], 1.0)[:, None]
             idx = np.clip((a / top * CHANNEL_BINS).astype(np.int64), 0, CHANNEL_BINS - 1)
-            for c in range(len(idx)):
-                hists[i][c] += np.bincount(idx[c], minlength=CHANNEL_BINS)
+            # one bincount for all channels: channel c's bins start at c * CHANNEL_BINS
+            offsets = np.arange(len(idx), dtype=np.int64)[:, None] * CHANNEL_BINS
+            hists[i] += np.bincount((idx + offsets).ravel(), minlength=len(idx) * CHANNEL_BINS
+                                    ).reshape(len(idx), CHANNEL_BINS)
             count[i] += a.shape[1]
     out = {}
     for i in layers:

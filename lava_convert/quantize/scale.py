@@ -125,7 +125,7 @@ def choose_input_bits(snn: SnnNetwork, x: np.ndarray, config: ConversionConfig,
     signed = snn.input_range[0] < 0
     xt = torch.as_tensor(x)
     with torch.no_grad():
-        exact = current(layer.synapse, xt).numpy()
+        exact = current(layer.synapse, xt)
     errors = {}
     for bits in AUTO_INPUT_BITS:
         input_scale = _input_scale(snn, bits)
@@ -134,9 +134,9 @@ def choose_input_bits(snn: SnnNetwork, x: np.ndarray, config: ConversionConfig,
         weight = torch.as_tensor(np.rint(w_unit * s))
         top = payload_max(bits, signed)
         payload = torch.clamp(torch.round(xt * input_scale), -top if signed else 0, top)
-        with torch.no_grad():
-            fixed = current(layer.synapse, payload, weight).numpy() / s
-        errors[bits] = float(np.mean((fixed - exact) ** 2))
+        with torch.no_grad():  # in torch: the comparison runs on every core
+            fixed = current(layer.synapse, payload, weight) / s
+            errors[bits] = float(torch.mean((fixed - exact) ** 2))
     least = min(errors.values())
     best = max(b for b, e in errors.items() if e <= least * (1 + 1e-9))  # ties: the wider
     log.info("input_bits='auto': %d bits (first-layer current error %s)", best,

@@ -58,9 +58,16 @@ def box_bound(weight: np.ndarray, bias, lo, hi, skips=()) -> float:
     them a row reaches at most its positive weights and at least minus its negative ones,
     about half of :func:`current_bound`. The quantizer sizes its scales with it; the
     reference uses it to prove that ``u`` cannot wrap."""
-    w = np.asarray(weight, dtype=np.float64).reshape(len(weight), -1)
-    top = np.maximum(w * hi, w * lo).sum(axis=1) + bias
-    bottom = np.minimum(w * hi, w * lo).sum(axis=1) + bias
+    w = np.asarray(weight).reshape(len(weight), -1)
+    if np.issubdtype(w.dtype, np.integer) and lo <= hi:
+        # integer weights (the reference's): exact row sums of each sign, then the box
+        pos = np.where(w > 0, w, 0).sum(axis=1, dtype=np.int64)
+        neg = np.where(w < 0, w, 0).sum(axis=1, dtype=np.int64)
+        top, bottom = pos * hi + neg * lo + bias, pos * lo + neg * hi + bias
+    else:
+        w = w.astype(np.float64, copy=False)
+        top = np.maximum(w * hi, w * lo).sum(axis=1) + bias
+        bottom = np.minimum(w * hi, w * lo).sum(axis=1) + bias
     for skip in skips:
         k = np.asarray(skip.weight, dtype=np.float64).reshape(len(skip.weight), -1)
         top, bottom = top + np.maximum(k, 0).sum(axis=1), bottom + np.minimum(k, 0).sum(axis=1)
