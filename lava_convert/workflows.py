@@ -77,12 +77,13 @@ def convert_and_export(model: nn.Module, data: Dataset, out: str | Path, *,
 def import_nir_and_export(source, data: Dataset, out: str | Path, *, dt: float | None = None,
                           reset: str | None = None, timesteps: int | None = None,
                           calibration: int = CALIBRATION_SAMPLES, seed: int = 0,
-                          progress: bool | None = None) -> tuple[ConvertedNetwork, Path]:
+                          progress: bool | None = None,
+                          cuba_bias: str = "refuse") -> tuple[ConvertedNetwork, Path]:
     """Read a NIR graph or file (:func:`~lava_convert.pipeline.from_nir`, calibrated on
     ``calibration`` random training samples of ``data``), measure its float and Lava-exact
     accuracy on the test split, and export NetX + sidecar to ``out``."""
     imported = from_nir(source, data.calibration_sample(calibration, seed), timesteps=timesteps,
-                        dt=dt, reset=reset, progress=progress)
+                        dt=dt, reset=reset, progress=progress, cuba_bias=cuba_bias)
     T = imported.config.timesteps
     imported.accuracy.update(
         snn_float=simulate_float(imported.snn, data.x_test, T).accuracy(data.y_test),

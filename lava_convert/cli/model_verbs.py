@@ -155,6 +155,10 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing")
 
 
+#: Calibration samples on which ``--nir`` measures what a plain-NIR reader gets.
+NIR_CHECK_SAMPLES = 256
+
+
 def _convert(args: argparse.Namespace) -> int:
     from ..workflows import convert_and_export
     from ..zoo.data import load_dataset
@@ -200,7 +204,8 @@ def _convert(args: argparse.Namespace) -> int:
         for warning in converted.warnings:
             print(f"warning: {warning}")
     if args.nir:
-        nir_path = converted.export_nir(args.nir, args.nir_encoding)
+        nir_path = converted.export_nir(args.nir, args.nir_encoding,
+                                        samples=data.calibration_sample(NIR_CHECK_SAMPLES))
         if not args.quiet:
             print(f"wrote {nir_path} (NIR, {args.nir_encoding} encoding)")
     return 0
@@ -219,6 +224,9 @@ def _from_nir_args(p: argparse.ArgumentParser) -> None:
                    "Leaky: soft)")
     p.add_argument("--timesteps", "-T", type=int, default=None,
                    help="time steps per sample (required unless the file says)")
+    p.add_argument("--cuba-bias", choices=["refuse", "voltage"], default="refuse",
+                   help="a bias into a CubaLIF's synaptic current: refuse the file "
+                   "(default), or add it to the voltage from the first step")
     p.add_argument("--calibration", type=int, default=2000,
                    help="training samples that set the input range and scales (default 2000)")
     dataset_flags(p)
@@ -232,7 +240,8 @@ def _from_nir(args: argparse.Namespace) -> int:
     data = load_dataset(args.data, args.data_dir)
     imported, path = import_nir_and_export(
         args.nir_file, data, args.out, dt=args.dt, reset=args.reset, timesteps=args.timesteps,
-        calibration=args.calibration, progress=False if args.quiet else None)
+        calibration=args.calibration, progress=False if args.quiet else None,
+        cuba_bias=args.cuba_bias)
     if not args.quiet:
         acc = imported.accuracy
         print(f"{args.data}: imported network {100 * acc['snn_float']:.2f} % (float), "

@@ -1,5 +1,6 @@
 """Chains of NIR's linear nodes between two layers as one synapse: a single ``Affine`` /
-``Linear`` (after an optional ``Flatten``), ``Conv2d`` or pooling node keeps its form;
+``Linear`` (after an optional ``Flatten``), ``Conv2d`` or pooling node keeps its form, as
+does a pooling then a ``Conv2d`` (one convolution, folded as the tracer folds them);
 anything longer is composed into one dense matrix, probed column by column."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import NirGraphError
+from ..frontend.folds import FoldError, Pool, fold_pool_into_conv
 from ..ir import ConvGeometry, Synapse
 from .support import floats
 
@@ -64,6 +66,26 @@ def _conv_geometry(node) -> ConvGeometry:
                         groups=int(np.asarray(node.groups).reshape(-1)[0]))
 
 
+def _pool_then_conv(pool_node, conv_node, source: int, in_shape: tuple[int, ...],
+                    where: str) -> tuple[Synapse, np.ndarray] | None:
+    """A pooling (stride = kernel, no padding) then a ``Conv2d`` as one convolution, as
+    the tracer folds them (:func:`~lava_convert.frontend.folds.fold_pool_into_conv`);
+    ``None`` where that is not exact (the caller composes a dense matrix instead)."""
+    kernel = _pair(pool_node.kernel_size)
+    if _pair(pool_node.stride) != kernel or _pair(pool_node.padding) != (0, 0):
+        return None
+    pooled = (in_shape[0], in_shape[1] // kernel[0], in_shape[2] // kernel[1])
+    pool = Pool(where, lambda x: F.avg_pool2d(x, kernel), in_shape, pooled, kernel)
+    weight, bias = floats(conv_node.weight), floats(conv_node.bias).reshape(-1)
+    try:
+        fused, geometry = fold_pool_into_conv(pool, weight, bias, _conv_geometry(conv_node))
+    except FoldError:
+        return None
+    if type(pool_node).__name__ == "SumPool2d":  # a sum is the average times the window
+        fused = fused * (kernel[0] * kernel[1])
+    return Synapse("conv", fused, source, geometry), bias
+
+
 def chain_synapse(chain: list, nodes: dict, source: int, in_shape: tuple[int, ...],
              where: str) -> tuple[Synapse, np.ndarray, tuple[int, ...]]:
     """The synapse a chain of linear nodes (source first) makes, its bias (in the shape of
@@ -101,6 +123,10 @@ def chain_synapse(chain: list, nodes: dict, source: int, in_shape: tuple[int, ..
         geometry = ConvGeometry(stride=_pair(node.stride), padding=_pair(node.padding),
                                 groups=channels)
         return Synapse("conv", weight, source, geometry), np.zeros(channels), out_shape
+    if kinds in (["AvgPool2d", "Conv2d"], ["SumPool2d", "Conv2d"]) and len(in_shape) == 3:
+        folded = _pool_then_conv(nodes[chain[0]], nodes[chain[1]], source, in_shape, where)
+        if folded is not None:
+            return (*folded, out_shape)
     # anything longer: one dense matrix, probed column by column
     n_in, n_out = int(np.prod(in_shape)), int(np.prod(out_shape))
     if n_in * n_out > MAX_DENSE:

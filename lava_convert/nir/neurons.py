@@ -28,6 +28,11 @@ class Neuron:
     dv: float
     reset: str | None  # "soft", "hard", or None (not said)
     v0: float | np.ndarray  # lava-convert's metadata: one, or per neuron (conv: channel)
+    #: The start the soft-reset pattern's threshold offset says, per neuron (None: none);
+    #: ``v0_in_offset``: the metadata's ``v0`` is that offset (our exact encoding), not
+    #: an addition to it (older exports of ours)
+    offset: np.ndarray | None = None
+    v0_in_offset: bool = False
 
 
 
@@ -93,12 +98,20 @@ def read_neuron(name: str, node, nodes: dict, successors: dict, dt: float, reset
     fire = [s for s in successors.get(name, ()) if type(nodes[s]).__name__ == "Threshold"]
     if not fire:
         return Neuron(name, name, r * dt, np.zeros_like(r), None, 1.0, 0.0, "soft", v0)
-    threshold = floats(nodes[fire[0]].threshold)
     back = [s for s in successors.get(fire[0], ())
             if type(nodes[s]).__name__ == "Scale" and name in successors.get(s, ())]
-    if not back or not np.allclose(floats(nodes[back[0]].scale) * r * dt, -threshold):
+    if not back:
         raise NirGraphError(f"node '{fire[0]}' (Threshold) after integrator '{name}': without "
                             "a Scale(-threshold) fed back into the integrator it has no reset; "
                             "lava-convert reads the integrator/threshold/feedback form of a "
                             "soft-reset neuron only")
-    return Neuron(name, fire[0], r * dt, np.zeros_like(r), threshold, 1.0, 0.0, "soft", v0)
+    # u counts from 0 and fires above `fires_at`, then loses `threshold`: a neuron with that
+    # threshold whose v = u + (threshold - fires_at) starts at threshold - fires_at
+    fires_at = floats(nodes[fire[0]].threshold)
+    threshold = -floats(nodes[back[0]].scale) * r * dt
+    offset = threshold - fires_at
+    if not np.all(np.isfinite(offset)) or np.any(threshold <= 0):
+        raise NirGraphError(f"node '{back[0]}' (Scale) fed back into integrator '{name}': "
+                            "the reset it subtracts must be a positive, finite threshold")
+    return Neuron(name, fire[0], r * dt, np.zeros_like(r), threshold, 1.0, 0.0, "soft", v0,
+                  offset, bool(meta_value(node, "v0_in_threshold")))

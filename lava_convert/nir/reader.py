@@ -33,6 +33,7 @@ nested graphs are refused.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -45,6 +46,8 @@ from ..netx.untrusted import check_self_contained, max_bytes_limit
 from .chains import LINEAR, chain_synapse
 from .neurons import NEURONS, Neuron, read_neuron
 from .support import META, import_nir, meta_value
+
+log = logging.getLogger(__name__)
 
 SUPPORTED = ("Input", "Output", "Threshold") + NEURONS + LINEAR
 
@@ -77,9 +80,16 @@ def load_graph(source, max_bytes: int | None = None):
 
 
 
+#: What :func:`graph_to_snn` does with a bias that reaches a ``CubaLIF``/``CubaLI`` through
+#: its synaptic current: refuse it, or add it to the voltage (``"voltage"``: Lava's LIF has
+#: a bias on ``v`` only; the same steady state, a faster start).
+CUBA_BIAS = ("refuse", "voltage")
+
+
 def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
                  timesteps: int | None = None,
-                 input_range: tuple[float, float] | None = None) -> SnnNetwork:
+                 input_range: tuple[float, float] | None = None,
+                 cuba_bias: str = "refuse") -> SnnNetwork:
     """The ``SnnNetwork`` of a NIR graph (see the module docstring).
 
     Args:
@@ -90,11 +100,18 @@ def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
             not state in lava-convert's metadata; required if there is one.
         timesteps: Time steps per sample (default: the graph's, if it says).
         input_range: The inputs' range (default: the graph's, if it says).
+        cuba_bias: A bias of the linear node before a ``CubaLIF``/``CubaLI`` enters its
+            synaptic current in NIR (``i`` rises to it over about ``tau_syn``); Lava's
+            LIF adds a bias to ``v`` only. ``"refuse"`` (default): a ``NirGraphError``
+            naming the nodes; ``"voltage"``: the bias is added to ``v`` from the first
+            step (the same steady state; spikes differ while ``i`` would still rise).
 
     Raises:
         NirGraphError: a node or edge lava-convert cannot express, naming it and what is
             supported; a missing ``dt``/``reset``/``timesteps``.
     """
+    if cuba_bias not in CUBA_BIAS:
+        raise ConfigError(f"cuba_bias={cuba_bias!r} is invalid: use 'refuse' or 'voltage'")
     if reset not in (None, "soft", "hard"):
         raise ConfigError(f"reset={reset!r} is invalid: use 'soft' (subtract the threshold) "
                           "or 'hard' (reset to 0)")
@@ -153,8 +170,8 @@ def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
                 internal |= {(name, neuron.output), (neuron.output, feedback[0]),
                              (feedback[0], name)}
                 for a, b in [(neuron.output, feedback[0]), (feedback[0], name)]:
-                    predecessors[b].remove(a)
-                successors[neuron.output].remove(feedback[0])
+                    predecessors[b].remove(a)  # the pattern's edges are internal: out of
+                    successors[a].remove(b)    # the order of layers in both directions
     in_pattern = {name for edge in internal for name in edge}
     for name, node in nodes.items():
         if type(node).__name__ == "Threshold" and name not in in_pattern:
@@ -183,7 +200,7 @@ def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
                                 "shortcuts from earlier ones)")
         main = from_before[0]
         layers.append(_layer(neuron, main, [c for c in chains if c is not main], nodes,
-                             shapes, i, layers_nodes))
+                             shapes, i, layers_nodes, cuba_bias))
         shapes[i] = layers[-1].out_shape
     last = layers_nodes[-1]
     if outs[0] not in successors.get(last.output, ()):
@@ -230,7 +247,8 @@ def _chain_to(start: str, predecessors, nodes, index, target: str) -> tuple[int,
     return index[node], chain[::-1]
 
 
-def _layer(neuron: Neuron, main, skips, nodes, shapes, i: int, layers_nodes) -> SpikingLayer:
+def _layer(neuron: Neuron, main, skips, nodes, shapes, i: int, layers_nodes,
+           cuba_bias: str = "refuse") -> SpikingLayer:
     source, chain = main
     where = f"layer '{neuron.output}'"
     synapse, bias, out_shape = chain_synapse(chain, nodes, source, shapes[source], where)
@@ -249,6 +267,21 @@ def _layer(neuron: Neuron, main, skips, nodes, shapes, i: int, layers_nodes) -> 
             bias = np.broadcast_to(_bias_full(synapse, bias, out_shape), out_shape) \
                 + _bias_full(k, k_bias, out_shape)
         skip_synapses.append(k)
+    if neuron.du < 1.0 and np.any(np.asarray(bias) != 0):
+        biased = [c[-1] for c in [chain] + [c for _, c in skips] if c]
+        kind = type(nodes[neuron.name]).__name__
+        if cuba_bias == "refuse":
+            raise NirGraphError(
+                f"node '{neuron.name}' ({kind}): the bias of {', '.join(map(repr, biased))} "
+                "enters its synaptic current, which rises to it over tau_syn; Lava's LIF "
+                "adds a bias to the voltage only. Move the bias into the node's v_leak "
+                "(exact), or pass cuba_bias='voltage' (--cuba-bias voltage) to add it to the "
+                "voltage from the first step (same steady state, spikes differ at first)")
+        log.warning("node '%s' (%s): the bias of %s is added to the voltage from the first "
+                    "step (cuba_bias='voltage'), not through the synaptic current",
+                    neuron.name, kind, ", ".join(biased))
+        # the current would settle at 1/du times one step's input: so much on the voltage
+        bias = np.asarray(bias, dtype=np.float64) / neuron.du
     spiking = neuron.threshold is not None
     if not spiking and i != len(layers_nodes) - 1:
         raise NirGraphError(f"{where}: a non-spiking node ({type(nodes[neuron.name]).__name__})"
@@ -260,15 +293,13 @@ def _layer(neuron: Neuron, main, skips, nodes, shapes, i: int, layers_nodes) -> 
                             "Norse resets to zero): pass reset='soft' or reset='hard'")
     # per-neuron factors: the gain, and for spiking layers threshold_j -> one threshold
     size = int(np.prod(out_shape))
-    gain = np.broadcast_to(neuron.gain, out_shape) if neuron.gain.size > 1 else \
-        np.full(out_shape, float(neuron.gain.reshape(-1)[0]))
-    leak_bias = np.broadcast_to(neuron.bias, out_shape) if neuron.bias.size > 1 else \
-        np.full(out_shape, float(neuron.bias.reshape(-1)[0]) if neuron.bias.size else 0.0)
+    gain = _per_neuron_values(neuron.gain, out_shape, neuron.name, "gains")
+    leak_bias = _per_neuron_values(neuron.bias if neuron.bias.size else np.zeros(1),
+                                   out_shape, neuron.name, "leak potentials")
     threshold = 0.0
     factor = np.ones(out_shape)
     if spiking:
-        th = np.broadcast_to(neuron.threshold, out_shape) if neuron.threshold.size > 1 else \
-            np.full(out_shape, float(neuron.threshold.reshape(-1)[0]))
+        th = _per_neuron_values(neuron.threshold, out_shape, neuron.output, "thresholds")
         if np.any(th <= 0):
             raise NirGraphError(f"{where}: thresholds must be positive")
         threshold = float(np.max(th))
@@ -295,9 +326,26 @@ def _layer(neuron: Neuron, main, skips, nodes, shapes, i: int, layers_nodes) -> 
         name=meta_value(nodes[neuron.name], "layer") or neuron.output, synapse=synapse,
         bias=np.asarray(bias_out, dtype=np.float64),
         threshold=threshold, spiking=spiking, reset=neuron.reset or "soft",
-        v0=_v0_fits(neuron.v0, synapse.kind, out_shape, where),
+        v0=_start(neuron, factor, synapse.kind, tuple(out_shape), where),
         threshold_source="NIR", out_shape=tuple(out_shape),
         skips=tuple(skip_synapses), du=neuron.du, dv=neuron.dv)
+
+
+def _per_neuron_values(values: np.ndarray, out_shape: tuple[int, ...], node: str,
+                       what: str) -> np.ndarray:
+    """A neuron node's parameter as one value per neuron of the layer's ``out_shape``: one
+    value for all, one per neuron in any shape of as many (a conv's output read through a
+    composed, flat synapse), or broadcast."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 1:
+        return np.full(out_shape, float(values.reshape(-1)[0]))
+    if values.size == int(np.prod(out_shape)):
+        return values.reshape(out_shape)
+    try:
+        return np.broadcast_to(values, out_shape)
+    except ValueError:
+        raise NirGraphError(f"node '{node}': {values.size} {what} for a layer of shape "
+                            f"{tuple(out_shape)}; give one, or one per neuron") from None
 
 
 def _bias_full(synapse: Synapse, bias: np.ndarray, out_shape) -> np.ndarray:
@@ -316,6 +364,49 @@ def _scaled(synapse: Synapse, rows: np.ndarray) -> Synapse:
     else:
         weight = weight * np.asarray(rows).reshape(-1, 1)
     return Synapse(synapse.kind, weight, synapse.source, synapse.geometry)
+
+
+def _start(neuron: Neuron, factor: np.ndarray, kind: str, out_shape: tuple[int, ...],
+           where: str) -> float | np.ndarray:
+    """The layer's ``v0``: the metadata's and the soft-reset pattern's threshold offset
+    (:class:`~lava_convert.nir.neurons.Neuron`), in units of the layer's one threshold
+    (times ``factor``, as the inputs are), as one value or one per channel of a conv
+    layer / neuron of a dense layer."""
+    v0 = _v0_fits(neuron.v0, kind, out_shape, where)
+    if neuron.offset is None and np.all(factor == 1):
+        return v0
+    start = _per_neuron(v0, kind, out_shape)
+    if neuron.offset is not None:
+        try:
+            offset = np.broadcast_to(neuron.offset.reshape(out_shape) if neuron.offset.size
+                                     == np.prod(out_shape) else neuron.offset, out_shape)
+        except ValueError as exc:
+            raise NirGraphError(f"{where}: node '{neuron.output}' has {neuron.offset.size} "
+                                f"thresholds for {int(np.prod(out_shape))} neurons") from exc
+        if not neuron.v0_in_offset:
+            start = start + offset
+        elif not np.allclose(start, offset, rtol=1e-9, atol=1e-12):
+            raise NirGraphError(f"{where}: metadata v0 disagrees with the threshold offset of "
+                                f"node '{neuron.output}' (threshold - v0); re-export the graph")
+    start = start * factor
+    flat = start.reshape(-1)
+    if np.all(flat == flat[0]):
+        return float(flat[0])
+    if kind == "conv":
+        per_channel = start.reshape(out_shape[0], -1)
+        if not np.all(per_channel == per_channel[:, :1]):
+            raise NirGraphError(f"{where}: the initial potential differs within a channel of "
+                                "a convolution; Lava holds one per channel there")
+        return per_channel[:, 0].copy()
+    return flat.copy()
+
+
+def _per_neuron(v0: float | np.ndarray, kind: str, out_shape: tuple[int, ...]) -> np.ndarray:
+    """A ``v0`` (one, or one per channel of a conv / neuron of a dense layer) per neuron."""
+    v0 = np.asarray(v0, dtype=np.float64)
+    if v0.ndim and kind == "conv":
+        v0 = v0.reshape(-1, *[1] * (len(out_shape) - 1))
+    return np.broadcast_to(v0, out_shape)
 
 
 def _v0_fits(v0: float | np.ndarray, kind: str, out_shape, where: str) -> float | np.ndarray:

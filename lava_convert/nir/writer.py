@@ -10,8 +10,13 @@ NIR 1.0 has neither reset by subtraction nor an initial potential. Two encodings
 * ``"exact"``: a soft-reset layer is an integrator ``I`` feeding a ``Threshold``,
   whose output also goes through ``Scale(-threshold)`` back into the integrator:
   reset by subtraction in plain NIR, arriving with the next step's input, as the
-  soft reset takes effect. Hard-reset layers stay ``IF`` nodes (NIR's own reset).
-  ``v0`` stays inexpressible (metadata).
+  soft reset takes effect. Its initial potential is a threshold offset: with
+  ``u = v - v0`` the neuron starts at ``u = 0``, fires when ``u > threshold - v0`` and
+  subtracts ``threshold``, so the ``Threshold`` node holds ``threshold - v0`` (and the
+  metadata says so: ``lava_convert.v0_in_threshold``). Hard-reset layers stay ``IF``
+  nodes (NIR's own reset); their ``v0`` is inexpressible (metadata).
+
+What a reader that ignores the metadata runs instead is :func:`plain_reading`.
 
 Both use ``dt = 1`` (graph metadata): ``IF``/``I`` with ``r = 1`` add one step's
 current to ``v``. The readout (a non-spiking layer) is an integrator ``I`` whose
@@ -20,6 +25,7 @@ current to ``v``. The readout (a non-spiking layer) is an integrator ``I`` whose
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Literal
 
@@ -91,6 +97,42 @@ def _leaky(nir, layer: SpikingLayer, shape, bias, meta):
     return node, np.zeros_like(bias)
 
 
+def _per_neuron(value, layer: SpikingLayer, shape: tuple[int, ...]) -> np.ndarray:
+    """A layer setting (one value, or one per channel of a conv / neuron of a dense layer)
+    as one value per neuron, in the node's shape."""
+    value = np.asarray(value, dtype=np.float64)
+    if value.ndim and layer.kind == "conv":
+        value = value.reshape(-1, *[1] * (len(shape) - 1))
+    return np.broadcast_to(value, shape).copy()
+
+
+def _in_plain_nir(layer: SpikingLayer, encoding: Encoding) -> bool:
+    """Whether this layer's neuron is the exact encoding's integrator/threshold/feedback."""
+    plain = layer.du == 1.0 and layer.dv == 0.0
+    return plain and layer.spiking and encoding == "exact" and layer.reset == "soft"
+
+
+def plain_reading(snn: SnnNetwork, encoding: Encoding) -> tuple[SnnNetwork, tuple[str, ...]]:
+    """What a NIR reader that ignores lava-convert's metadata runs for ``to_nir(snn,
+    encoding)``: ``IF``, ``LIF`` and ``CubaLIF`` nodes reset to ``v_reset = 0`` (a
+    soft-reset layer becomes hard-reset) and every neuron starts at 0 (a ``v0`` is lost)
+    except the exact encoding's soft-reset pattern, which carries both. Returns that
+    network and one line per layer it changes (empty: plain NIR says it all)."""
+    layers, lost = [], []
+    for layer in snn.layers:
+        changes = {}
+        if not _in_plain_nir(layer, encoding):
+            if layer.spiking and layer.reset == "soft":
+                changes["reset"] = "hard"
+            if np.any(np.asarray(layer.v0) != 0):
+                changes["v0"] = 0.0
+        if changes:
+            said = [w for w, k in (("hard reset", "reset"), ("v0 = 0", "v0")) if k in changes]
+            lost.append(f"layer {layer.name}: {' and '.join(said)}")
+        layers.append(dataclasses.replace(layer, **changes))
+    return dataclasses.replace(snn, layers=tuple(layers)), tuple(lost)
+
+
 def to_nir(snn: SnnNetwork, encoding: Encoding = "if"):
     """The NIR graph (``nir.NIRGraph``) of ``snn``; see the module docstring."""
     if encoding not in ENCODINGS:
@@ -131,11 +173,13 @@ def to_nir(snn: SnnNetwork, encoding: Encoding = "if"):
             neuron = f"{layer.name}.integrator"
             nodes[neuron] = nir.I(r=ones, metadata=meta)
             out = neuron
-        elif encoding == "exact" and layer.reset == "soft":
+        elif _in_plain_nir(layer, encoding):
             neuron, fire = f"{layer.name}.integrator", f"{layer.name}.threshold"
             feedback = f"{layer.name}.reset"
-            nodes[neuron] = nir.I(r=ones, metadata=meta)
-            nodes[fire] = nir.Threshold(threshold=layer.threshold * ones)
+            nodes[neuron] = nir.I(r=ones, metadata={**meta, f"{META}.v0_in_threshold": 1})
+            # u = v - v0 starts at 0 and fires above threshold - v0 (module docstring)
+            nodes[fire] = nir.Threshold(
+                threshold=layer.threshold * ones - _per_neuron(layer.v0, layer, shape))
             nodes[feedback] = nir.Scale(scale=-layer.threshold * ones)
             edges += [(neuron, fire), (fire, feedback), (feedback, neuron)]
             out = fire

@@ -14,14 +14,15 @@ for ``config.timesteps`` on a screening subset of evaluation samples held out fr
 calibration fits on; the :data:`FINALISTS` best rules are then measured on all evaluation
 samples, and so is the best rule of each of the :data:`CALIBRATED_FAMILIES` best
 families (grain and shift) once more with bias calibration (when the config asks for no
-calibration of its own). Sample counts shrink for networks whose simulation costs more
-than :data:`AUTO_BUDGET` (:func:`evaluation_plan`), so the choice costs a few fixed-point
-checks at any size; the rule statistics share one ANN forward pass
+calibration of its own). Sample counts shrink, and one family is calibrated, for networks
+whose simulation costs more than :data:`AUTO_BUDGET` (:func:`evaluation_plan`), so the
+choice costs a few fixed-point checks at any size; the rule statistics share one ANN forward pass
 (:func:`~lava_convert.passes.balance.shared_activations`). Of the candidates measured on
 all samples whose agreement with the ANN's predictions is within the noise of the most
 agreeing one (:func:`within_noise`), it keeps the one with the fewest spikes per
-inference (then the first measured: the simplest). The
-measurement is kept for the sidecar and the ``convert`` output.
+inference (then the first measured: the simplest), and the pipeline goes on from its
+conversion (nothing is converted twice). The measurement is kept for the sidecar and the
+``convert`` output.
 """
 
 from __future__ import annotations
@@ -30,16 +31,16 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import ConversionConfig
 from ..ir import AnnGraph, FixedNetwork
-from ..quantize.scale import quantize
 from ..sim.ann import logits
 from ..sim.reference import simulate_fixed
-from .balance import balance, layer_thresholds, shared_activations
+from .balance import shared_activations
 from .calibration_data import held_out, spread
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ MIN_HELD_OUT = 128
 AUTO_BIAS_CALIBRATION = 256
 #: Rules measured on all evaluation samples after screening.
 FINALISTS = 3
-#: Families (grain and shift) whose best screened rule is measured with bias calibration.
+#: Families (grain and shift) whose best screened rule is measured with bias calibration
+#: (one for networks past the budget).
 CALIBRATED_FAMILIES = 2
 #: Multiplications per candidate the evaluation may spend (times T, per sample, see
 #: :func:`evaluation_plan`): MNIST-sized networks get every sample, a CIFAR VGG at
@@ -72,9 +74,15 @@ CANDIDATES: tuple[dict, ...] = tuple(
     for per_channel in (False, True)
     for balancing, pct in (("max", None), ("percentile", 99.99), ("percentile", 99.9)))
 
+class Converted(Protocol):
+    """What a :data:`Converter` returns: anything that holds the fixed-point network."""
+
+    fixed: FixedNetwork
+
+
 #: Converts with a config through the passes after this one (balance, calibrations,
 #: quantization), as the pipeline would.
-Converter = Callable[[ConversionConfig], FixedNetwork]
+Converter = Callable[[ConversionConfig], Converted]
 
 
 @dataclass(frozen=True)
@@ -149,28 +157,47 @@ def needs_choice(graph: AnnGraph, config: ConversionConfig) -> bool:
         layer.activation in ("clip", "qcfs") for layer in graph.layers[:-1])
 
 
-def evaluation_plan(per_sample: int, available: int) -> tuple[int, int, int]:
-    """(evaluation samples, screening samples, bias calibration samples) for a network
-    whose simulation costs ``per_sample`` multiplications per sample
-    (:func:`~lava_convert.sim.kernels.products_per_step` times T), with ``available``
-    samples to evaluate on: ``EVALUATION_SAMPLES``, ``SCREEN_SAMPLES`` and
-    ``AUTO_BIAS_CALIBRATION`` while they fit ``AUTO_BUDGET``, fewer (down to
-    ``MIN_EVALUATION`` and ``MIN_SCREEN``) for larger networks."""
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """How many samples ``balancing="auto"`` spends: ``evaluate`` (the finalists and the
+    calibrated candidates are measured on all of them), ``screen`` (every rule), ``fit``
+    (bias calibration of the calibrated candidates), and how many families get a
+    calibrated candidate (``families``)."""
+
+    evaluate: int
+    screen: int
+    fit: int
+    families: int
+
+
+def evaluation_plan(per_sample: int, available: int) -> EvaluationPlan:
+    """The sample counts for a network whose simulation costs ``per_sample``
+    multiplications per sample (:func:`~lava_convert.sim.kernels.products_per_step` times
+    T), with ``available`` samples to evaluate on: ``EVALUATION_SAMPLES``,
+    ``SCREEN_SAMPLES``, ``AUTO_BIAS_CALIBRATION`` and ``CALIBRATED_FAMILIES`` while the
+    evaluation fits ``AUTO_BUDGET``; for larger networks fewer samples (down to
+    ``MIN_EVALUATION`` and ``MIN_SCREEN``) and one calibrated family (a calibrated
+    candidate simulates its fit samples about ten times: it costs as much as several
+    screened rules)."""
     per_sample = max(1, per_sample)
+    fits = AUTO_BUDGET // per_sample >= EVALUATION_SAMPLES
     evaluate = min(available, max(MIN_EVALUATION, min(EVALUATION_SAMPLES,
                                                       AUTO_BUDGET // per_sample)))
     screen = min(evaluate, max(MIN_SCREEN, min(SCREEN_SAMPLES, evaluate // 8)))
     fit = max(MIN_SCREEN, min(AUTO_BIAS_CALIBRATION, AUTO_BUDGET // (4 * per_sample)))
-    return evaluate, screen, fit
+    return EvaluationPlan(evaluate, screen, fit, CALIBRATED_FAMILIES if fits else 1)
+
+
+C = TypeVar("C", bound=Converted)
 
 
 def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
-                     convert: Converter,
-                     progress: bool = False) -> tuple[ConversionConfig, BalancingChoice]:
-    """The best candidate for ``graph`` (see the module docstring); the config with its
-    settings, and the measurement. ``convert`` makes the calibrated candidates (and all
-    of them when ``config`` already calibrates). Candidates the target cannot express
-    (``v0`` on stock NetX) are left out.
+                     convert: Callable[[ConversionConfig], C],
+                     progress: bool = False) -> tuple[ConversionConfig, BalancingChoice, C]:
+    """The best candidate for ``graph`` (see the module docstring): the config with its
+    settings, the measurement, and the kept candidate's conversion (what ``convert``
+    returned for it: the pipeline goes on from there). ``convert`` makes every
+    candidate. Candidates the target cannot express (``v0`` on stock NetX) are left out.
 
     Successive halving keeps the cost near a few fixed-point checks: every rule is
     screened on ``screen`` samples spread over the evaluation samples; the
@@ -178,29 +205,23 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
     ``CALIBRATED_FAMILIES`` best families (grain and shift), are measured on all of them.
     The multiplications one sample's simulation costs
     (:func:`~lava_convert.sim.kernels.products_per_step` times T) size the sample counts
-    (:func:`evaluation_plan`). ``progress`` shows a bar naming the candidate."""
+    and the calibrated families (:func:`evaluation_plan`). Only the conversions that can
+    still be kept are held (the best ``FINALISTS`` screened so far, then the ones measured
+    on all samples).
+    ``progress`` shows a bar naming the candidate."""
     from ..sim.kernels import products_per_step
 
     own = (config.bias_calibration, config.potential_calibration, config.readout_calibration)
     calibrates = any(n > 0 for n in own)
     rules = [s for s in CANDIDATES if not (config.target == "stock-netx" and s["shift"] == "v0")]
     T = config.timesteps
-    by_rule: dict = {}
 
-    def direct(candidate: ConversionConfig) -> FixedNetwork:
-        # no calibration: balance and quantize, the thresholds computed once per rule
-        rule = (candidate.balancing, candidate.percentile, candidate.channel_thresholds)
-        if rule not in by_rule:
-            by_rule[rule] = layer_thresholds(graph, x, candidate)
-        return quantize(balance(graph, x, candidate, by_rule[rule]), x, candidate)
-
-    make = convert if calibrates else direct
     with shared_activations(graph, x), _quiet("lava_convert.quantize", "lava_convert.sim"), \
             tqdm(total=len(rules), desc="balancing auto", unit="candidate", leave=False,
                  disable=not progress) as bar:
-        first = make(config.replace(**rules[0]))
-        n_eval, n_screen, n_fit = evaluation_plan(products_per_step(first) * config.timesteps,
-                                                  len(x))
+        first = convert(config.replace(**rules[0]))
+        plan = evaluation_plan(products_per_step(first.fixed) * config.timesteps, len(x))
+        n_eval, n_screen, n_fit = plan.evaluate, plan.screen, plan.fit
         fitted = own if calibrates else (n_fit,)
         index = held_out(len(x), fitted, n_eval)
         separate = len(index) >= min(MIN_HELD_OUT, n_eval)
@@ -210,23 +231,24 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
         screen = spread(len(samples), n_screen)
         rest = np.setdiff1d(np.arange(len(samples)), screen)
         target = np.argmax(logits(graph, samples), axis=1)
-        nets: dict[int, FixedNetwork] = {}
+        kept: dict[int, C] = {}  # the conversions that can still be chosen
         # per candidate and evaluation sample: agrees with the ANN (-1: not measured), spikes
         hits: dict[int, np.ndarray] = {}
         spikes: dict[int, np.ndarray] = {}
         settings_of: list[dict] = []
 
         def run(k: int, which: np.ndarray) -> None:
-            result = simulate_fixed(nets[k], samples[which], T)
+            result = simulate_fixed(kept[k].fixed, samples[which], T)
             hits[k][which] = result.predictions == target[which]
             spikes[k][which] = np.sum([v.sum(axis=1) for v in result.spike_counts.values()],
                                       axis=0)
 
-        def measure(settings: dict, which: np.ndarray, net: FixedNetwork | None = None) -> int:
+        def measure(settings: dict, which: np.ndarray, converted: C | None = None) -> int:
             bar.set_postfix_str(describe_settings(settings))
             k = len(settings_of)
             settings_of.append(settings)
-            nets[k] = net if net is not None else make(config.replace(**settings))
+            kept[k] = converted if converted is not None else convert(config.replace(
+                **settings))
             hits[k], spikes[k] = np.full(len(samples), -1), np.full(len(samples), np.nan)
             run(k, which)
             log.info("balancing auto: %s agrees with the ANN on %.4f of %d samples (%.0f "
@@ -235,12 +257,16 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
             bar.update()
             return k
 
+        def ranked() -> list[int]:
+            return sorted(range(len(settings_of)),
+                          key=lambda k: (-_agreement(hits[k]), np.nanmean(spikes[k]), k))
+
         for i, settings in enumerate(rules):  # screening
             measure(settings, screen, first if i == 0 else None)
-        ranked = sorted(range(len(rules)),
-                        key=lambda k: (-_agreement(hits[k]), np.nanmean(spikes[k]), k))
-        finalists = ranked[:FINALISTS]
-        nets = {k: nets[k] for k in finalists}  # the others are done with (memory)
+            first = None
+            leaders = ranked()[:FINALISTS]
+            kept = {k: kept[k] for k in leaders}  # the others are done with (memory)
+        finalists = ranked()[:FINALISTS]
         bar.total += len(finalists)
         for k in finalists:  # the rest of the evaluation samples
             bar.set_postfix_str(describe_settings(settings_of[k]))
@@ -249,27 +275,27 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
             bar.update()
         if not calibrates:
             families = []
-            for k in ranked:  # the best rule of each family, best families first
+            for k in ranked():  # the best rule of each family, best families first
                 family = {f: settings_of[k][f] for f in ("channel_thresholds", "shift")}
                 if family not in [f for f, _ in families]:
                     families.append((family, k))
-            families = families[:CALIBRATED_FAMILIES]
+            families = families[:plan.families]
             bar.total += len(families)
             for _, k in families:
-                measure({**settings_of[k], "bias_calibration": n_fit},
-                        np.arange(len(samples)), convert(config.replace(
-                            **settings_of[k], bias_calibration=n_fit)))
+                measure({**settings_of[k], "bias_calibration": n_fit}, np.arange(len(samples)))
     complete = [k for k in range(len(settings_of)) if np.all(hits[k] >= 0)]
     top = max(complete, key=lambda k: (hits[k].sum(), -spikes[k].mean(), -k))
     measured = [Candidate(settings_of[k], _agreement(hits[k]), float(np.nanmean(spikes[k])),
                           tied=k in complete and within_noise(hits[k] == 1, hits[top] == 1),
                           samples=int(np.sum(hits[k] >= 0)))
                 for k in range(len(settings_of))]
-    chosen = min((c for c in measured if c.tied), key=lambda c: c.spikes).settings
-    choice = BalancingChoice(chosen=chosen, candidates=tuple(measured), samples=len(samples),
-                             timesteps=T, held_out=separate, screened=len(screen))
+    chosen = min((k for k in range(len(measured)) if measured[k].tied),
+                 key=lambda k: measured[k].spikes)
+    choice = BalancingChoice(chosen=measured[chosen].settings, candidates=tuple(measured),
+                             samples=len(samples), timesteps=T, held_out=separate,
+                             screened=len(screen))
     log.info("%s", choice.describe())
-    return config.replace(**chosen), choice
+    return config.replace(**choice.chosen), choice, kept[chosen]
 
 
 def _agreement(hits: np.ndarray) -> float:
@@ -289,7 +315,8 @@ def within_noise(hits: np.ndarray, best: np.ndarray) -> bool:
 @contextmanager
 def _quiet(*names: str) -> Iterator[None]:
     """Hold back the warnings of these loggers below errors: they would be about candidate
-    networks that are not kept (the kept one is converted again and warns then)."""
+    networks that are not kept (the kept one's quantization warnings are in its
+    :class:`~lava_convert.ir.LayerQuantization` records, and the pipeline logs them)."""
     loggers = [logging.getLogger(name) for name in names]
     levels = [logger.level for logger in loggers]
     for logger in loggers:

@@ -36,10 +36,11 @@ _shared: dict = {}
 @contextmanager
 def shared_activations(graph: AnnGraph, x: np.ndarray):
     """Within this block the statistics of ``graph`` on ``x`` (every threshold rule's)
-    reuse one ANN forward pass per batch, kept while they fit ``SHARED_ACTIVATIONS_BYTES``
-    (``balancing="auto"`` compares several rules on the same data)."""
+    reuse one ANN forward pass per batch, kept while they fit ``SHARED_ACTIVATIONS_BYTES``,
+    and each histogram is filled once (``balancing="auto"`` compares several rules on the
+    same data)."""
     key = (id(graph), id(x))
-    _shared[key] = {}  # (lo, batch_size) -> activations
+    _shared[key] = {"activations": {}, "statistics": {}}  # (lo, hi) -> activations
     try:
         yield
     finally:
@@ -48,16 +49,27 @@ def shared_activations(graph: AnnGraph, x: np.ndarray):
 
 def _forward(graph: AnnGraph, x: np.ndarray, lo: int, batch_size: int) -> list[np.ndarray]:
     """``forward(graph, x[lo:lo + batch_size])``, from :func:`shared_activations` if kept."""
-    cache = _shared.get((id(graph), id(x)))
-    if cache is None:
+    shared = _shared.get((id(graph), id(x)))
+    if shared is None:
         return forward(graph, x[lo:lo + batch_size])
-    if (lo, batch_size) not in cache:
+    cache, key = shared["activations"], (lo, min(lo + batch_size, len(x)))
+    if key not in cache:  # by the samples: batch sizes past len(x) share a pass
         acts = forward(graph, x[lo:lo + batch_size])
         kept = sum(a.nbytes for kept in cache.values() for a in kept)
         if kept + sum(a.nbytes for a in acts) > SHARED_ACTIVATIONS_BYTES:
             return acts
-        cache[(lo, batch_size)] = acts
-    return cache[(lo, batch_size)]
+        cache[key] = acts
+    return cache[key]
+
+
+def _statistic(graph: AnnGraph, x: np.ndarray, key: tuple, compute):
+    """``compute()``, computed once per ``key`` within :func:`shared_activations`."""
+    shared = _shared.get((id(graph), id(x)))
+    if shared is None:
+        return compute()
+    if key not in shared["statistics"]:
+        shared["statistics"][key] = compute()
+    return shared["statistics"][key]
 
 
 def activation_statistics(graph: AnnGraph, x: np.ndarray, percentile: float | None = None,
@@ -70,13 +82,33 @@ def activation_statistics(graph: AnnGraph, x: np.ndarray, percentile: float | No
     percentile, at most ``max / HIST_BINS`` above it). The last layer's entry is
     the largest logit.
     """
-    n = len(graph.layers)
-    maxima = np.full(n, -np.inf)
+    maxima = _statistic(graph, x, ("max", batch_size),
+                        lambda: _layer_maxima(graph, x, batch_size))
+    if percentile is None:
+        return [(float(m), None) for m in maxima]
+    hists, total = _statistic(graph, x, ("histogram", batch_size),
+                              lambda: _layer_histograms(graph, x, maxima, batch_size))
+    result = []
+    for i in range(len(maxima)):
+        top = max(maxima[i], 0.0) or 1.0
+        rank = np.searchsorted(np.cumsum(hists[i]), percentile / 100.0 * total[i])
+        result.append((float(maxima[i]), float(min(rank + 1, HIST_BINS)) * top / HIST_BINS))
+    return result
+
+
+def _layer_maxima(graph: AnnGraph, x: np.ndarray, batch_size: int) -> np.ndarray:
+    maxima = np.full(len(graph.layers), -np.inf)
     for lo in range(0, len(x), batch_size):
         for i, a in enumerate(_forward(graph, x, lo, batch_size)):
             maxima[i] = max(maxima[i], float(a.max()))
-    if percentile is None:
-        return [(float(m), None) for m in maxima]
+    return maxima
+
+
+def _layer_histograms(graph: AnnGraph, x: np.ndarray, maxima: np.ndarray,
+                      batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per layer, a ``HIST_BINS``-bin histogram of its activations over ``[0, max]``, and
+    how many activations it counts."""
+    n = len(graph.layers)
     hists = np.zeros((n, HIST_BINS), dtype=np.int64)
     total = np.zeros(n, dtype=np.int64)
     for lo in range(0, len(x), batch_size):
@@ -85,12 +117,7 @@ def activation_statistics(graph: AnnGraph, x: np.ndarray, percentile: float | No
             idx = np.clip((a.ravel() / top * HIST_BINS).astype(np.int64), 0, HIST_BINS - 1)
             hists[i] += np.bincount(idx, minlength=HIST_BINS)
             total[i] += a.size
-    result = []
-    for i in range(n):
-        top = max(maxima[i], 0.0) or 1.0
-        rank = np.searchsorted(np.cumsum(hists[i]), percentile / 100.0 * total[i])
-        result.append((float(maxima[i]), float(min(rank + 1, HIST_BINS)) * top / HIST_BINS))
-    return result
+    return hists, total
 
 
 #: Histogram resolution per channel of per-channel percentile balancing.
@@ -106,6 +133,25 @@ def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
     largest activation, or (with ``percentile``) that percentile of the channel's
     activations (upper edge of a ``CHANNEL_BINS``-bin histogram bin over
     ``[0, channel max]``)."""
+    key = (tuple(layers), batch_size)
+    tops = _statistic(graph, x, ("channel max", *key),
+                      lambda: _channel_maxima(graph, x, layers, batch_size))
+    if percentile is None:
+        return tops
+    hists, count = _statistic(graph, x, ("channel histogram", *key),
+                              lambda: _channel_histograms(graph, x, tops, batch_size))
+    out = {}
+    for i in layers:
+        rank = np.array([np.searchsorted(np.cumsum(h), percentile / 100.0 * count[i])
+                         for h in hists[i]])
+        # a channel that never activates has no percentile: 0, as its largest activation
+        out[i] = np.where(tops[i] > 0, np.minimum(rank + 1, CHANNEL_BINS) * tops[i]
+                          / CHANNEL_BINS, 0.0)
+    return out
+
+
+def _channel_maxima(graph: AnnGraph, x: np.ndarray, layers: list[int],
+                    batch_size: int) -> dict[int, np.ndarray]:
     tops: dict[int, np.ndarray] = {}
     for lo in range(0, len(x), batch_size):
         acts = _forward(graph, x, lo, batch_size)
@@ -113,13 +159,18 @@ def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
             a = acts[i].reshape(len(acts[i]), graph.layers[i].out_shape[0], -1)
             m = a.max(axis=(0, 2))
             tops[i] = m if i not in tops else np.maximum(tops[i], m)
-    if percentile is None:
-        return tops
-    hists = {i: np.zeros((len(tops[i]), CHANNEL_BINS), dtype=np.int64) for i in layers}
-    count = dict.fromkeys(layers, 0)
+    return tops
+
+
+def _channel_histograms(graph: AnnGraph, x: np.ndarray, tops: dict[int, np.ndarray],
+                        batch_size: int) -> tuple[dict[int, np.ndarray], dict[int, int]]:
+    """Per layer of ``tops`` and channel, a ``CHANNEL_BINS``-bin histogram of its
+    activations over ``[0, channel max]``, and how many activations each counts."""
+    hists = {i: np.zeros((len(top), CHANNEL_BINS), dtype=np.int64) for i, top in tops.items()}
+    count = dict.fromkeys(tops, 0)
     for lo in range(0, len(x), batch_size):
         acts = _forward(graph, x, lo, batch_size)
-        for i in layers:
+        for i in tops:
             a = acts[i].reshape(len(acts[i]), len(tops[i]), -1).transpose(1, 0, 2)
             a = a.reshape(len(tops[i]), -1)
             top = np.where(tops[i] > 0, tops[i], 1.0)[:, None]
@@ -129,14 +180,7 @@ def channel_statistics(graph: AnnGraph, x: np.ndarray, layers: list[int],
             hists[i] += np.bincount((idx + offsets).ravel(), minlength=len(idx) * CHANNEL_BINS
                                     ).reshape(len(idx), CHANNEL_BINS)
             count[i] += a.shape[1]
-    out = {}
-    for i in layers:
-        rank = np.array([np.searchsorted(np.cumsum(h), percentile / 100.0 * count[i])
-                         for h in hists[i]])
-        # a channel that never activates has no percentile: 0, as its largest activation
-        out[i] = np.where(tops[i] > 0, np.minimum(rank + 1, CHANNEL_BINS) * tops[i]
-                          / CHANNEL_BINS, 0.0)
-    return out
+    return hists, count
 
 
 def layer_thresholds(

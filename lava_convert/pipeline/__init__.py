@@ -71,7 +71,8 @@ NEEDS_ANN = ("bias_calibration", "potential_calibration", "readout_calibration")
 
 def from_nir(graph, calibration, *, timesteps: int | None = None, dt: float | None = None,
              reset: str | None = None, config: ConversionConfig | None = None,
-             max_bytes: int | None = None, progress: bool | None = None) -> ConvertedNetwork:
+             max_bytes: int | None = None, progress: bool | None = None,
+             cuba_bias: str = "refuse") -> ConvertedNetwork:
     """Read a spiking network from NIR and quantize it for Lava.
 
     Args:
@@ -82,6 +83,8 @@ def from_nir(graph, calibration, *, timesteps: int | None = None, dt: float | No
         dt, reset: How to read the graph's neurons (see
             :func:`lava_convert.nir.reader.graph_to_snn`): required where the graph
             does not say.
+        cuba_bias: A bias into a ``CubaLIF``'s synaptic current: ``"refuse"`` or
+            ``"voltage"`` (:func:`lava_convert.nir.reader.graph_to_snn`).
         config: Quantization settings (``input_bits``, ``headroom``, ``rate_tolerance``);
             calibrations (:data:`NEEDS_ANN`) are refused: there is no ANN to fit.
         max_bytes: Largest data a NIR file may declare (as for :func:`read_netx`).
@@ -100,7 +103,7 @@ def from_nir(graph, calibration, *, timesteps: int | None = None, dt: float | No
     source = load_graph(graph, max_bytes)
     lo, hi = float(x.min()), float(x.max())
     snn = graph_to_snn(source, dt=dt, reset=reset, timesteps=timesteps,
-                       input_range=(min(lo, 0.0), max(hi, 0.0)))
+                       input_range=(min(lo, 0.0), max(hi, 0.0)), cuba_bias=cuba_bias)
     config = (config or ConversionConfig()).replace(timesteps=snn.timesteps)
     if x.shape[1:] != snn.input_shape and int(np.prod(x.shape[1:])) == \
             int(np.prod(snn.input_shape)):

@@ -22,7 +22,7 @@ from ..ir import AnnGraph, FixedNetwork, SnnNetwork
 from ..netx.format import format_version, meta_dict
 from ..netx.reader import read_netx
 from ..netx.writer import write_netx
-from ..nir.writer import write_nir
+from ..nir.writer import plain_reading, write_nir
 from ..passes.auto_balancing import BalancingChoice
 from ..passes.readout_calibration import ReadoutFit
 from ..sim.ann import logits
@@ -133,16 +133,30 @@ class ConvertedNetwork:
         log.info("wrote %s and %s", path, sidecar_path(path))
         return path
 
-    def export_nir(self, path: str | Path, encoding: str = "if") -> Path:
+    def export_nir(self, path: str | Path, encoding: str = "if",
+                   samples: np.ndarray | None = None) -> Path:
         """Write the float SNN as a NIR file (:mod:`lava_convert.nir.writer`: ``"if"``,
-        plain IF nodes with the soft reset in metadata, or ``"exact"``, the soft reset as
-        integrator, threshold and feedback). Warns for ``"if"`` with soft-reset layers:
-        most importers will run them with hard reset."""
-        if encoding == "if" and any(l.spiking and l.reset == "soft" for l in self.snn.layers):
-            log.warning("%s: NIR's IF resets to v_reset; importers other than lava-convert "
-                        "will run these soft-reset layers with hard reset (the soft reset is "
-                        "only in the metadata). encoding='exact' writes it in plain NIR",
-                        path)
+        plain IF nodes with the soft reset and ``v0`` in metadata, or ``"exact"``, the
+        soft reset as integrator, threshold and feedback, ``v0`` in the threshold).
+
+        Warns, naming the layers, where a reader that ignores lava-convert's metadata
+        runs another network (:func:`~lava_convert.nir.writer.plain_reading`: hard reset,
+        ``v0 = 0``); with ``samples``, the warning says how often that network's
+        predictions agree with this one's on them."""
+        plain, lost = plain_reading(self.snn, encoding)
+        if lost:
+            message = (f"{path}: a NIR reader that ignores the lava_convert.* metadata runs "
+                       f"{'; '.join(lost)}")
+            if samples is not None:
+                T = self.snn.timesteps
+                agree = np.mean(simulate_float(plain, samples, T).predictions ==
+                                simulate_float(self.snn, samples, T).predictions)
+                message += (f": it agrees with this network's predictions on "
+                            f"{100 * agree:.1f} % of {len(samples)} samples")
+            if encoding == "if" and any(l.reset == "soft" for l in self.snn.layers
+                                        if l.spiking and l.du == 1.0 and l.dv == 0.0):
+                message += ". encoding='exact' writes soft reset and v0 in plain NIR"
+            log.warning("%s", message)
         return write_nir(self.snn, path, encoding)
 
     def write_sidecar(self, path: str | Path) -> Path:

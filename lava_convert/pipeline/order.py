@@ -46,6 +46,9 @@ class Stage:
     progress: bool = False
     balancing_choice: BalancingChoice | None = None
     readout_fit: ReadoutFit | None = None
+    #: Passes whose results the stage already holds (``balancing="auto"`` hands on the
+    #: kept candidate's conversion): :func:`run_passes` records them without running them.
+    converted: tuple[str, ...] = ()
 
     def calibration_samples(self, n: int | None = None) -> np.ndarray:
         """``n`` (default ``config.bias_calibration``) samples spread evenly over the
@@ -62,17 +65,24 @@ def _target(stage: Stage) -> Stage:
 
 def _auto_balancing(stage: Stage) -> Stage:
     """For ``balancing="auto"`` on a network of plain ReLUs: convert with each candidate
-    rule (some through :data:`CANDIDATE_PASSES`, with bias calibration), measure agreement
+    rule (through :data:`CANDIDATE_PASSES`, some with bias calibration), measure agreement
     with the ANN at T, keep the one with the fewest spikes among those as good as the best
     (its settings replace the config's;
-    :func:`~lava_convert.passes.auto_balancing.choose_balancing`)."""
-    def convert(config: ConversionConfig) -> FixedNetwork:
+    :func:`~lava_convert.passes.auto_balancing.choose_balancing`). The kept candidate's
+    conversion is the stage handed on: the passes it ran are not run again, and its
+    quantization warnings, held back while candidates were measured, are logged."""
+    def convert(config: ConversionConfig) -> Stage:
         candidate = dataclasses.replace(stage, config=config, progress=False)
-        return run_passes(candidate, CANDIDATE_PASSES, progress=False)[0].fixed
+        result, ran = run_passes(candidate, CANDIDATE_PASSES, progress=False)
+        return dataclasses.replace(result, converted=ran)
 
-    config, choice = choose_balancing(stage.graph, stage.x, stage.config, convert,
-                                      progress=stage.progress)
-    return dataclasses.replace(stage, config=config, balancing_choice=choice)
+    config, choice, kept = choose_balancing(stage.graph, stage.x, stage.config, convert,
+                                            progress=stage.progress)
+    for record in kept.fixed.quantization:
+        for warning in record.warnings:
+            log.warning("%s", warning)
+    return dataclasses.replace(kept, config=config, balancing_choice=choice,
+                               progress=stage.progress)
 
 
 def _balance(stage: Stage) -> Stage:
@@ -186,15 +196,18 @@ CANDIDATE_PASSES: tuple[Pass, ...] = tuple(
 def run_passes(stage: Stage, passes: tuple[Pass, ...] = PASSES,
                progress: bool | None = None) -> tuple[Stage, tuple[str, ...]]:
     """Run, in order, the passes that apply when their turn comes; return the result and
-    the names of those that ran. ``progress`` shows a bar over the passes (default: when
-    stderr is a terminal)."""
+    the names of those that ran (those the stage already holds, :attr:`Stage.converted`,
+    are recorded without running). ``progress`` shows a bar over the passes (default:
+    when stderr is a terminal)."""
     show = sys.stderr.isatty() if progress is None else progress
     stage = dataclasses.replace(stage, progress=show)
     ran = []
     with tqdm(total=len(passes), desc="converting", unit="pass", disable=not show,
               leave=False) as bar:
         for p in passes:
-            if p.applies(stage):
+            if p.name in stage.converted:
+                ran.append(p.name)
+            elif p.applies(stage):
                 bar.set_postfix_str(p.name)
                 log.info("pass %s", p.name)
                 stage = p.run(stage)

@@ -70,6 +70,10 @@ _LIMITER_ADVICE = {
 UNDERFLOW_WARN = 0.25
 #: Graded input widths ``input_bits="auto"`` chooses from (:func:`choose_input_bits`).
 AUTO_INPUT_BITS = tuple(range(4, 13))
+#: Samples :func:`choose_input_bits` compares currents on: at most the first 1024, fewer
+#: when the first layer's multiplications per sample times the samples would pass
+#: ``INPUT_BITS_PRODUCTS`` (a CIFAR-sized first conv: 32), never below 32.
+INPUT_BITS_SAMPLES, INPUT_BITS_MIN_SAMPLES, INPUT_BITS_PRODUCTS = 1024, 32, 2**25
 
 
 def _observed_current(layer: SpikingLayer, x: np.ndarray) -> float:
@@ -114,14 +118,16 @@ def choose_input_bits(snn: SnnNetwork, x: np.ndarray, config: ConversionConfig,
     weights, and both share its 24-bit state: each bit more for the input is one bit
     less for the weights (their scale is set by the largest current). For each width of
     :data:`AUTO_INPUT_BITS` the first layer is quantized as :func:`quantize` would, and
-    its current on ``x`` (up to 1024 samples) compared with the real-valued one; the width
+    its current on ``x`` (the first :data:`INPUT_BITS_SAMPLES`, fewer for a large first
+    layer) compared with the real-valued one; the width
     with the smallest mean squared error wins (ties: the wider). ``i_max``: the first
     layer's current limit as :func:`quantize` takes it (default: from ``x``)."""
     layer = snn.layers[0]
     x = np.asarray(x, dtype=np.float64).reshape(len(x), *snn.input_shape)
     if i_max is None:
         i_max = _first_layer_current(layer, x, config.headroom)
-    x = x[:1024]
+    per_sample = int(np.prod(layer.out_shape)) * int(np.prod(layer.synapse.weight.shape[1:]))
+    x = x[:max(INPUT_BITS_MIN_SAMPLES, min(INPUT_BITS_SAMPLES, INPUT_BITS_PRODUCTS // per_sample))]
     signed = snn.input_range[0] < 0
     xt = torch.as_tensor(x)
     with torch.no_grad():
@@ -165,6 +171,18 @@ def _scale(layer: SpikingLayer, w_unit: np.ndarray, i_max: float,
         candidates["state headroom"] = (STATE_LIMIT // 2) / i_max
     limit = min(candidates, key=candidates.get)
     return candidates[limit], limit
+
+
+def _rounded(w: np.ndarray, s: float) -> np.ndarray:
+    """``rint(w * s)`` as int64 (halves to even, as ``np.rint``), in torch: every core."""
+    return torch.round(torch.as_tensor(w, dtype=torch.float64) * s).to(torch.int64).numpy()
+
+
+def _underflow(w: np.ndarray, weight: np.ndarray) -> float:
+    """Share of the non-zero real weights ``w`` whose integer ``weight`` is 0."""
+    nonzero = torch.as_tensor(w) != 0
+    lost = torch.logical_and(nonzero, torch.as_tensor(weight) == 0)
+    return float(lost.sum()) / max(int(nonzero.sum()), 1)
 
 
 def _bias_exponent(bias_units: np.ndarray) -> int:
@@ -219,7 +237,7 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
         s, limit = _scale(layer, w_unit, i_max, free_bias)
         if grid is not None:
             s, limit = grid.quantization[i].scale, grid.quantization[i].scale_limited_by
-        weight = np.rint(w_unit * s).astype(np.int64)
+        weight = _rounded(w_unit, s)
         bias_exp = _bias_exponent(layer.bias * s) if free_bias else BIAS_EXP
         bias = np.rint(layer.bias * s / 2 ** (bias_exp - BIAS_EXP)).astype(np.int64)
         if np.abs(bias).max(initial=0) > BIAS_MANT_MAX:
@@ -232,7 +250,7 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
                 "input would be ignored. The bias or current range dwarfs the weights: retrain "
                 "with a smaller bias, or rescale the layer"
             )
-        underflow = float(np.mean(weight[w_unit != 0] == 0))
+        underflow = _underflow(w_unit, weight)
         notes = []
         if underflow > UNDERFLOW_WARN:
             notes.append(f"layer {layer.name}: {100 * underflow:.0f}% of its non-zero weights "

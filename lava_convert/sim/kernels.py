@@ -47,8 +47,9 @@ def current_bound(synapse: Synapse | None, max_input: float) -> float:
     largest row sum of ``|w|``."""
     if synapse is None:
         return float(max_input)
-    w = np.abs(np.asarray(synapse.weight, dtype=np.float64)).reshape(len(synapse.weight), -1)
-    return float(w.sum(axis=1).max() * max_input)
+    w = torch.as_tensor(np.asarray(synapse.weight)).reshape(len(synapse.weight), -1)
+    w = w.to(torch.float64 if w.is_floating_point() else torch.int64)  # integers: exact
+    return float(w.abs().sum(dim=1).max()) * max_input
 
 
 def box_bound(weight: np.ndarray, bias, lo, hi, skips=()) -> float:
@@ -58,20 +59,27 @@ def box_bound(weight: np.ndarray, bias, lo, hi, skips=()) -> float:
     them a row reaches at most its positive weights and at least minus its negative ones,
     about half of :func:`current_bound`. The quantizer sizes its scales with it; the
     reference uses it to prove that ``u`` cannot wrap."""
-    w = np.asarray(weight).reshape(len(weight), -1)
-    if np.issubdtype(w.dtype, np.integer) and lo <= hi:
-        # integer weights (the reference's): exact row sums of each sign, then the box
-        pos = np.where(w > 0, w, 0).sum(axis=1, dtype=np.int64)
-        neg = np.where(w < 0, w, 0).sum(axis=1, dtype=np.int64)
+    w = torch.as_tensor(np.asarray(weight)).reshape(len(weight), -1)
+    if np.ndim(lo) == 0 and np.ndim(hi) == 0 and lo <= hi:
+        # scalar box: each row's sums of each sign (exact for integer weights), then the box
+        pos, neg = _sign_sums(w)
         top, bottom = pos * hi + neg * lo + bias, pos * lo + neg * hi + bias
-    else:
-        w = w.astype(np.float64, copy=False)
+    else:  # one range per input (a dense first layer)
+        w = w.numpy().astype(np.float64, copy=False)
         top = np.maximum(w * hi, w * lo).sum(axis=1) + bias
         bottom = np.minimum(w * hi, w * lo).sum(axis=1) + bias
     for skip in skips:
-        k = np.asarray(skip.weight, dtype=np.float64).reshape(len(skip.weight), -1)
-        top, bottom = top + np.maximum(k, 0).sum(axis=1), bottom + np.minimum(k, 0).sum(axis=1)
+        k_pos, k_neg = _sign_sums(torch.as_tensor(np.asarray(skip.weight)).reshape(
+            len(skip.weight), -1))
+        top, bottom = top + k_pos, bottom + k_neg
     return float(max(np.abs(top).max(), np.abs(bottom).max()))
+
+
+def _sign_sums(w: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's sum of its positive and of its negative entries (int64 for integers,
+    float64 otherwise), in torch: on every core, without float copies of integers."""
+    w = w.to(torch.float64 if w.is_floating_point() else torch.int64)
+    return w.clamp(min=0).sum(dim=1).numpy(), w.clamp(max=0).sum(dim=1).numpy()
 
 
 def exact_dtype(bound: float) -> torch.dtype:

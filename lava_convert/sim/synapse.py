@@ -54,9 +54,9 @@ def pooled_form(synapse: Synapse, in_shape: tuple[int, ...]) -> tuple[np.ndarray
 
 def _repeats(w: np.ndarray, axis: int, p: int) -> bool:
     """Whether every block of ``p`` along kernel ``axis`` (2 + axis) holds one value."""
-    blocks = np.moveaxis(w, 2 + axis, -1)
+    blocks = torch.as_tensor(w).movedim(2 + axis, -1)
     blocks = blocks.reshape(*blocks.shape[:-1], -1, p)
-    return bool(np.all(blocks == blocks[..., :1]))
+    return bool(torch.all(blocks == blocks[..., :1]))
 
 
 def prepare_weight(synapse: Synapse, in_shape: tuple[int, ...], dtype: torch.dtype, device,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import lava_convert as lc
 from lava_convert.ir import ConvGeometry, SnnNetwork, SpikingLayer, Synapse
@@ -149,3 +152,60 @@ def test_a_converted_network_comes_back_as_the_same_lava_network(encoding, digit
     with pytest.raises(lc.ConfigError, match=r"bias_calibration=64, readout_calibration=64 "
                                              r"calibrates against the ANN"):
         lc.from_nir(path, digits.x_train, config=calibrating)
+
+
+@st.composite
+def sequentials(draw):
+    """An ``nn.Sequential`` of 1 to 30 modules: dense layers with ReLUs, and modules that
+    compute nothing (``Identity``, ``Dropout``) anywhere, so that layer names (module
+    indices) mix one- and two-digit numbers."""
+    hidden = draw(st.integers(0, 4))
+    kinds = [k for _ in range(hidden) for k in ("linear", "relu")] + ["linear"]
+    for _ in range(draw(st.integers(0, 30 - len(kinds)))):
+        kinds.insert(draw(st.integers(0, len(kinds) - 1)), draw(st.sampled_from(
+            ["identity", "dropout"])))
+    torch.manual_seed(draw(st.integers(0, 2**16)))
+    width, modules = 6, []
+    for k in kinds:
+        if k == "linear":
+            out = draw(st.integers(3, 7))
+            modules.append(torch.nn.Linear(width, out))
+            with torch.no_grad():  # mostly positive: every layer activates
+                modules[-1].weight.uniform_(-0.2, 0.6)
+                modules[-1].bias.fill_(0.1)
+            width = out
+        else:
+            modules.append({"relu": torch.nn.ReLU(), "identity": torch.nn.Identity(),
+                            "dropout": torch.nn.Dropout(0.0)}[k])
+    return torch.nn.Sequential(*modules)
+
+
+def _layers_at_8_11_13() -> torch.nn.Sequential:
+    """Dense layers at module indices 8, 11 and 13 ('11' sorts before '8' as text)."""
+    torch.manual_seed(0)
+    fill = [torch.nn.Identity() for _ in range(8)]
+    hidden = [torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Identity(),
+              torch.nn.Linear(5, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3)]
+    for m in hidden[::3]:
+        with torch.no_grad():
+            m.weight.uniform_(-0.2, 0.6)
+            m.bias.fill_(0.1)
+    return torch.nn.Sequential(*fill, *hidden)
+
+
+@settings(max_examples=12, deadline=None)
+@given(model=sequentials(), encoding=st.sampled_from(["if", "exact"]))
+@example(model=_layers_at_8_11_13(), encoding="exact")
+def test_converted_sequentials_of_any_length_read_back(model, encoding, tmp_path_factory):
+    """Layers are read in graph order, whatever their names sort as text."""
+    x = RNG.random((64, 6))
+    converted = lc.convert(model, calibration=x, timesteps=6, balancing="max",
+                           progress=False)
+    path = write_nir(converted.snn, tmp_path_factory.mktemp("nir") / "net.nir", encoding)
+    back = graph_to_snn(load_graph(path))
+    assert [l.name for l in back.layers] == [l.name for l in converted.snn.layers]
+    a = simulate_float(converted.snn, x[:16], 6, record_trains=True)
+    b = simulate_float(back, x[:16], 6, record_trains=True)
+    for layer in converted.snn.layers:
+        assert np.array_equal(a.spike_trains[layer.name], b.spike_trains[layer.name])
+    assert np.allclose(a.output, b.output, rtol=1e-12, atol=1e-12)

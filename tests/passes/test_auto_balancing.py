@@ -17,6 +17,7 @@ from lava_convert.passes.auto_balancing import (
     EVALUATION_SAMPLES,
     FINALISTS,
     describe_settings,
+    evaluation_plan,
     within_noise,
 )
 
@@ -143,3 +144,16 @@ def test_the_stock_target_is_offered_no_initial_potential(relu_cnn, digits):
                            config=lc.ConversionConfig.stock_netx(timesteps=8))
     shifts = {c.settings["shift"] for c in converted.balancing_choice.candidates}
     assert shifts == {"bias"} and len(converted.balancing_choice.candidates) == 6 + 2
+
+
+def test_the_plan_shrinks_for_networks_past_the_budget():
+    """Worked by hand: a network costing 2**27 multiplications per sample fits 1024
+    samples in 2**37 (all counts at their defaults, two calibrated families); one costing
+    2**33 fits 16: the evaluation keeps its floor of 64 samples, the screen and the fit
+    32, and one family is calibrated; fewer available samples cap the evaluation."""
+    small = evaluation_plan(2**27, 5000)
+    assert (small.evaluate, small.screen, small.fit, small.families) == (
+        1024, 128, 256, CALIBRATED_FAMILIES)
+    large = evaluation_plan(2**33, 5000)
+    assert (large.evaluate, large.screen, large.fit, large.families) == (64, 32, 32, 1)
+    assert evaluation_plan(2**27, 300).evaluate == 300
