@@ -1,13 +1,18 @@
 """Writing files atomically: a temporary file in the same directory, renamed into place,
-so an interrupted write never leaves a half-written file."""
+so an interrupted write never leaves a half-written file. HDF5 files are built in memory
+(:func:`hdf5_bytes`) and written as plain bytes (:func:`write_bytes`) after a check of the
+free space: HDF5's own writer can crash the process when the disk fills mid-write."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import ExportError
@@ -51,14 +56,54 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # RuntimeError: HDF5's, for some write errors
         Path(tmp).unlink(missing_ok=True)
-        raise ExportError(f"{path}: writing failed ({exc.strerror or exc}); the previous file, "
-                          "if any, is unchanged. Check free disk space and permissions") from exc
+        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
+        raise ExportError(f"{path}: writing failed ({reason}); the previous file, if any, "
+                          "is unchanged. Check free disk space and permissions") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+#: File-system block: a file takes whole blocks, and one more is kept free for metadata.
+BLOCK = 4 * 1024
+
+
+def check_free_space(path: str | os.PathLike, *sizes: int) -> None:
+    """Refuse to start writing files of ``sizes`` bytes beside ``path`` when the disk has
+    not that much free (in whole :data:`BLOCK` s, plus one), naming both figures."""
+    path = Path(path)
+    directory = next((p for p in (path.parent, *path.parent.parents) if p.is_dir()), Path("."))
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return  # not measurable here: the write itself will tell
+    needed = sum(-(-size // BLOCK) * BLOCK for size in sizes) + BLOCK
+    if needed > free:
+        raise ExportError(f"{path}: needs {sum(sizes):,} bytes ({needed:,} in whole blocks) "
+                          f"but {directory} has {free:,} free; free some space or write "
+                          "elsewhere (nothing was written; the previous file, if any, is "
+                          "unchanged)")
+
+
+def hdf5_bytes(write: Callable[[io.BytesIO], None]) -> bytes:
+    """The bytes of the HDF5 file ``write(target)`` writes (it opens ``h5py.File(target,
+    "w")``, as it would a path), built in memory."""
+    buffer = io.BytesIO()
+    write(buffer)
+    return buffer.getvalue()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` at ``path`` atomically, after :func:`check_free_space`."""
+    check_free_space(path, len(data))
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -72,5 +117,9 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def write_json(path: str | os.PathLike, data) -> Path:
     """Write ``data`` as indented JSON at ``path`` (atomically)."""
-    text = json.dumps(data, indent=2) + "\n"
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    return write_bytes(path, json_bytes(data))
+
+
+def json_bytes(data) -> bytes:
+    """``data`` as indented JSON, UTF-8."""
+    return (json.dumps(data, indent=2) + "\n").encode()

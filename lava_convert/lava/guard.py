@@ -21,11 +21,12 @@ inside :meth:`RunGuard.shielded`, so a second signal cannot cut it short, and
 so does reading recorded Vars: a request/reply exchange with the workers that,
 cut short, leaves them and then ``stop()`` waiting forever.
 
-Ctrl-C and SIGTERM are held back while Lava forks its workers: an exception
-raised inside Python's at-fork hooks is swallowed there and can leave the
-``logging`` lock held, after which the parent hangs at its next log call. A
-signal that arrives during a fork is delivered again once the forks are over
-(``FORK_QUIET_S`` later).
+Ctrl-C, SIGTERM, the timeout's alarm and the watchdog's wake-up are held back while Lava
+forks its workers: an exception raised inside Python's at-fork hooks is swallowed there
+(a worker killed while Lava started the others hung the run for good) and can leave the
+``logging`` lock held, after which the parent hangs at its next log call. A signal that
+arrives during a fork is delivered again once the forks are over (``FORK_QUIET_S``
+later).
 
 :func:`stop_runtime` stops a Lava runtime in every state it can be left in.
 Lava's ``Runtime.stop()`` tells the workers to end only if the run had begun;
@@ -82,8 +83,19 @@ def _fork_finished() -> None:
     global _forking
     _forking = max(0, _forking - 1)
     if not _forking and _deferred:
-        os.kill(os.getpid(), _deferred.pop())
+        pending = list(dict.fromkeys(_deferred))  # each signal once, in arrival order
         _deferred.clear()
+        for signum in pending:  # to the main thread: its blocking call must be interrupted
+            signal.pthread_kill(threading.main_thread().ident, signum)
+
+
+def _deferred_by_fork(signum: int) -> bool:
+    """Whether a fork's at-fork hooks may be running: then ``signum`` is delivered again
+    once they are over (an exception raised inside them is swallowed by Python)."""
+    if _forking:
+        _deferred.append(signum)
+        return True
+    return False
 
 
 def _on_sigterm_in_worker(signum: int) -> None:
@@ -182,6 +194,8 @@ class RunGuard:
             raise exc
 
     def _wake(self, signum, frame) -> None:
+        if _deferred_by_fork(signum):  # a worker died while Lava forks the others
+            return
         if self._forced is not None:
             exc, self._forced = self._forced, None
             self._raise(exc, force=True)
@@ -371,14 +385,14 @@ def _guarded(timeout_s: float | None):
     previous = {}
     if main:
         def on_interrupt(signum, frame):
-            if _forking:
-                _deferred.append(signum)
+            if _deferred_by_fork(signum):
                 return
             guard._raise(KeyboardInterrupt() if signum == signal.SIGINT else
                          KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}"))
 
         def on_alarm(signum, frame):
-            guard.check()
+            if not _deferred_by_fork(signum):
+                guard.check()
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(signum) is signal.SIG_IGN:

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from ..errors import ExportError
-from ..files import atomic_write
+from ..files import hdf5_bytes, write_bytes
 from ..hw.loihi import netx_decays
 from ..ir import FixedLayer, FixedNetwork, Synapse, skip_delays
 from .format import (
@@ -101,12 +101,18 @@ def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: li
 
 
 def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: str = "") -> Path:
-    """Write ``net`` as a NetX HDF5 file at ``path`` (atomically): its layers, and in
-    ``/lava_convert`` the input coding, T, the format version and the quantization
-    records (with the check's measurements when ``net.check`` is set)."""
+    """Write ``net`` as a NetX HDF5 file at ``path`` (atomically, after a check of the free
+    space; :func:`netx_bytes`)."""
+    return write_bytes(path, netx_bytes(net, package_version=package_version))
 
-    def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as f:
+
+def netx_bytes(net: FixedNetwork, *, package_version: str = "") -> bytes:
+    """``net`` as the bytes of a NetX HDF5 file: its layers, and in ``/lava_convert`` the
+    input coding, T, the format version and the quantization records (with the check's
+    measurements when ``net.check`` is set)."""
+
+    def write(target) -> None:
+        with h5py.File(target, "w") as f:
             meta = f.create_group(META_GROUP)
             meta.attrs.update(
                 format_version=format_version(net),
@@ -133,4 +139,4 @@ def write_netx(net: FixedNetwork, path: str | os.PathLike, *, package_version: s
                 groups.append(index)
                 index, previous = index + 1, tuple(layer.shape)
 
-    return atomic_write(path, write)
+    return hdf5_bytes(write)

@@ -46,6 +46,7 @@ from ..netx.untrusted import check_self_contained, max_bytes_limit
 from .chains import LINEAR, chain_synapse
 from .neurons import NEURONS, Neuron, read_neuron
 from .support import META, import_nir, meta_value
+from .validate import check_node, check_range, check_run, check_shape
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,10 @@ def load_graph(source, max_bytes: int | None = None):
         raise NirGraphError(f"{path}: not an HDF5 file ({exc})") from exc
     try:  # NIR's own type check rejects grouped convolutions: shapes are checked here
         return nir.read(path, type_check=False)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever NIR raises on a bad file, said once
+        detail = " ".join(str(exc).split())[:200]
         raise NirGraphError(f"{path}: NIR {nir.version} cannot read this graph "
-                            f"({type(exc).__name__}: {exc})") from exc
+                            f"({type(exc).__name__}: {detail})") from None
 
 
 
@@ -133,16 +135,20 @@ def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
     if dt is None:
         raise NirGraphError("the graph does not say its time step: pass dt (snnTorch's "
                             "exports assume dt=1e-4, Norse's dt=1e-3)")
+    from_graph = timesteps is None
     timesteps = timesteps if timesteps is not None else meta_value(graph, "timesteps")
     if timesteps is None:
         raise NirGraphError("the graph does not say how many time steps a sample runs: pass "
                             "timesteps")
+    dt, timesteps = check_run(dt, timesteps, from_graph)
+    for name, node in nodes.items():  # every number before anything is built
+        check_node(name, node, dt)
     if input_range is None:
-        value = meta.get(f"{META}.input_range")
-        input_range = tuple(float(v) for v in value) if value is not None else None
+        input_range = meta.get(f"{META}.input_range")
     if input_range is None:
         raise NirGraphError("the graph does not say its input range: pass input_range "
                             "(or calibration data, with from_nir)")
+    input_range = check_range(input_range)
     successors: dict[str, list[str]] = {}
     predecessors: dict[str, list[str]] = {}
     for a, b in graph.edges:
@@ -155,8 +161,9 @@ def graph_to_snn(graph, *, dt: float | None = None, reset: str | None = None,
     if len(inputs) != 1 or len(outs) != 1:
         raise NirGraphError(f"the graph has {len(inputs)} Input and {len(outs)} Output nodes; "
                             "lava-convert reads graphs with one of each")
-    input_shape = tuple(int(v) for v in np.asarray(
-        nodes[inputs[0]].input_type["input"]).reshape(-1))
+    input_type = nodes[inputs[0]].input_type
+    input_shape = check_shape(inputs[0], input_type.get("input") if isinstance(
+        input_type, dict) else input_type, "input shape")
 
     # neurons, including the integrator/threshold/feedback pattern
     neurons, internal = {}, set()

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import ConfigError, ExportError
-from ..files import atomic_write
+from ..files import hdf5_bytes, write_bytes
 from ..ir import SnnNetwork, SpikingLayer, Synapse
 from ..version import __version__
 from .support import META, import_nir
@@ -209,7 +209,8 @@ def to_nir(snn: SnnNetwork, encoding: Encoding = "if"):
 
 
 def write_nir(snn: SnnNetwork, path: str | Path, encoding: Encoding = "if") -> Path:
-    """Write ``snn`` as a NIR file (HDF5, written atomically); return the path."""
+    """Write ``snn`` as a NIR file (HDF5, built in memory, then written atomically after a
+    check of the free space); return the path."""
     nir = import_nir()
     graph = to_nir(snn, encoding)
-    return atomic_write(path, lambda tmp: nir.write(tmp, graph))
+    return write_bytes(path, hdf5_bytes(lambda target: nir.write(target, graph)))

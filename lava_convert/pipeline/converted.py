@@ -17,11 +17,18 @@ from torch import nn
 
 from ..config import ConversionConfig
 from ..errors import ConfigError, ExportError
-from ..files import sha256_file, write_json
+from ..files import (
+    check_free_space,
+    json_bytes,
+    sha256_bytes,
+    sha256_file,
+    write_bytes,
+    write_json,
+)
 from ..ir import AnnGraph, FixedNetwork, SnnNetwork
 from ..netx.format import format_version, meta_dict
 from ..netx.reader import read_netx
-from ..netx.writer import write_netx
+from ..netx.writer import netx_bytes
 from ..nir.writer import plain_reading, write_nir
 from ..passes.auto_balancing import BalancingChoice
 from ..passes.readout_calibration import ReadoutFit
@@ -128,8 +135,12 @@ class ConvertedNetwork:
         """
         path = Path(path)
         _check_sidecar_path(path)
-        write_netx(self.fixed, path, package_version=__version__)
-        self.write_sidecar(path)
+        data = netx_bytes(self.fixed, package_version=__version__)
+        side = json_bytes({**self.sidecar(), "netx_file": path.name,
+                           "netx_sha256": sha256_bytes(data)})
+        check_free_space(path, len(data), len(side))  # both, before either is written
+        write_bytes(path, data)
+        write_bytes(sidecar_path(path), side)
         log.info("wrote %s and %s", path, sidecar_path(path))
         return path
 

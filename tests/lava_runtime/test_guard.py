@@ -396,3 +396,25 @@ def test_a_stop_that_never_returns_is_bounded(digits_net):
     assert int(result.stdout.split("returned 20")[1].split()[0]) < 60  # seconds
     assert "children 0" in result.stdout, result.stdout
     assert "took longer than 3 s" in result.stderr
+
+
+def test_a_dead_worker_found_while_lava_forks_is_raised_after_the_forks(monkeypatch):
+    """The watchdog's wake-up arriving while a fork's at-fork hooks run (Lava still
+    starting its workers) is held back, then delivered to the main thread once the forks
+    are over: raised inside the hooks, Python swallowed it and the run hung for good."""
+    from lava_convert.lava import guard
+
+    run = guard.RunGuard(None)
+    run._forced = lc.LavaRunError("a Lava worker died during the run")
+    previous = signal.signal(guard.WAKE_SIGNAL, run._wake)
+    monkeypatch.setattr(guard, "_forking", 1)
+    try:
+        os.kill(os.getpid(), guard.WAKE_SIGNAL)  # during the fork: held back
+        time.sleep(0.05)
+        assert guard._deferred == [guard.WAKE_SIGNAL]
+        with pytest.raises(lc.LavaRunError, match="a Lava worker died"):
+            guard._fork_finished()  # the forks are over: delivered to the main thread
+            time.sleep(1.0)
+    finally:
+        signal.signal(guard.WAKE_SIGNAL, previous)
+        guard._deferred.clear()

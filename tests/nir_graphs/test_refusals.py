@@ -118,3 +118,82 @@ def test_a_threshold_without_its_reset_feedback_is_refused():
     with pytest.raises(lc.NirGraphError, match=r"node 'fire' \(Threshold\) after integrator "
                                                r"'h': without a Scale\(-threshold\) fed back"):
         graph_to_snn(g)
+
+
+def _if(**overrides):
+    fields = dict(r=np.ones(2), v_threshold=np.ones(2), v_reset=np.zeros(2))
+    return nir.IF(**{**fields, **overrides})
+
+
+def _lif(tau):
+    return nir.LIF(tau=np.full(2, tau), r=np.ones(2), v_leak=np.zeros(2),
+                   v_threshold=np.ones(2), v_reset=np.zeros(2))
+
+
+#: Hostile graphs: what is wrong, how to build it, and the words the refusal must use.
+HOSTILE = {
+    "NaN weight": (lambda: _replace("w1", nir.Affine(weight=np.full((2, 3), np.nan),
+                                                     bias=np.zeros(2))),
+                   r"node 'w1' \(Affine\): weight holds NaN"),
+    "infinite threshold": (lambda: graph(first=_if(v_threshold=np.array([1.0, np.inf]))),
+                           r"node 'h' \(IF\): v_threshold holds NaN or infinite"),
+    "weights stored as text": (lambda: _replace("w1", nir.Affine(
+        weight=np.array([[b"1", b"2", b"3"], [b"4", b"5", b"6"]]), bias=np.zeros(2))),
+        r"node 'w1' \(Affine\): weight holds \|S1 values, not numbers"),
+    "dt = 0": (lambda: graph(metadata={**META, "lava_convert.dt": 0.0}),
+               r"dt = 0: the time step must be a finite number above 0"),
+    "dt = -1": (lambda: graph(metadata={**META, "lava_convert.dt": -1.0}),
+                r"dt = -1: the time step"),
+    "tau = 0": (lambda: graph(first=_lif(0.0)), r"node 'h' \(LIF\): tau = 0 is shorter"),
+    "tau = -10": (lambda: graph(first=_lif(-10.0)), r"node 'h' \(LIF\): tau = -10"),
+    "tau = 0.5 at dt = 1": (lambda: graph(first=_lif(0.5)),
+                            r"tau = 0.5 is shorter than the time step dt = 1"),
+    "timesteps = 2**40": (lambda: graph(metadata={**META, "lava_convert.timesteps": 2**40}),
+                          r"asks for timesteps = 1099511627776: at most 65536"),
+    "huge input shape": (lambda: _replace("input", nir.Input(
+        input_type=np.array([2**20, 2**20]))), r"node 'input'.*holds 1.1e\+12 values"),
+    "input range NaN": (lambda: graph(metadata={**META, "lava_convert.input_range":
+                                                np.array([0.0, np.nan])}),
+                        r"input range \(0, nan\) is not two finite numbers"),
+    "negative conv stride": (lambda: _replace("w1", nir.Conv2d(
+        input_shape=np.array([1, 3]), weight=np.ones((2, 1, 1, 1)), stride=np.array([-1, 1]),
+        padding=np.array([0, 0]), dilation=np.array([1, 1]), groups=1, bias=np.zeros(2))),
+        r"node 'w1' \(Conv2d\): stride = \[-1, 1\]: whole numbers of at least 1"),
+}
+
+
+def _replace(name, node):
+    g = graph()
+    g.nodes[name] = node
+    return g
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_graphs_are_refused_naming_the_node(case, tmp_path):
+    build, words = HOSTILE[case]
+    with pytest.raises(lc.NirGraphError, match=words) as refused:
+        graph_to_snn(build(), reset="soft")
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("case", ["NaN weight", "tau = 0.5 at dt = 1", "timesteps = 2**40",
+                                  "weights stored as text"])
+def test_hostile_files_are_refused_through_from_nir(case, tmp_path):
+    path = tmp_path / "hostile.nir"
+    nir.write(path, HOSTILE[case][0]())
+    with pytest.raises(lc.NirGraphError, match=HOSTILE[case][1]):
+        lc.from_nir(path, np.random.default_rng(0).random((8, 3)), reset="soft")
+
+
+def test_a_file_nir_itself_cannot_parse_is_one_nir_graph_error(tmp_path):
+    """An unknown node type in the file: NIR's reader fails in its own way; the refusal is
+    one line naming the file."""
+    path = tmp_path / "odd.nir"
+    nir.write(path, graph())
+    with h5py.File(path, "r+") as f:
+        del f["node/nodes/h/type"]
+        f["node/nodes/h"].create_dataset("type", data=b"Teleporter")
+    with pytest.raises(lc.NirGraphError, match=r"odd.nir: NIR .* cannot read this graph") \
+            as refused:
+        load_graph(path)
+    assert "\n" not in str(refused.value)
