@@ -89,6 +89,12 @@ def read_synapse(r: FieldReader, g: h5py.Group, kind: str, in_shape: tuple[int, 
     geometry = ConvGeometry(stride=read_pair(r, g, "stride", 1, 1),
                             padding=read_pair(r, g, "padding", 0, 0),
                             dilation=read_pair(r, g, "dilation", 1, 1), groups=int(groups))
+    extent = [geometry.dilation[d] * (w.shape[2 + d] - 1) + 1 for d in range(2)]
+    if any(geometry.padding[d] >= extent[d] for d in range(2)):
+        # rows of padding beyond the kernel's reach make outputs that see only zeros: no
+        # network needs them, and a hostile file asks for millions
+        raise r.fail(f"{g.name}/padding", f"padding {geometry.padding} reaches beyond the "
+                     f"kernel's extent {tuple(extent)}", "the file is corrupt; re-export it")
     expected = (shape[0],) + tuple(
         (in_shape[1 + d] + 2 * geometry.padding[d] - geometry.dilation[d] * (w.shape[2 + d] - 1)
          - 1) // geometry.stride[d] + 1 for d in range(2))

@@ -42,14 +42,21 @@ def check_self_contained(path: Path, f: h5py.File, max_bytes: int, *,
     (external raw storage, virtual datasets), element types other than numbers and
     strings, and declared sizes beyond ``max_bytes`` (one dataset, or all together).
     ``what`` names the kind of file in messages; ``error`` is the exception raised.
-    NetX and NIR files are both HDF5, and both are checked by this function."""
+    NetX and NIR files are both HDF5, and both are checked by this function.
+
+    A variable-length string declares only its pointer's size, but its characters lie in
+    the file: where there are such strings, the bytes of the file beyond its fixed-size
+    datasets (:func:`_beyond_datasets`) are their bound, counted with the rest (and, for
+    ``/lava_convert``'s attributes, against :data:`MAX_META_CHARS`)."""
     total = 0
+    stored = 0  # bytes the fixed-size datasets take in the file
+    variable = []  # keys of variable-length datasets
 
     def fail(key: str, problem: str, fix: str) -> Exception:
         return error(f"{path}: {key}: {problem}; {fix.replace('a .net file', what)}")
 
     def walk(group: h5py.Group) -> None:
-        nonlocal total
+        nonlocal total, stored
         for name in group:
             key = f"{group.name.rstrip('/')}/{name}"
             link = group.get(name, getlink=True)
@@ -75,7 +82,12 @@ def check_self_contained(path: Path, f: h5py.File, max_bytes: int, *,
                     and obj.dtype.kind != "S":
                 raise fail(key, f"element type {obj.dtype}", "NetX stores integers, floats "
                            "and strings; re-export the file")
-            size = int(np.prod(obj.shape, dtype=np.float64) * obj.dtype.itemsize)
+            if h5py.check_vlen_dtype(obj.dtype) is not None or obj.dtype.kind == "O":
+                variable.append(key)
+                size = 0  # bounded after the walk, by the file's other bytes
+            else:
+                size = int(np.prod(obj.shape, dtype=np.float64) * obj.dtype.itemsize)
+                stored += obj.id.get_storage_size()
             total += size
             if size > max_bytes or total > max_bytes:
                 raise fail(key, f"declares {size} bytes ({total} so far in the file), more "
@@ -83,9 +95,28 @@ def check_self_contained(path: Path, f: h5py.File, max_bytes: int, *,
                            f"pass max_bytes (read_netx, from_nir) or set {MAX_BYTES_ENV}")
 
     walk(f)
+    beyond = _beyond_datasets(path, stored)
+    if variable and total + beyond > max_bytes:
+        raise fail(variable[0], f"variable-length strings of up to {beyond} bytes (the file's "
+                   f"bytes beyond its datasets) with {total} bytes of datasets, more than the "
+                   f"limit of {max_bytes}", "for a genuinely large network pass max_bytes "
+                   f"(read_netx, from_nir) or set {MAX_BYTES_ENV}")
     if META_GROUP in f:  # attributes are read whole: bound them too
         attrs = f[META_GROUP].attrs
         for name in attrs:
-            if attrs.get_id(name).get_storage_size() > MAX_META_CHARS:
-                raise fail(f"/{META_GROUP}/{name}", f"an attribute of more than "
-                           f"{MAX_META_CHARS} bytes", "the file is corrupt; re-export it")
+            attr = attrs.get_id(name)
+            size = attr.get_storage_size()
+            if h5py.check_vlen_dtype(attr.dtype) is not None or attr.dtype.kind == "O":
+                size = max(size, beyond)  # its characters lie beyond the datasets
+            if size > MAX_META_CHARS:
+                raise fail(f"/{META_GROUP}/{name}", f"an attribute of up to {size} bytes, more "
+                           f"than {MAX_META_CHARS}", "the file is corrupt; re-export it")
+
+
+def _beyond_datasets(path: Path, stored: int) -> int:
+    """The bytes of the file at ``path`` beyond the ``stored`` bytes of its fixed-size
+    datasets: a bound on whatever variable-length data it holds (structure included)."""
+    try:
+        return max(0, os.path.getsize(path) - stored)
+    except OSError:
+        return 0

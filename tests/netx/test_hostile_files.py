@@ -116,3 +116,31 @@ def test_the_cli_refuses_a_hostile_file_with_a_one_line_error(hostile, tmp_path)
                             timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("lava-convert: error:") and "Traceback" not in result.stderr
+
+
+def test_a_long_variable_length_attribute_is_measured_by_its_characters(hostile):
+    """A variable-length string declares 16 bytes whatever its length: its bound is the
+    file's bytes beyond its datasets."""
+    with h5py.File(hostile, "r+") as f:
+        f["lava_convert"].attrs["meta_json"] = "{" + " " * (5 * 2**20) + "}"
+    with pytest.raises(lc.NetXFormatError, match=r"/lava_convert/meta_json: an attribute of "
+                                                 r"up to \d+ bytes, more than 4194304"):
+        read_netx(hostile)
+
+
+def test_conv_padding_beyond_the_kernel_is_refused(tmp_path):
+    """Padding of 700 on a 3x3 conv (output shape made to agree): 16 million neurons that
+    only ever see zeros, from a file of a few hundred KiB."""
+    from pathlib import Path
+
+    path = tmp_path / "padded.net"
+    path.write_bytes((Path(__file__).parents[2] / "netx_exports" /
+                      "fashion_mnist_cnn_qcfs.net").read_bytes())
+    with h5py.File(path, "r+") as f:
+        g = f["layer/2"]
+        del g["padding"], g["shape"]
+        g["padding"] = np.array([700, 700])
+        g["shape"] = np.array([8, 28 + 2 * 699, 28 + 2 * 699])
+    with pytest.raises(lc.NetXFormatError, match=r"/layer/2/padding: padding \(700, 700\) "
+                                                 r"reaches beyond the kernel's extent \(3, 3\)"):
+        read_netx(path)

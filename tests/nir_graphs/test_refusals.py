@@ -197,3 +197,14 @@ def test_a_file_nir_itself_cannot_parse_is_one_nir_graph_error(tmp_path):
             as refused:
         load_graph(path)
     assert "\n" not in str(refused.value)
+
+
+def test_a_long_variable_length_string_counts_against_the_size_cap(tmp_path):
+    """A 2 MB string in a NIR file declares a pointer's 16 bytes: its characters are
+    counted (as the file's bytes beyond its datasets) against the cap."""
+    path = tmp_path / "long.nir"
+    nir.write(path, graph(metadata={**META, "note": "x" * 2_000_000}))
+    with pytest.raises(lc.NirGraphError, match=r"long.nir: /node/.*: variable-length strings "
+                                               r"of up to \d+ bytes"):
+        load_graph(path, max_bytes=2**20)
+    assert load_graph(path, max_bytes=2**22) is not None  # within a raised cap, it reads
