@@ -5,6 +5,7 @@ free space: HDF5's own writer can crash the process when the disk fills mid-writ
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -13,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import ExportError
@@ -40,6 +42,18 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
             path that is a directory), naming the path; the previous file stays intact.
     """
     path = Path(path)
+    tmp = _temporary(path)
+    _fill(path, tmp, write)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_failed(path, exc) from None
+    return path
+
+
+def _temporary(path: Path) -> Path:
+    """A new empty temporary beside ``path`` (stale ones of killed writes removed)."""
     if path.is_dir():
         raise ExportError(f"{path}: is a directory; give a file name (e.g. {path / 'net.net'})")
     try:
@@ -50,21 +64,28 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
         raise ExportError(f"{path}: cannot write there ({exc.strerror or exc}); choose a "
                           "writable directory") from exc
     os.close(fd)
+    return Path(tmp)
+
+
+def _fill(path: Path, tmp: Path, write) -> None:
+    """``write(tmp)`` with the usual permissions; the temporary removed if it fails."""
     try:
-        write(Path(tmp))
+        write(tmp)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:  # RuntimeError: HDF5's, for some write errors
-        Path(tmp).unlink(missing_ok=True)
-        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
-        raise ExportError(f"{path}: writing failed ({reason}); the previous file, if any, "
-                          "is unchanged. Check free disk space and permissions") from None
+        tmp.unlink(missing_ok=True)
+        raise _write_failed(path, exc) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def _write_failed(path: Path, exc: BaseException) -> ExportError:
+    reason = getattr(exc, "strerror", None) or " ".join(str(exc).split())[:200]
+    return ExportError(f"{path}: writing failed ({reason}); the previous file, if any, is "
+                       "unchanged. Check free disk space and permissions")
 
 
 #: File-system block: a file takes whole blocks, and one more is kept free for metadata.
@@ -100,6 +121,47 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` at ``path`` atomically, after :func:`check_free_space`."""
     check_free_space(path, len(data))
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+@contextmanager
+def directory_lock(directory: str | os.PathLike):
+    """Hold an exclusive lock on ``directory`` (``flock`` on the directory itself: no lock
+    file is left behind) while the block runs: writers of one directory take turns."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        yield  # not lockable here (another file system): unlocked, as before
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def write_together(files: dict[Path, bytes]) -> None:
+    """Write several files as one: under :func:`directory_lock` of their directory, after a
+    free-space check for all of them, every temporary is written before any is renamed
+    into place (so a failure, or two writers, never leaves a mix of old and new files;
+    only a kill between the renames, microseconds apart, could)."""
+    paths = list(files)
+    directory = paths[0].parent
+    directory.mkdir(parents=True, exist_ok=True)
+    with directory_lock(directory):
+        check_free_space(paths[0], *(len(data) for data in files.values()))
+        temporaries: list[Path] = []
+        try:
+            for path, data in files.items():
+                temporaries.append(_temporary(path))
+                _fill(path, temporaries[-1], lambda tmp, data=data: tmp.write_bytes(data))
+            for path, tmp in zip(paths, temporaries):
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise _write_failed(path, exc) from None
+        finally:
+            for tmp in temporaries:
+                tmp.unlink(missing_ok=True)
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -17,14 +17,7 @@ from torch import nn
 
 from ..config import ConversionConfig
 from ..errors import ConfigError, ExportError
-from ..files import (
-    check_free_space,
-    json_bytes,
-    sha256_bytes,
-    sha256_file,
-    write_bytes,
-    write_json,
-)
+from ..files import json_bytes, sha256_bytes, sha256_file, write_json, write_together
 from ..ir import AnnGraph, FixedNetwork, SnnNetwork
 from ..netx.format import format_version, meta_dict
 from ..netx.reader import read_netx
@@ -138,9 +131,7 @@ class ConvertedNetwork:
         data = netx_bytes(self.fixed, package_version=__version__)
         side = json_bytes({**self.sidecar(), "netx_file": path.name,
                            "netx_sha256": sha256_bytes(data)})
-        check_free_space(path, len(data), len(side))  # both, before either is written
-        write_bytes(path, data)
-        write_bytes(sidecar_path(path), side)
+        write_together({path: data, sidecar_path(path): side})  # the pair, or neither
         log.info("wrote %s and %s", path, sidecar_path(path))
         return path
 
@@ -196,7 +187,8 @@ def _check_sidecar_path(path: Path) -> None:
             owner = None
         if owner is not None and owner != path.name:
             raise ExportError(f"{path}: its sidecar {side.name} belongs to {owner}; give this "
-                              "export another name (two exports cannot share a sidecar)")
+                              f"export another name (two exports cannot share a sidecar), or, "
+                              f"if {side.name} was copied along with {owner}, remove it")
 
 
 def read_sidecar(path: str | Path) -> dict | None:

@@ -1,8 +1,9 @@
-"""Exports on a full disk: an ``ExportError`` that names the space needed and free, the
-previous pair intact, no temporary left, and never a crash (HDF5's own writer could kill
-the process when the disk filled mid-write; files are now built in memory). On a real
-48 KiB tmpfs where this machine lets the tests mount one, else with the free space
-reported by a stand-in."""
+"""Exports that cannot go wrong halfway. On a full disk: an ``ExportError`` that names
+the space needed and free, the previous pair intact, no temporary left, and never a crash
+(HDF5's own writer could kill the process when the disk filled mid-write; files are now
+built in memory), on a real 48 KiB tmpfs where this machine lets the tests mount one, and
+with the free space reported by a stand-in. Two writers on one path leave a matching
+pair; a copied sidecar is named with what to do."""
 
 from __future__ import annotations
 
@@ -70,3 +71,40 @@ def test_free_space_is_measured_before_anything_is_written(small, tmp_path, monk
     with pytest.raises(lc.ExportError, match=r"has 8,192 free"):
         small.export_nir(tmp_path / "a.nir")
     assert list(tmp_path.iterdir()) == []
+
+
+def _export_many(converted, path, times):
+    for _ in range(times):
+        converted.export(path)
+
+
+def test_two_writers_on_one_path_never_mismatch_the_pair(small, tmp_path):
+    """Two processes export different networks to one path, again and again: the .net and
+    the .json are always written as a pair (both temporaries first, under a lock on the
+    directory), so whatever pair is left belongs together."""
+    import hashlib
+    import multiprocessing
+
+    torch.manual_seed(1)
+    x = np.random.default_rng(1).random((64, 1, 8, 8)).astype(np.float32)
+    other = lc.convert(mlp((1, 8, 8), (24,), 10, "relu"), calibration=x, timesteps=4,
+                       balancing="max", progress=False)
+    path = tmp_path / "a.net"
+    ctx = multiprocessing.get_context("fork")
+    writers = [ctx.Process(target=_export_many, args=(c, path, 15)) for c in (small, other)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(60)
+    assert [w.exitcode for w in writers] == [0, 0]
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert side["netx_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.net"]
+
+
+def test_a_copied_pair_says_to_remove_the_copied_sidecar(small, tmp_path):
+    small.export(tmp_path / "a.net")
+    (tmp_path / "b.json").write_bytes((tmp_path / "a.json").read_bytes())
+    with pytest.raises(lc.ExportError, match=r"b.json belongs to a.net; .* if b.json was "
+                                             r"copied along with a.net, remove it"):
+        small.export(tmp_path / "b.net")
