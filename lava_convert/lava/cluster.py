@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import shutil
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -177,25 +179,30 @@ def _collect(client, distributed, net, x_int, timesteps, chunk, shards, on_chunk
 @contextmanager
 def local_cluster(n_workers: int, log_level: int | None = None):
     """A ``Client`` of a LocalCluster of ``n_workers`` processes (one thread each) set up
-    to run Lava (:data:`LAVA_WORKER_SETTINGS`); closed on exit. ``log_level``: of the
-    ``distributed`` loggers (default: Dask's own)."""
+    to run Lava (:data:`LAVA_WORKER_SETTINGS`); closed on exit, and its scratch space (a
+    temporary folder of its own, not Dask's shared ``dask-scratch-space``) removed.
+    ``log_level``: of the ``distributed`` loggers (default: Dask's own)."""
     _distributed()
     import dask
     from distributed import Client, LocalCluster
 
     if log_level is not None:
         logging.getLogger("distributed").setLevel(log_level)
-    with dask.config.set(LAVA_WORKER_SETTINGS):
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
-        try:
-            client = Client(cluster)
+    scratch = tempfile.mkdtemp(prefix="lava-convert-dask-")  # Dask's scratch space: ours
+    try:
+        with dask.config.set({**LAVA_WORKER_SETTINGS, "temporary-directory": scratch}):
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", local_directory=scratch)
             try:
-                yield client
+                client = Client(cluster)
+                try:
+                    yield client
+                finally:
+                    client.close()
             finally:
-                client.close()
-        finally:
-            cluster.close()
+                cluster.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextmanager

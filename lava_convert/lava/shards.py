@@ -30,6 +30,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import threading
 import time
@@ -208,6 +209,17 @@ def _shard_main(send, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chun
     guard.forget_inherited_runs()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops the shards
     guard.die_with_parent(parent_pid)
+    inherited = multiprocessing.current_process()._config.get("tempdir")
+
+    def leave(code: int) -> None:
+        """End at once (multiprocessing's exit handlers would otherwise still be running
+        when the coordinator, done, sends SIGTERM, and print the interrupted clean-up as a
+        traceback), removing the temporary folder (``pymp-*``) this shard's Lava made,
+        which those handlers would have removed."""
+        made = multiprocessing.current_process()._config.get("tempdir")
+        if made and made != inherited:
+            shutil.rmtree(made, ignore_errors=True)
+        os._exit(code)
 
     def on_chunk(first: int, count: int, counts: dict, ends: np.ndarray) -> None:
         send.send(("chunk", first, count, counts, ends))
@@ -215,18 +227,15 @@ def _shard_main(send, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chun
     try:
         steps = record(net, x_int, timesteps, chunk, on_chunk, timeout_s)
         send.send(("done", steps))
-        # Lava is stopped and the result sent: leave at once. multiprocessing's exit
-        # handlers would otherwise still be running when the coordinator, done, sends
-        # SIGTERM, and print the interrupted clean-up as a traceback.
-        os._exit(0)
+        leave(0)  # Lava is stopped and the result sent
     except KeyboardInterrupt:
-        os._exit(128 + signal.SIGTERM)  # stopped by the coordinator (or the parent died)
+        leave(128 + signal.SIGTERM)  # stopped by the coordinator (or the parent died)
     except BaseException as exc:  # reported to the coordinator, which raises it
         try:
             send.send(("error", type(exc).__name__, str(exc)))
         except (OSError, ValueError):
             pass
-        os._exit(1)
+        leave(1)
 
 
 def _stop_shards(running: list) -> None:

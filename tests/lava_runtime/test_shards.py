@@ -190,3 +190,42 @@ def test_dask_defaults_are_refused_with_the_two_settings_to_change(digits_net):
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         problems = pool.apply(worker_problems)
     assert any("'spawn'" in p and "multiprocessing-method" in p for p in problems), problems
+
+
+def test_a_local_cluster_leaves_no_scratch_space(tmp_path, monkeypatch):
+    """Dask's workers keep their scratch in a temporary folder of the cluster's own,
+    removed with it (it was ``dask-scratch-space`` in the temporary directory, left for
+    good)."""
+    import tempfile
+
+    from lava_convert.lava.cluster import local_cluster
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    monkeypatch.chdir(tmp_path)
+    with local_cluster(1) as client:
+        assert client.submit(sum, [1, 2]).result() == 3
+        assert len(list(tmp_path.iterdir())) == 1  # its scratch folder, while it runs
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sharded_run_leaves_no_temporary_folders(tmp_path, digits_net):
+    """Each shard's Lava makes a ``pymp-*`` folder; a shard leaves without Python's exit
+    handlers (they would print tracebacks when the coordinator stops it), so it removes
+    the folder itself. A fresh interpreter, so no folder is inherited."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import numpy as np
+        import lava_convert as lc
+        if __name__ == "__main__":
+            run = lc.run_lava({str(digits_net)!r}, np.zeros((4, 1, 8, 8)), workers=2,
+                              progress=False)
+            print(len(run.predictions))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=240, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.stdout.split() == ["4"], done.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
