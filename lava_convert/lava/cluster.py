@@ -42,6 +42,10 @@ from .simulate import ChunkHandler, Recordings
 #: The worker settings Lava needs (dask config keys and values).
 LAVA_WORKER_SETTINGS = {"distributed.worker.daemon": False,
                         "distributed.worker.multiprocessing-method": "fork"}
+#: The scheduler settings of a local cluster: a shard whose worker died is not run again
+#: (its Lava processes died with the worker, and the run it belonged to fails at once,
+#: naming it, instead of waiting on a re-run that cannot report back).
+LOCAL_SCHEDULER_SETTINGS = {"distributed.scheduler.allowed-failures": 0}
 SETTINGS_HINT = ("start the Dask workers with distributed.worker.daemon: False and "
                  "distributed.worker.multiprocessing-method: fork (environment: "
                  "DASK_DISTRIBUTED__WORKER__DAEMON=False and "
@@ -162,6 +166,11 @@ def _collect(client, distributed, net, x_int, timesteps, chunk, shards, on_chunk
                 raise
             except LavaRunError as exc:  # raised on the worker, naming the shard
                 raise LavaRunError(f"on the Dask cluster: {exc}") from exc
+            except distributed.KilledWorker as exc:
+                raise LavaRunError(
+                    f"{shard.describe()}: the Dask worker running it died (killed, or "
+                    "often the out-of-memory killer); the other shards were stopped and no "
+                    "result is returned. Check the workers' memory and run again") from exc
             except Exception as exc:
                 raise LavaRunError(
                     f"{shard.describe()} failed on the Dask cluster "
@@ -190,7 +199,8 @@ def local_cluster(n_workers: int, log_level: int | None = None):
         logging.getLogger("distributed").setLevel(log_level)
     scratch = tempfile.mkdtemp(prefix="lava-convert-dask-")  # Dask's scratch space: ours
     try:
-        with dask.config.set({**LAVA_WORKER_SETTINGS, "temporary-directory": scratch}):
+        with dask.config.set({**LAVA_WORKER_SETTINGS, **LOCAL_SCHEDULER_SETTINGS,
+                              "temporary-directory": scratch}):
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0", local_directory=scratch)
             try:

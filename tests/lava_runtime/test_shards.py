@@ -229,3 +229,39 @@ def test_a_sharded_run_leaves_no_temporary_folders(tmp_path, digits_net):
                           timeout=240, env={**os.environ, "TMPDIR": str(tmp_path)})
     assert done.stdout.split() == ["4"], done.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_killed_dask_worker_fails_the_run_naming_its_shard(digits_net):
+    """SIGKILL of one worker of a local cluster mid-run: the run fails at once with
+    LavaRunError naming the shard (Dask used to re-run the shard on the restarted worker,
+    where it could not report back: the run hung until its timeout)."""
+    import signal
+    import threading
+
+    from lava_convert.lava.cluster import local_cluster
+
+    x = np.random.default_rng(0).random((3000, 1, 8, 8))
+    with local_cluster(2) as client:
+        address, victim = min(client.run(os.getpid).items())
+        done = threading.Event()
+        killed = []
+
+        def kill_when_running() -> None:  # once its shard runs there (a loaded machine too)
+            while not done.is_set():
+                if client.processing().get(address):
+                    time.sleep(1.0)
+                    os.kill(victim, signal.SIGKILL)
+                    killed.append(time.monotonic())
+                    return
+                time.sleep(0.1)
+
+        killer = threading.Thread(target=kill_when_running, daemon=True)
+        killer.start()
+        try:
+            with pytest.raises(lc.LavaRunError, match=r"shard \d \(samples \d+-\d+\): the Dask "
+                                                      r"worker running it died"):
+                lc.run_lava(digits_net, x, client=client, progress=False, timeout_s=120)
+        finally:
+            done.set()
+            killer.join()
+        assert killed and time.monotonic() - killed[0] < 30
