@@ -8,8 +8,12 @@ public name is imported on first use (:func:`run_lava` imports Lava when it runs
 
 from importlib import import_module
 
-from .config import ConversionConfig
-from .errors import (
+from .interrupts import guard_console_script
+
+guard_console_script()  # the console script: Ctrl-C while the command line loads is one line
+
+from .config import ConversionConfig  # noqa: E402
+from .errors import (  # noqa: E402
     CalibrationError,
     ConfigError,
     DatasetError,
@@ -25,7 +29,7 @@ from .errors import (
     QuantizationError,
     UnsupportedModuleError,
 )
-from .version import __version__
+from .version import __version__  # noqa: E402
 
 #: Public names imported on first use, and the module of each.
 _LAZY = {

@@ -323,6 +323,26 @@ def test_ctrl_c_while_the_cli_loads_is_one_line(digits_net):
             assert err.strip() == "lava-convert: interrupted"
 
 
+@pytest.mark.parametrize("argv0", ["lava-convert", "my_program.py"])
+def test_ctrl_c_right_after_the_package_loads(argv0):
+    """In the console script, Ctrl-C from the moment the package starts loading is the
+    command line's one line (the import of the command line itself, numpy first, printed a
+    traceback); in a user's program importing the package, Python's KeyboardInterrupt is
+    untouched."""
+    done = subprocess.run([sys.executable, "-c", f"""
+import os, signal, sys, time
+sys.argv[0] = {argv0!r}
+import lava_convert
+os.kill(os.getpid(), signal.SIGINT)
+time.sleep(5)
+print("not interrupted")
+"""], capture_output=True, text=True, timeout=60)
+    if argv0 == "lava-convert":
+        assert (done.returncode, done.stderr.strip()) == (130, "lava-convert: interrupted")
+    else:
+        assert done.returncode != 130 and "KeyboardInterrupt" in done.stderr
+
+
 def test_nir_out_and_back_from_the_command_line(tmp_path):
     """convert --nir writes the NIR file; from-nir reads it back into the same network."""
     model_file = tmp_path / "m.pt"

@@ -14,7 +14,7 @@ import logging
 import sys
 
 from ..errors import LavaConvertError
-from ..interrupts import sigint_deferred
+from ..interrupts import release_console_script, sigint_deferred
 from ..version import __version__
 from .file_verbs import (
     _compare,
@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    release_console_script()  # from here a Ctrl-C is a KeyboardInterrupt, handled below
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
