@@ -61,7 +61,9 @@ def dask_client(scheduler: str | None):
 
     from ..lava.cluster import connect
 
-    # dask.distributed logs every worker's start and stop at INFO: only with --verbose
+    # dask.distributed logs every worker's start and stop at INFO, and a failed shard as
+    # ERROR/WARNING lines and quoted tracebacks around the command line's own one-line
+    # error (which names the shard and the cause): all of them only with --verbose
     verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
-    with connect(scheduler, log_level=logging.INFO if verbose else logging.WARNING) as client:
+    with connect(scheduler, log_level=logging.INFO if verbose else logging.CRITICAL) as client:
         yield client
