@@ -10,6 +10,7 @@ from typing import Any
 from .errors import ConfigError
 from .hw.loihi import MAX_MESSAGE_BITS
 from .ir.snn import RESET_MODES
+from .targets import TARGETS as TARGET_RULES
 
 BALANCING = ("auto", "clip", "max", "percentile")
 SHIFTS = ("bias", "v0", "none")
@@ -20,9 +21,8 @@ POTENTIAL_SCOPES = ("layer", "channel")
 #: ``lava-convert``: files for lava_convert.netx.Network (soft reset, v0, shortcuts);
 #: ``stock-netx``: files unmodified lava-dl NetX runs exactly (hard reset, no v0, no
 #: shortcuts, spiking readout), for Intel's own stack and Loihi 2 without custom neurons.
-TARGETS = ("lava-convert", "stock-netx")
-#: The settings ``target="stock-netx"`` needs (see :meth:`ConversionConfig.stock_netx`).
-STOCK_NETX_SETTINGS = {"reset": "hard", "readout": "spikes"}
+#: What each allows: :mod:`lava_convert.targets`.
+TARGETS = tuple(TARGET_RULES)
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,19 @@ class ConversionConfig:
     channel_thresholds: bool = False
 
     @classmethod
+    def for_target(cls, target: str, **settings: Any) -> ConversionConfig:
+        """A config for ``target`` with the settings it needs
+        (:attr:`lava_convert.targets.Target.settings`) unless ``settings`` say otherwise
+        (then validation names the conflict)."""
+        rules = TARGET_RULES.get(target)
+        base = dict(rules.settings) if rules is not None else {}
+        return cls(**{**base, "target": target, **settings})
+
+    @classmethod
     def stock_netx(cls, **settings: Any) -> ConversionConfig:
         """A config for ``target="stock-netx"``: hard reset and spiking readout unless
         ``settings`` say otherwise (then validation names the conflict)."""
-        return cls(**{**STOCK_NETX_SETTINGS, "target": "stock-netx", **settings})
+        return cls.for_target("stock-netx", **settings)
 
     def __post_init__(self) -> None:
         def check(ok: bool, field: str, fix: str) -> None:
@@ -159,18 +168,18 @@ class ConversionConfig:
         check(self.target in TARGETS, "target", f"use one of {TARGETS}")
         check(isinstance(self.channel_thresholds, bool), "channel_thresholds",
               "use True or False")
-        if self.target == "stock-netx":
-            stock = "target='stock-netx' (stock NetX builds Lava's hard-reset LIF, starts v at 0 "
-            stock += "and is read through output spikes)"
-            check(self.reset == "hard", "reset", f"{stock} needs reset='hard': use "
-                  "ConversionConfig.stock_netx(), or --target stock-netx without --reset")
-            check(self.readout == "spikes", "readout", f"{stock} needs readout='spikes': use "
-                  "ConversionConfig.stock_netx()")
-            check(self.shift != "v0", "shift", f"{stock} cannot start at v0: use shift='bias' "
-                  "or 'none'")
-            check(self.potential_calibration == 0, "potential_calibration", f"{stock} cannot "
-                  "start at a calibrated v0: use potential_calibration=0 (bias calibration "
-                  "works on stock NetX)")
+        rules = TARGET_RULES[self.target]
+        how = f"use ConversionConfig.for_target({rules.name!r})"
+        check(self.reset in rules.resets, "reset", f"{rules.quoted} needs reset="
+              f"{' or '.join(map(repr, rules.resets))}: {how}, or --target {rules.name} "
+              "without --reset")
+        check(self.readout in rules.readouts, "readout", f"{rules.quoted} needs readout="
+              f"{' or '.join(map(repr, rules.readouts))}: {how}")
+        check(rules.initial_potential or self.shift != "v0", "shift", f"{rules.quoted} "
+              "cannot start at v0: use shift='bias' or 'none'")
+        check(rules.initial_potential or self.potential_calibration == 0,
+              "potential_calibration", f"{rules.quoted} cannot start at a calibrated v0: use "
+              "potential_calibration=0 (bias calibration works there)")
 
     def replace(self, **changes: Any) -> ConversionConfig:
         """A copy with ``changes`` applied (validated)."""

@@ -15,7 +15,7 @@ PACKAGE = ROOT / "lava_convert"
 #: "How it is built").
 LEVELS = {
     "hw": 1, "errors": 1, "layers": 1, "files": 1, "version": 1, "interrupts": 1,
-    "config": 2, "ir": 2,
+    "config": 2, "ir": 2, "targets": 2,
     "frontend": 3, "sim": 3, "netx": 3, "nir": 3,
     "passes": 4, "quantize": 4, "lava": 4,
     "pipeline": 5, "report": 5,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..config import POTENTIAL_SCOPES, STOCK_NETX_SETTINGS, TARGETS, ConversionConfig
+from ..config import POTENTIAL_SCOPES, TARGETS, ConversionConfig
 from ..errors import ConfigError
+from ..targets import target_rules
 from .common import DATA_HELP, dataset_flags, output_flags, read_json
 
 # --- demo -------------------------------------------------------------------------------
@@ -172,8 +173,8 @@ def _convert(args: argparse.Namespace) -> int:
                               f"ConversionConfig fields, not {type(data).__name__}")
         config = ConversionConfig.from_dict(data)
     flags = {k: getattr(args, k) for k in _CONFIG_FLAGS if getattr(args, k) is not None}
-    if flags.get("target", config.target) == "stock-netx":
-        flags = {**STOCK_NETX_SETTINGS, **flags}  # what the target needs, unless given
+    # what the target needs, unless given
+    flags = {**target_rules(flags.get("target", config.target)).settings, **flags}
     config = config.replace(**flags)
     kwargs = None
     if args.kwargs:

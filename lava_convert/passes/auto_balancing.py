@@ -40,6 +40,7 @@ from ..config import ConversionConfig
 from ..ir import AnnGraph, FixedNetwork
 from ..sim.ann import logits
 from ..sim.reference import simulate_fixed
+from ..targets import target_rules
 from .balance import shared_activations
 from .calibration_data import held_out, spread
 
@@ -197,7 +198,8 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
     """The best candidate for ``graph`` (see the module docstring): the config with its
     settings, the measurement, and the kept candidate's conversion (what ``convert``
     returned for it: the pipeline goes on from there). ``convert`` makes every
-    candidate. Candidates the target cannot express (``v0`` on stock NetX) are left out.
+    candidate. Candidates the target cannot express (``v0`` where it has no initial
+    potential: stock NetX) are left out.
 
     Successive halving keeps the cost near a few fixed-point checks: every rule is
     screened on ``screen`` samples spread over the evaluation samples; the
@@ -213,7 +215,8 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
 
     own = (config.bias_calibration, config.potential_calibration, config.readout_calibration)
     calibrates = any(n > 0 for n in own)
-    rules = [s for s in CANDIDATES if not (config.target == "stock-netx" and s["shift"] == "v0")]
+    starts = target_rules(config.target).initial_potential
+    rules = [s for s in CANDIDATES if starts or s["shift"] != "v0"]
     T = config.timesteps
 
     with shared_activations(graph, x), _quiet("lava_convert.quantize", "lava_convert.sim"), \

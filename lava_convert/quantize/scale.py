@@ -54,6 +54,7 @@ from ..hw.loihi import (
 from ..ir import FixedLayer, FixedNetwork, LayerQuantization, SnnNetwork, SpikingLayer
 from ..sim.kernels import box_bound
 from ..sim.synapse import current
+from ..targets import target_rules
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def choose_input_bits(snn: SnnNetwork, x: np.ndarray, config: ConversionConfig,
     for bits in AUTO_INPUT_BITS:
         input_scale = _input_scale(snn, bits)
         w_unit = layer.synapse.weight / input_scale
-        s, _ = _scale(layer, w_unit, i_max, config.target != "stock-netx")
+        s, _ = _scale(layer, w_unit, i_max, target_rules(config.target).free_bias_exponent)
         weight = torch.as_tensor(np.rint(w_unit * s))
         top = payload_max(bits, signed)
         payload = torch.clamp(torch.round(xt * input_scale), -top if signed else 0, top)
@@ -233,7 +234,7 @@ def quantize(snn: SnnNetwork, x_calib: np.ndarray, config: ConversionConfig,
                 f"layer '{layer.name}' has only zero weights and cannot be written to NetX: "
                 "remove the layer or retrain"
             )
-        free_bias = config.target != "stock-netx"
+        free_bias = target_rules(config.target).free_bias_exponent
         s, limit = _scale(layer, w_unit, i_max, free_bias)
         if grid is not None:
             s, limit = grid.quantization[i].scale, grid.quantization[i].scale_limited_by
