@@ -20,10 +20,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 import lava_convert as lc
 from lava_convert.sim.reference import simulate_fixed
+from lava_convert.sim.results import spike_differences
 from lava_convert.zoo.data import load_dataset
 from lava_convert.zoo.models import mlp
 from lava_convert.zoo.train import accuracy, train_classifier
@@ -72,8 +71,7 @@ def run_dataset(name: str, quick: bool, export_dir: Path | None) -> tuple[list[s
     ref = simulate_fixed(best.fixed, x_test, T)
     lava = lc.run_lava(best.fixed, x_test[:n_lava], T, progress=False)
     ref_lava = simulate_fixed(best.fixed, x_test[:n_lava], T)
-    identical = all(np.array_equal(lava.spike_counts[k], ref_lava.spike_counts[k])
-                    for k in lava.spike_counts)
+    identical = not spike_differences(lava, ref_lava)
     lava_info = dict(T=T, samples=n_lava, lava=lava.accuracy(y_test[:n_lava]),
                      reference=ref_lava.accuracy(y_test[:n_lava]), identical=identical,
                      lava_s=lava.wall_time_s)

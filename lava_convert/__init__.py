@@ -40,6 +40,7 @@ _LAZY = {
     "format_quantization":
     ".report.quantization", "quantization_report": ".report.quantization",
     "quantize_input": ".sim.inputs", "RunResult": ".sim.results",
+    "assert_same_spikes": ".sim.results", "spike_differences": ".sim.results",
 }
 
 
@@ -57,8 +58,9 @@ __all__ = [
     "LavaTimeoutError",
     "LavaUnavailableError", "NetXFormatError", "NirGraphError", "OptionalDependencyError",
     "QuantizationError", "RunResult",
-    "ThresholdReLU", "UnsupportedModuleError", "__version__", "convert", "format_quantization",
+    "ThresholdReLU", "UnsupportedModuleError", "__version__", "assert_same_spikes", "convert",
+    "format_quantization",
     "from_nir",
     "quantization_report", "quantize_input", "read_netx", "replace_relus", "run_lava",
-    "simulate", "swap_maxpool",
+    "simulate", "spike_differences", "swap_maxpool",
 ]

@@ -62,3 +62,38 @@ class RunResult:
     def spikes_per_sample(self) -> dict[str, float]:
         """Mean number of spikes per sample, per layer."""
         return {k: float(v.sum(axis=1).mean()) for k, v in self.spike_counts.items()}
+
+
+def spike_differences(a: RunResult, b: RunResult) -> list[str]:
+    """What differs between two runs of one network on the same samples (Lava and the
+    reference, or two ways of running either): per layer the spike counts, then the
+    readout (within float rounding) and the predictions. Empty: the runs agree spike for
+    spike."""
+    problems = []
+    if list(a.spike_counts) != list(b.spike_counts):
+        problems.append(f"layers {list(a.spike_counts)} against {list(b.spike_counts)}")
+    for name in (n for n in a.spike_counts if n in b.spike_counts):
+        x, y = np.asarray(a.spike_counts[name]), np.asarray(b.spike_counts[name])
+        if x.shape != y.shape:
+            problems.append(f"layer {name}: counts of shape {x.shape} against {y.shape}")
+        elif not np.array_equal(x, y):
+            where = np.argwhere(x != y)
+            s, n = (int(v) for v in where[0])
+            problems.append(f"layer {name}: {len(np.unique(where[:, 0]))} of {len(x)} samples "
+                            f"differ (first: sample {s}, neuron {n}: {x[s, n]} against "
+                            f"{y[s, n]} spikes)")
+    if a.output.shape != b.output.shape or not np.allclose(a.output, b.output, rtol=1e-7,
+                                                           atol=0):
+        problems.append("the readout differs")
+    elif not np.array_equal(a.predictions, b.predictions):
+        problems.append("the predictions differ")
+    return problems
+
+
+def assert_same_spikes(a: RunResult, b: RunResult) -> None:
+    """Raise ``AssertionError`` naming every difference :func:`spike_differences` finds:
+    the one assertion that two runs are the same network's spikes (as NIR's
+    ``assert_equivalence`` is for graphs)."""
+    problems = spike_differences(a, b)
+    if problems:
+        raise AssertionError(f"{a.backend} and {b.backend} differ: " + "; ".join(problems))

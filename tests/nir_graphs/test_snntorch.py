@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import lava_convert as lc
+from lava_convert.sim.results import assert_same_spikes
 
 snn = pytest.importorskip("snntorch")
 torch = pytest.importorskip("torch")
@@ -148,9 +149,7 @@ def test_snntorch_files_run_on_lava_spike_for_spike(exported, digits, tmp_path):
     net_path = imported.export(tmp_path / f"{kind}.net")
     x = digits.x_test[:30]
     lava, ref = lc.run_lava(net_path, x, progress=False), lc.simulate(net_path, x)
-    for name, counts in ref.spike_counts.items():
-        assert np.array_equal(lava.spike_counts[name], counts), name
-    assert np.array_equal(lava.predictions, ref.predictions)
+    assert_same_spikes(lava, ref)
     assert imported.fixed.layers[0].dv == 410  # beta 0.9 -> dv = 0.1 * 4096, rounded
 
 

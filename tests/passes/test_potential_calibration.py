@@ -15,6 +15,7 @@ from lava_convert.frontend.torch_fx import trace
 from lava_convert.ir import SpikingLayer, Synapse
 from lava_convert.passes.potential_calibration import V0_FRACTIONS, calibrate_potentials
 from lava_convert.sim.reference import float_layer_trains, simulate_float
+from lava_convert.sim.results import assert_same_spikes
 
 
 def _hidden_activations(model, x):
@@ -160,6 +161,4 @@ def test_calibrated_starts_run_exactly_on_lava(digits, digits_model):
             assert any(len(np.unique(f)) > 1 for f in starts), starts
         ref = lc.simulate(tuned.fixed, x, T)
         lava = lc.run_lava(tuned.fixed, x, T, progress=False)
-        for name, counts in ref.spike_counts.items():
-            np.testing.assert_array_equal(lava.spike_counts[name], counts, err_msg=name)
-        np.testing.assert_array_equal(lava.predictions, ref.predictions)
+        assert_same_spikes(lava, ref)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import lava_convert as lc
+from lava_convert.sim.results import assert_same_spikes
 from lava_convert.zoo.train import accuracy
 
 pytestmark = pytest.mark.lava
@@ -17,11 +18,7 @@ def test_lava_equals_reference_on_the_whole_test_split(digits, digits_model, dig
     x, y = digits.x_test, digits.y_test
     lava = lc.run_lava(digits_net, x, timesteps=32, progress=False)
     ref = lc.simulate(digits_net, x, timesteps=32)
-    assert set(lava.spike_counts) == set(ref.spike_counts)
-    for name in ref.spike_counts:
-        np.testing.assert_array_equal(lava.spike_counts[name], ref.spike_counts[name],
-                                      err_msg=f"layer {name}")
-    np.testing.assert_array_equal(lava.output, ref.output)
+    assert_same_spikes(lava, ref)
     ann = accuracy(digits_model, x, y)
     assert lava.accuracy(y) >= ann - 0.01
     assert sum(c.sum() for c in lava.spike_counts.values()) > 0
@@ -31,8 +28,7 @@ def test_chunked_streaming_matches_single_chunk(digits, digits_net):
     x = digits.x_test[:7]
     one = lc.run_lava(digits_net, x, chunk=7, progress=False)
     many = lc.run_lava(digits_net, x, chunk=3, progress=False)
-    for name in one.spike_counts:
-        np.testing.assert_array_equal(one.spike_counts[name], many.spike_counts[name])
+    assert_same_spikes(one, many)
 
 
 def test_other_timesteps_and_accuracy_curve(digits, digits_net):
