@@ -109,3 +109,18 @@ def test_documented_commands_parse():
             parser.parse_args(shlex.split(line)[1:])
         except SystemExit as exc:
             raise AssertionError(f"{where}: `{line}` does not parse") from exc
+
+
+def test_every_error_class_is_in_the_errors_table_and_exported():
+    """docs/errors.md lists what each typed error means; the list is the package's, not
+    hand-kept (it once missed classes)."""
+    import lava_convert as lc
+    from lava_convert import errors
+
+    table = (TUTORIALS.parent / "docs" / "errors.md").read_text()
+    classes = [c.__name__ for c in vars(errors).values() if isinstance(c, type)
+               and issubclass(c, errors.LavaConvertError) and c is not errors.LavaConvertError]
+    assert len(classes) >= 12
+    missing = [name for name in classes if f"`{name}`" not in table.split("\nWarnings")[0]]
+    assert missing == [], f"docs/errors.md has no row for {missing}"
+    assert set(classes) <= set(lc.__all__)

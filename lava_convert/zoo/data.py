@@ -232,6 +232,9 @@ def load_dataset(name: str, directory=None, *, normalize: str = "none") -> Datas
         return load_idx_dataset(path.name, path)
     if path.is_file() and path.suffix == ".npz":
         return load_npz_dataset(path)
+    if path.suffix == ".npz" or os.sep in name:
+        raise DatasetError(f"{name}: no such file or folder; give the path of an .npz file "
+                           "or of a folder of IDX or CIFAR files")
     raise DatasetError(f"unknown dataset {name!r}: use digits, mnist, fashion-mnist, cifar10, "
                        "cifar100, cifar100-coarse, a folder of IDX or CIFAR files or an .npz "
                        "file")

@@ -79,6 +79,12 @@ def test_digits_and_unknown_names():
         load_dataset("cifar")
 
 
+def test_a_missing_path_is_said_to_be_missing(tmp_path):
+    for name in (str(tmp_path / "data.npz"), str(tmp_path / "folder")):
+        with pytest.raises(lc.DatasetError, match=r"no such file or folder; give the path"):
+            load_dataset(name)
+
+
 def test_datasets_are_found_from_any_directory(tmp_path, monkeypatch):
     home = tmp_path / "home"
     (home / "mnist").mkdir(parents=True)
