@@ -31,7 +31,8 @@ MEAN_FUNCTIONS = {torch.mean}
 CONCAT_FUNCTIONS = {torch.cat, torch.concat, torch.stack}
 MAXPOOL_HINT = ("replace it with nn.AvgPool2d (same kernel and stride), which converts "
                  "exactly, then retrain or fine-tune the model: the trained weights expect "
-                 "max pooling")
+                 "max pooling (lc.swap_maxpool(model) swaps them; `lava-convert train "
+                 "--swap-maxpool MODEL` swaps and fine-tunes)")
 HINTS = {
     nn.MaxPool2d: MAXPOOL_HINT,
     nn.MaxPool1d: "use average pooling, which converts exactly",

@@ -64,7 +64,8 @@ def test_unsupported_modules_name_path_and_fix(module, fragment):
 
 def test_maxpool2d_suggests_average_pooling():
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.MaxPool2d(2))
-    with pytest.raises(lc.UnsupportedModuleError, match="AvgPool2d"):
+    with pytest.raises(lc.UnsupportedModuleError, match=r"AvgPool2d.*lc.swap_maxpool\(model\)"
+                       r".*lava-convert train --swap-maxpool MODEL"):
         trace(model, (4,))
 
 
