@@ -23,11 +23,11 @@ def run_in_lava_graph(path: str, x: np.ndarray, network=Network, **options) -> d
     """Spike counts ``(samples, neurons)`` per layer (C,H,W order) of ``x`` on Lava.
 
     ``network`` is the NetX process class (``lava.lib.dl.netx.hdf5.Network`` runs files
-    made with ``--target stock-netx``; it then needs ``input_message_bits`` and
-    ``reset_offset=1`` in ``options``)."""
+    made with ``--target stock-netx``; it then needs ``input_message_bits`` in
+    ``options``). Both take the same ``reset_offset``: 1, as the source sends from step 1."""
     file = lc.read_netx(path)
     T = file.timesteps
-    net = network(net_config=path, reset_interval=T, **options)  # resets with each sample
+    net = network(net_config=path, reset_interval=T, reset_offset=1, **options)  # per sample
     # graded input spikes, each sample held for T steps, in the (x, y, f) order of net.inp
     payload = lc.quantize_input(file, x).reshape(len(x), *file.input_shape)
     if payload.ndim == 4 and net.inp.shape != (int(np.prod(file.input_shape)),):

@@ -60,7 +60,8 @@ class LavaNetwork:
         # (with d > T + 1 it once did, losing the first sample's layer-1 counts)
         depth = layer_depths(net.layers)[-1]
         self.ring = chunk + 1 + max(0, (depth - 2) // timesteps)
-        self.network = Network(net, reset_interval=timesteps, record_windows=self.ring)
+        self.network = Network(net, reset_interval=timesteps, reset_offset=1,
+                               record_windows=self.ring)  # the source sends from step 1
         data = x_int.reshape(len(x_int), *net.input_shape)
         if len(net.input_shape) == 3 and net.layers[0].kind != "dense":
             data = data.transpose(0, 3, 2, 1)  # C,H,W -> Lava's W,H,C

@@ -6,7 +6,8 @@ attributes (``inp``, ``out``, ``layers``, ``in_layer``, ``out_layer``,
 ``input_message_bits``, ``output_message_bits``, ``len()``, ``str()``), so it goes into
 a user's own process graph the way lava-dl's tutorials use NetX::
 
-    net = Network(net_config="netx_exports/mnist_cnn_qcfs.net", reset_interval=16)
+    net = Network(net_config="netx_exports/mnist_cnn_qcfs.net", reset_interval=16,
+                  reset_offset=1)  # a source sending from step 1, as for stock NetX
     source.s_out.connect(net.inp)
     net.out.connect(sink.a_in)
     net.run(condition=RunSteps(num_steps=...), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
@@ -29,9 +30,11 @@ Differences from stock NetX, each deliberate:
 * ``input_message_bits`` defaults to the file's graded-input width (stock: 0);
 * with ``reset_interval``, every layer's state is reset (to ``u = 0, v = v0``) when the
   data of a new sample reaches it: layer ``l`` resets at steps
-  ``reset_offset + 1 + depth(l) + k * reset_interval``, where ``depth`` counts the
-  synapses from the input (each delays by one step), for input sent from step
-  ``reset_offset + 1`` on; without it, state is never reset (as stock);
+  ``reset_offset + depth(l) + k * reset_interval``, where ``depth`` counts the synapses
+  from the input (each delays by one step). That is stock NetX's numbering (its ``i``-th
+  layer with neurons resets at ``reset_offset + i``, from 1), so the same arguments give
+  the same resets: ``reset_offset=1`` for input sent from step 1 on (a ring-buffer
+  source), as stock needs. Without it, state is never reset (as stock);
 * ``num_layers`` and ``skip_layers`` count layers with neurons (stock counts HDF5
   groups); ``spike_exp`` is accepted and unused (sigma-delta neurons only).
 """
@@ -75,8 +78,9 @@ class Network(AbstractProcess):
         input_message_bits: Graded input width (default: the file's; 0 for binary).
         input_shape: Optional check: the input shape in (x, y, f) order, as for NetX.
         reset_interval: Steps per sample; state resets when a sample's data arrives.
-        reset_offset: Phase of the reset (input of sample ``k`` sent from step
-            ``reset_offset + 1 + k * reset_interval``).
+        reset_offset: Phase of the reset, as for stock NetX (input of sample ``k`` sent
+            from step ``reset_offset + k * reset_interval`` on: ``1`` for a ring-buffer
+            source).
         spike_exp: Accepted for NetX compatibility; unused.
         sparse_fc_layer: Dense layers use Lava's sparse synapses, as in NetX.
         record_windows: Record spike counts per sample window in each layer's
@@ -170,7 +174,7 @@ class Network(AbstractProcess):
     def _block(self, layer: FixedLayer, in_shape: tuple[int, ...], message_bits: int,
                depth: int) -> AbstractProcess:
         """A lava-dl NetX block for ``layer`` with our neuron, built the way NetX builds it."""
-        neuron_params = self._neuron_params(layer, start=self.reset_offset + 1 + depth)
+        neuron_params = self._neuron_params(layer, start=self.reset_offset + depth)
         whc = _whc(layer.shape)
         bias = _lava_order(layer.full_bias())
         if layer.kind == "input":
