@@ -15,14 +15,15 @@ from .zoo.data import load_digits
 from .zoo.train import accuracy, digits_mlp, train_classifier
 
 
-def run_demo(*, timesteps: int = 32, out_dir: str | Path = "netx_exports",
+def run_demo(*, timesteps: int = 32, out_dir: str | Path = "out/demo",
              lava_samples: int | None = None, json_path: str | Path | None = None,
              progress: bool | None = None, echo=print) -> dict:
     """Train, convert, export and run the digits MLP on Lava; return the measured summary.
 
     Args:
         timesteps: T for conversion and every run.
-        out_dir: Where ``digits_mlp.net`` and its ``.json`` sidecar are written.
+        out_dir: Where ``digits_mlp.net`` and its ``.json`` sidecar are written (default
+            ``out/demo``, as ``lava-convert demo``: not the tracked ``netx_exports/``).
         lava_samples: Test samples run on Lava (default: the whole test split).
         json_path: Also write the summary as JSON here.
         echo: Where progress lines and the table go (``None`` for silence).
