@@ -33,6 +33,6 @@ def test_a_target_record_cannot_be_changed():
         rules.residual = True
 
 
-def test_the_stock_config_helper_is_the_targets_settings():
-    assert lc.ConversionConfig.stock_netx() == lc.ConversionConfig.for_target("stock-netx")
-    assert lc.ConversionConfig.stock_netx().reset == "hard"
+def test_the_stock_config_helper_gives_what_stock_netx_runs():
+    config = lc.ConversionConfig.stock_netx()
+    assert (config.reset, config.readout, config.target) == ("hard", "spikes", "stock-netx")

@@ -82,7 +82,7 @@ def check_self_contained(path: Path, f: h5py.File, max_bytes: int, *,
                     and obj.dtype.kind != "S":
                 raise fail(key, f"element type {obj.dtype}", "NetX stores integers, floats "
                            "and strings; re-export the file")
-            if h5py.check_vlen_dtype(obj.dtype) is not None or obj.dtype.kind == "O":
+            if _variable_length(obj.dtype):
                 variable.append(key)
                 size = 0  # bounded after the walk, by the file's other bytes
             else:
@@ -106,11 +106,16 @@ def check_self_contained(path: Path, f: h5py.File, max_bytes: int, *,
         for name in attrs:
             attr = attrs.get_id(name)
             size = attr.get_storage_size()
-            if h5py.check_vlen_dtype(attr.dtype) is not None or attr.dtype.kind == "O":
+            if _variable_length(attr.dtype):
                 size = max(size, beyond)  # its characters lie beyond the datasets
             if size > MAX_META_CHARS:
                 raise fail(f"/{META_GROUP}/{name}", f"an attribute of up to {size} bytes, more "
                            f"than {MAX_META_CHARS}", "the file is corrupt; re-export it")
+
+
+def _variable_length(dtype) -> bool:
+    """Whether elements of ``dtype`` are variable-length (their size is not declared)."""
+    return h5py.check_vlen_dtype(dtype) is not None or dtype.kind == "O"
 
 
 def _beyond_datasets(path: Path, stored: int) -> int:

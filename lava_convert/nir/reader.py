@@ -45,7 +45,7 @@ from ..ir import SnnNetwork, SpikingLayer, Synapse, setting_size
 from ..netx.untrusted import check_self_contained, max_bytes_limit
 from .chains import LINEAR, chain_synapse
 from .neurons import NEURONS, Neuron, read_neuron
-from .support import META, import_nir, meta_value
+from .support import META, import_nir, meta_value, per_neuron
 from .validate import check_node, check_range, check_run, check_shape
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,6 @@ def load_graph(source, max_bytes: int | None = None):
         detail = " ".join(str(exc).split())[:200]
         raise NirGraphError(f"{path}: NIR {nir.version} cannot read this graph "
                             f"({type(exc).__name__}: {detail})") from None
-
 
 
 #: What :func:`graph_to_snn` does with a bias that reaches a ``CubaLIF``/``CubaLI`` through
@@ -382,14 +381,9 @@ def _start(neuron: Neuron, factor: np.ndarray, kind: str, out_shape: tuple[int, 
     v0 = _v0_fits(neuron.v0, kind, out_shape, where)
     if neuron.offset is None and np.all(factor == 1):
         return v0
-    start = _per_neuron(v0, kind, out_shape)
+    start = per_neuron(v0, kind, out_shape)
     if neuron.offset is not None:
-        try:
-            offset = np.broadcast_to(neuron.offset.reshape(out_shape) if neuron.offset.size
-                                     == np.prod(out_shape) else neuron.offset, out_shape)
-        except ValueError as exc:
-            raise NirGraphError(f"{where}: node '{neuron.output}' has {neuron.offset.size} "
-                                f"thresholds for {int(np.prod(out_shape))} neurons") from exc
+        offset = _per_neuron_values(neuron.offset, out_shape, neuron.output, "thresholds")
         if not neuron.v0_in_offset:
             start = start + offset
         elif not np.allclose(start, offset, rtol=1e-9, atol=1e-12):
@@ -406,14 +400,6 @@ def _start(neuron: Neuron, factor: np.ndarray, kind: str, out_shape: tuple[int, 
                                 "a convolution; Lava holds one per channel there")
         return per_channel[:, 0].copy()
     return flat.copy()
-
-
-def _per_neuron(v0: float | np.ndarray, kind: str, out_shape: tuple[int, ...]) -> np.ndarray:
-    """A ``v0`` (one, or one per channel of a conv / neuron of a dense layer) per neuron."""
-    v0 = np.asarray(v0, dtype=np.float64)
-    if v0.ndim and kind == "conv":
-        v0 = v0.reshape(-1, *[1] * (len(out_shape) - 1))
-    return np.broadcast_to(v0, out_shape)
 
 
 def _v0_fits(v0: float | np.ndarray, kind: str, out_shape, where: str) -> float | np.ndarray:

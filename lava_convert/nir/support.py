@@ -34,6 +34,15 @@ def meta_value(node, key: str, default=None):
     return value
 
 
+def per_neuron(value, kind: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A layer setting (one value, or one per channel of a conv / neuron of a dense layer)
+    as one value per neuron of ``shape``."""
+    value = np.asarray(value, dtype=np.float64)
+    if value.ndim and kind == "conv":
+        value = value.reshape(-1, *[1] * (len(shape) - 1))
+    return np.broadcast_to(value, shape)
+
+
 def floats(value) -> np.ndarray:
     """A NIR parameter as a float64 array (a copy: torch needs writable arrays)."""
     return np.array(value, dtype=np.float64)

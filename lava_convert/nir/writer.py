@@ -35,7 +35,7 @@ from ..errors import ConfigError, ExportError
 from ..files import hdf5_bytes, write_bytes
 from ..ir import SnnNetwork, SpikingLayer, Synapse
 from ..version import __version__
-from .support import META, import_nir
+from .support import META, import_nir, per_neuron
 
 Encoding = Literal["if", "exact"]
 ENCODINGS = ("if", "exact")
@@ -95,15 +95,6 @@ def _leaky(nir, layer: SpikingLayer, shape, bias, meta):
     node = nir.CubaLIF(v_threshold=th, v_reset=0 * ones, **args) if layer.spiking else \
         nir.CubaLI(**args)
     return node, np.zeros_like(bias)
-
-
-def _per_neuron(value, layer: SpikingLayer, shape: tuple[int, ...]) -> np.ndarray:
-    """A layer setting (one value, or one per channel of a conv / neuron of a dense layer)
-    as one value per neuron, in the node's shape."""
-    value = np.asarray(value, dtype=np.float64)
-    if value.ndim and layer.kind == "conv":
-        value = value.reshape(-1, *[1] * (len(shape) - 1))
-    return np.broadcast_to(value, shape).copy()
 
 
 def _in_plain_nir(layer: SpikingLayer, encoding: Encoding) -> bool:
@@ -179,7 +170,7 @@ def to_nir(snn: SnnNetwork, encoding: Encoding = "if"):
             nodes[neuron] = nir.I(r=ones, metadata={**meta, f"{META}.v0_in_threshold": 1})
             # u = v - v0 starts at 0 and fires above threshold - v0 (module docstring)
             nodes[fire] = nir.Threshold(
-                threshold=layer.threshold * ones - _per_neuron(layer.v0, layer, shape))
+                threshold=layer.threshold * ones - per_neuron(layer.v0, layer.kind, shape))
             nodes[feedback] = nir.Scale(scale=-layer.threshold * ones)
             edges += [(neuron, fire), (fire, feedback), (feedback, neuron)]
             out = fire

@@ -55,7 +55,7 @@ def _forward(graph: AnnGraph, x: np.ndarray, lo: int, batch_size: int) -> list[n
     cache, key = shared["activations"], (lo, min(lo + batch_size, len(x)))
     if key not in cache:  # by the samples: batch sizes past len(x) share a pass
         acts = forward(graph, x[lo:lo + batch_size])
-        kept = sum(a.nbytes for kept in cache.values() for a in kept)
+        kept = sum(a.nbytes for batch in cache.values() for a in batch)
         if kept + sum(a.nbytes for a in acts) > SHARED_ACTIVATIONS_BYTES:
             return acts
         cache[key] = acts

@@ -155,8 +155,7 @@ class ConvertedNetwork:
                                 simulate_float(self.snn, samples, T).predictions)
                 message += (f": it agrees with this network's predictions on "
                             f"{100 * agree:.1f} % of {len(samples)} samples")
-            if encoding == "if" and any(l.reset == "soft" for l in self.snn.layers
-                                        if l.spiking and l.du == 1.0 and l.dv == 0.0):
+            if len(plain_reading(self.snn, "exact")[1]) < len(lost):
                 message += ". encoding='exact' writes soft reset and v0 in plain NIR"
             log.warning("%s", message)
         return write_nir(self.snn, path, encoding)

@@ -47,9 +47,9 @@ def current_bound(synapse: Synapse | None, max_input: float) -> float:
     largest row sum of ``|w|``."""
     if synapse is None:
         return float(max_input)
-    w = torch.as_tensor(np.asarray(synapse.weight)).reshape(len(synapse.weight), -1)
-    w = w.to(torch.float64 if w.is_floating_point() else torch.int64)  # integers: exact
-    return float(w.abs().sum(dim=1).max()) * max_input
+    pos, neg = _sign_sums(torch.as_tensor(np.asarray(synapse.weight)).reshape(
+        len(synapse.weight), -1))
+    return float((pos - neg).max()) * max_input
 
 
 def box_bound(weight: np.ndarray, bias, lo, hi, skips=()) -> float:

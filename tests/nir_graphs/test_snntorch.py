@@ -157,8 +157,8 @@ def test_with_snntorchs_default_reset_delay_the_first_layer_differs(exported, di
     """snnTorch's default ``reset_delay=True`` subtracts the threshold at the next step,
     after the leak (``v <- beta v + I - theta`` instead of ``beta (v - theta) + I``): its
     neurons then sit ``theta (1 - beta)`` lower and fire less, never more. NIR cannot say
-    which; the file reads the same, so this is the measured difference (RESULTS.md,
-    section ``nir_snntorch``, has it on MNIST)."""
+    which; the file reads the same, so the difference is asserted: fewer spikes in
+    snnTorch on some first-layer neurons, on fewer than half of them."""
     kind, net, path = exported
     imported = lc.from_nir(path, digits.x_train, dt=1e-4, reset="soft", timesteps=T)
     x = digits.x_test
