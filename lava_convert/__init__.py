@@ -33,7 +33,8 @@ from .version import __version__  # noqa: E402
 
 #: Public names imported on first use, and the module of each.
 _LAZY = {
-    "run_lava": ".lava.runtime", "QCFS": ".layers", "ThresholdReLU": ".layers",
+    "run_lava": ".lava.runtime", "lava_run_config": ".lava.run_config",
+    "QCFS": ".layers", "ThresholdReLU": ".layers",
     "replace_relus": ".layers", "swap_maxpool": ".layers", "read_netx": ".netx.reader",
     "ConvertedNetwork": ".pipeline",
     "convert": ".pipeline", "simulate": ".pipeline", "from_nir": ".pipeline",
@@ -60,7 +61,7 @@ __all__ = [
     "QuantizationError", "RunResult",
     "ThresholdReLU", "UnsupportedModuleError", "__version__", "assert_same_spikes", "convert",
     "format_quantization",
-    "from_nir",
+    "from_nir", "lava_run_config",
     "quantization_report", "quantize_input", "read_netx", "replace_relus", "run_lava",
     "simulate", "spike_differences", "swap_maxpool",
 ]

@@ -95,7 +95,8 @@ def import_nir_and_export(source, data: Dataset, out: str | Path, *, dt: float |
 def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "lava",
              mode: str = "fixed", timesteps: int | None = None, limit: int | None = None,
              data_dir=None, progress: bool | None = None, timeout_s: float | None = None,
-             workers: int | str | None = None, client=None) -> tuple[RunResult, RunSummary]:
+             workers: int | str | None = None, client=None,
+             models: str = "fast") -> tuple[RunResult, RunSummary]:
     """Run ``net_path`` on the test split of ``dataset``; return the result and its summary.
 
     The summary (:func:`lava_convert.report.analysis.run_summary`) holds accuracy,
@@ -108,7 +109,8 @@ def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "l
         timesteps: Time steps per sample (default: the file's).
         limit: Only the first ``limit`` test samples.
         timeout_s: Stop a Lava run after this many seconds.
-        workers, client: Where a Lava run runs (see :func:`~lava_convert.run_lava`).
+        workers, client, models: Where a Lava run runs, and with which process models
+            (see :func:`~lava_convert.run_lava`).
     """
     if backend not in ("lava", "reference"):
         raise ConfigError(f"backend={backend!r} is invalid: use 'lava' or 'reference'")
@@ -121,7 +123,7 @@ def evaluate(net_path: str | Path, dataset: str = "digits", *, backend: str = "l
     T = resolve_timesteps(timesteps, net)
     if backend == "lava":
         result = run_lava(net, x, T, progress=progress, timeout_s=timeout_s,
-                          workers=workers, client=client)
+                          workers=workers, client=client, models=models)
     else:
         result = simulate(net, x, T, mode=mode)
     ann, ann_samples = _sidecar_ann_accuracy(net_path)
@@ -145,19 +147,19 @@ def sweep(net_path: str | Path, dataset: str = "digits", *, timesteps: int = 128
 
 def compare_backends(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
                      timeout_s: float | None = None, workers: int | str | None = None,
-                     client=None) -> dict:
+                     client=None, models: str = "fast") -> dict:
     """Run Lava and the reference on the same samples; compare spike counts layer by layer.
 
     Returns per layer the number of neurons, samples with any difference, the
     largest count difference and the first differing (sample, neuron), plus
-    whether predictions agree. ``workers`` and ``client`` say where the Lava run runs
-    (see :func:`~lava_convert.run_lava`).
+    whether predictions agree. ``workers``, ``client`` and ``models`` say where the Lava
+    run runs and with which process models (see :func:`~lava_convert.run_lava`).
     """
     if not isinstance(net, FixedNetwork):
         net = read_netx(net)
     T = resolve_timesteps(timesteps, net)
     lava = run_lava(net, x, T, progress=False, timeout_s=timeout_s, workers=workers,
-                    client=client)
+                    client=client, models=models)
     ref = simulate_fixed(net, x, T)
     layers = []
     for layer in net.layers:

@@ -39,7 +39,8 @@ def write_json_result(path, data) -> None:
 
 
 def lava_flags(p: argparse.ArgumentParser, what: str = "a Lava run") -> None:
-    """Where and how long a Lava run runs: --timeout, --workers, --scheduler."""
+    """Where, how long and with which process models a Lava run runs: --timeout, --workers,
+    --scheduler, --lava-models."""
     p.add_argument("--timeout", type=float, default=None, help=f"stop {what} after S s")
     p.add_argument("--workers", default=None, metavar="N",
                    help="split the samples over N processes, one Lava network each ('auto': "
@@ -49,6 +50,9 @@ def lava_flags(p: argparse.ArgumentParser, what: str = "a Lava run") -> None:
                    help="run the shards on a Dask cluster: local:N (a cluster of N workers "
                         "on this machine) or a scheduler address such as tcp://host:8786 "
                         "(needs lava-convert[dask])")
+    p.add_argument("--lava-models", default="fast", choices=("fast", "stock"),
+                   help="process models: fast (default: an exact torch convolution in place "
+                        "of Lava's scipy one; the same spikes) or stock (Lava's own only)")
 
 
 @contextmanager

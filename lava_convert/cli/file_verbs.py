@@ -119,7 +119,8 @@ def _run(args: argparse.Namespace) -> int:
         _, summary = evaluate(args.net, args.data, backend=args.backend, mode=args.mode,
                               timesteps=args.timesteps, limit=args.limit,
                               data_dir=args.data_dir, progress=False if args.quiet else None,
-                              timeout_s=args.timeout, workers=args.workers, client=client)
+                              timeout_s=args.timeout, workers=args.workers, client=client,
+                              models=args.lava_models)
     if not args.quiet:
         spikes = summary.spikes_per_sample
         print(format_table(
@@ -181,7 +182,7 @@ def _compare(args: argparse.Namespace) -> int:
     x, _ = load_test_split(args.data, args.limit, args.data_dir)
     with dask_client(args.scheduler) as client:
         result = compare_backends(args.net, x, args.timesteps, timeout_s=args.timeout,
-                                  workers=args.workers, client=client)
+                                  workers=args.workers, client=client, models=args.lava_models)
     if not args.quiet:
         print(format_table(
             ["layer", "neurons", "samples differing", "max count diff", "Lava spikes/sample",

@@ -37,7 +37,7 @@ import numpy as np
 from ..errors import ConfigError, LavaRunError, LavaTimeoutError, OptionalDependencyError
 from ..ir import FixedNetwork
 from .shards import POLL_S, Shard, coordinating, resolve_workers, run_shards
-from .simulate import ChunkHandler, Recordings
+from .simulate import ChunkHandler, Recordings, RunSettings
 
 #: The worker settings Lava needs (dask config keys and values).
 LAVA_WORKER_SETTINGS = {"distributed.worker.daemon": False,
@@ -84,7 +84,7 @@ def cluster_threads(client) -> int:
     return threads
 
 
-def _run_task(net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int, shard: Shard,
+def _run_task(net: FixedNetwork, x_int: np.ndarray, settings: RunSettings, shard: Shard,
               timeout_s: float | None, stop_event: str) -> tuple[dict, np.ndarray, int]:
     """One shard (samples ``x_int``) as a Dask task: its recordings (counts, readout
     potentials) and the steps run."""
@@ -100,13 +100,13 @@ def _run_task(net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int, 
     def on_chunk(first: int, count: int, counts: dict, ends: np.ndarray) -> None:
         recordings(first - shard.first, count, counts, ends)
 
-    steps = run_shards(net, x_int, timesteps, chunk, (shard,), on_chunk, timeout_s=timeout_s,
+    steps = run_shards(net, x_int, settings, (shard,), on_chunk, timeout_s=timeout_s,
                        base=shard.first, should_stop=event.is_set)
     counts, ends = recordings.merged()
     return counts, ends, steps
 
 
-def run_on_dask(client, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
+def run_on_dask(client, net: FixedNetwork, x_int: np.ndarray, settings: RunSettings,
                 shards: tuple[Shard, ...], on_chunk: ChunkHandler, *,
                 timeout_s: float | None = None) -> int:
     """Run each shard as a task on ``client``'s cluster; hand each finished shard's
@@ -126,7 +126,7 @@ def run_on_dask(client, net: FixedNetwork, x_int: np.ndarray, timesteps: int, ch
     futures = {}
     with coordinating() as stopping:  # SIGTERM as Ctrl-C: the tasks are stopped either way
         try:
-            return _collect(client, distributed, net, x_int, timesteps, chunk, shards,
+            return _collect(client, distributed, net, x_int, settings, shards,
                             on_chunk, timeout_s, deadline, event, run_id, futures)
         finally:
             stopping.set()
@@ -136,13 +136,13 @@ def run_on_dask(client, net: FixedNetwork, x_int: np.ndarray, timesteps: int, ch
                 client.cancel(unfinished)
 
 
-def _collect(client, distributed, net, x_int, timesteps, chunk, shards, on_chunk, timeout_s,
+def _collect(client, distributed, net, x_int, settings, shards, on_chunk, timeout_s,
              deadline, event, run_id, futures) -> int:
     """Submit one task per shard (into ``futures``) and gather their recordings in the
     order they finish."""
     for shard in shards:
         future = client.submit(
-            _run_task, net, x_int[shard.first:shard.stop], timesteps, chunk, shard,
+            _run_task, net, x_int[shard.first:shard.stop], settings, shard,
             timeout_s, event.name, key=f"lava-convert-shard-{shard.index}-{run_id}",
             pure=False)
         futures[future] = shard

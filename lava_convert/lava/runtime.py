@@ -20,8 +20,9 @@ from ..sim import readout
 from ..sim.inputs import check_input, check_input_range, quantize_input, resolve_timesteps
 from ..sim.results import RunResult
 from .guard import check_timeout
+from .run_config import check_models
 from .shards import plan_shards, resolve_workers, run_shards
-from .simulate import Recordings, record
+from .simulate import Recordings, RunSettings, record
 
 #: Runs expected to take longer than this many Lava steps show a progress bar.
 PROGRESS_MIN_STEPS = 2000
@@ -30,7 +31,7 @@ PROGRESS_MIN_STEPS = 2000
 def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
              chunk: int = 256, progress: bool | None = None,
              timeout_s: float | None = None, workers: int | str | None = None,
-             client=None) -> RunResult:
+             client=None, models: str = "fast") -> RunResult:
     """Run samples ``x`` through a NetX network on Lava's CPU simulator.
 
     Args:
@@ -48,8 +49,11 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
             cluster).
         client: A ``dask.distributed.Client``: run the shards as Dask tasks (see
             :mod:`lava_convert.lava.cluster` for the worker settings Lava needs).
+        models: Process models (:mod:`lava_convert.lava.run_config`): ``"fast"`` (our
+            exact torch convolution in place of Lava's scipy one) or ``"stock"``
+            (Lava's own models only). Both give the same spikes.
 
-    The result is the same whatever ``workers`` and ``client`` are; only
+    The result is the same whatever ``workers``, ``client`` and ``models`` are; only
     ``wall_time_s`` and ``info`` (steps run, shards) describe how it was run.
 
     Raises:
@@ -64,6 +68,7 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
     x = check_input(x, net.input_shape, "run_lava")
     check_input_range(net, x, "run_lava")
     check_timeout(timeout_s)
+    settings = RunSettings(T, chunk, check_models(models))
     x_int = quantize_input(net, x)
     N = len(x_int)
     if client is not None:
@@ -92,12 +97,12 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
         if client is not None:
             from .cluster import run_on_dask
 
-            steps = run_on_dask(client, net, x_int, T, chunk, shards, on_chunk,
+            steps = run_on_dask(client, net, x_int, settings, shards, on_chunk,
                                 timeout_s=timeout_s)
         elif len(shards) > 1:
-            steps = run_shards(net, x_int, T, chunk, shards, on_chunk, timeout_s=timeout_s)
+            steps = run_shards(net, x_int, settings, shards, on_chunk, timeout_s=timeout_s)
         else:
-            steps = record(net, x_int, T, chunk, on_chunk, timeout_s)
+            steps = record(net, x_int, settings, on_chunk, timeout_s)
     finally:
         if bar is not None:
             bar.close()
@@ -110,5 +115,5 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
         backend="lava", timesteps=T, output=output, spike_counts=counts,
         wall_time_s=time.perf_counter() - start,
         info={"steps": steps, "shards": [[s.first, s.stop] for s in shards],
-              "scheduler": "dask" if client is not None else "local"},
+              "scheduler": "dask" if client is not None else "local", "models": models},
     )

@@ -43,7 +43,7 @@ import numpy as np
 from ..errors import ConfigError, LavaRunError, LavaTimeoutError
 from ..ir import FixedNetwork
 from . import guard
-from .simulate import ChunkHandler, record
+from .simulate import ChunkHandler, RunSettings, record
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def plan_shards(n_samples: int, shards: int) -> tuple[Shard, ...]:
     return tuple(out)
 
 
-def run_shards(net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
+def run_shards(net: FixedNetwork, x_int: np.ndarray, settings: RunSettings,
                shards: tuple[Shard, ...], on_chunk: ChunkHandler, *,
                timeout_s: float | None = None, base: int = 0,
                should_stop: Callable[[], bool] | None = None) -> int:
@@ -132,8 +132,8 @@ def run_shards(net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(
                     target=_shard_main, name=f"lava-convert-shard-{shard.index}",
-                    args=(send, net, x_int[shard.first - base:shard.stop - base], timesteps,
-                          chunk, timeout_s, os.getpid()))
+                    args=(send, net, x_int[shard.first - base:shard.stop - base], settings,
+                          timeout_s, os.getpid()))
                 process.start()
                 send.close()  # the shard holds the only sending end: EOF when it ends
                 running.append((shard, process, receive))
@@ -202,7 +202,7 @@ def _ended(shard: Shard, process) -> LavaRunError:
         "often the out-of-memory killer) and run again")
 
 
-def _shard_main(send, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
+def _shard_main(send, net: FixedNetwork, x_int: np.ndarray, settings: RunSettings,
                 timeout_s: float | None, parent_pid: int) -> None:
     """A shard process: run its samples, send each chunk, then ``("done", steps)`` or
     ``("error", type name, message)``."""
@@ -225,7 +225,7 @@ def _shard_main(send, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chun
         send.send(("chunk", first, count, counts, ends))
 
     try:
-        steps = record(net, x_int, timesteps, chunk, on_chunk, timeout_s)
+        steps = record(net, x_int, settings, on_chunk, timeout_s)
         send.send(("done", steps))
         leave(0)  # Lava is stopped and the result sent
     except KeyboardInterrupt:

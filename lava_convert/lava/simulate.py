@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,6 +43,17 @@ log = logging.getLogger(__name__)
 ChunkHandler = Callable[[int, int, dict, np.ndarray], None]
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """How every process of one Lava run streams its samples: ``timesteps`` per sample,
+    ``chunk`` samples per compiled run segment, and the process-model set
+    (:data:`~lava_convert.lava.run_config.LAVA_MODELS`)."""
+
+    timesteps: int
+    chunk: int
+    models: str = "fast"
+
+
 class LavaNetwork:
     """A FixedNetwork built as Lava processes for streaming samples ``x_int``.
 
@@ -49,12 +61,13 @@ class LavaNetwork:
     worker processes are stopped on exit, also after errors.
     """
 
-    def __init__(self, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int) -> None:
+    def __init__(self, net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
+                 models: str = "fast") -> None:
         ensure_lava()
         from .procs.network import Network
         from .procs.process import GradedSource
 
-        self.net, self.T, self.chunk = net, timesteps, chunk
+        self.net, self.T, self.chunk, self.models = net, timesteps, chunk, models
         # When a chunk's last sample leaves the readout (at depth d), layer 1 is already
         # (d - 2) // T + 1 windows further: one slot each, or it resets a slot not yet read
         # (with d > T + 1 it once did, losing the first sample's layer-1 counts)
@@ -75,12 +88,13 @@ class LavaNetwork:
     def run_until(self, step: int) -> None:
         """Advance the simulation to absolute time step ``step``."""
         from lava.magma.core.run_conditions import RunSteps
-        from lava.magma.core.run_configs import Loihi2SimCfg
+
+        from .run_config import lava_run_config
 
         if step > self._step:
             self._started = True  # from here on a runtime may exist and must be stopped
             self.source.run(condition=RunSteps(num_steps=step - self._step),
-                            run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+                            run_cfg=lava_run_config(self.models))
             self._step = step
 
     def read(self, first: int, count: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -118,7 +132,7 @@ class LavaNetwork:
         self.stop()
 
 
-def record(net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
+def record(net: FixedNetwork, x_int: np.ndarray, settings: RunSettings,
            on_chunk: ChunkHandler, timeout_s: float | None = None) -> int:
     """Run quantized samples ``x_int`` through ``net`` as Lava processes in this process,
     handing each chunk's recordings to ``on_chunk``; return the number of steps run.
@@ -129,10 +143,11 @@ def record(net: FixedNetwork, x_int: np.ndarray, timesteps: int, chunk: int,
         KeyboardInterrupt: Ctrl-C or SIGTERM (the runtime was stopped).
     """
     N, depth = len(x_int), layer_depths(net.layers)[-1]
-    chunk = max(1, min(int(chunk), N))
+    timesteps = settings.timesteps
+    chunk = max(1, min(int(settings.chunk), N))
     try:
         with guarded_run(timeout_s) as guard:
-            lava_net = LavaNetwork(net, x_int, timesteps, chunk)
+            lava_net = LavaNetwork(net, x_int, timesteps, chunk, settings.models)
             try:
                 with guard.watching(lava_net.source):
                     _run_chunks(lava_net, guard, N, chunk, timesteps, depth, on_chunk)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from lava_convert.ir import FixedNetwork
 from lava_convert.lava.compat import ensure_lava
+from lava_convert.lava.run_config import LAVA_MODELS
 from lava_convert.sim.inputs import quantize_input
 from lava_convert.sim.reference import simulate_fixed
 
@@ -83,11 +84,13 @@ def networks(draw):
     x = np.array(draw(st.lists(st.integers(0, 2**bits - 1), min_size=samples * int(
         np.prod(input_shape)), max_size=samples * int(np.prod(input_shape))))).reshape(
         samples, *input_shape)
-    return net, x.astype(np.float64), draw(st.integers(1, 6))
+    return net, x.astype(np.float64), draw(st.integers(1, 6)), draw(st.sampled_from(LAVA_MODELS))
 
 
-def lava_spike_trains(net: FixedNetwork, x: np.ndarray, T: int) -> dict[str, np.ndarray]:
-    """Per-step spikes of every layer on Lava, as (samples, T, neurons) in C,H,W order."""
+def lava_spike_trains(net: FixedNetwork, x: np.ndarray, T: int,
+                      models: str = "fast") -> dict[str, np.ndarray]:
+    """Per-step spikes of every layer on Lava (with the process models ``models``), as
+    (samples, T, neurons) in C,H,W order."""
     ensure_lava()
     from lava.proc.io.sink import RingBuffer
 
@@ -95,7 +98,7 @@ def lava_spike_trains(net: FixedNetwork, x: np.ndarray, T: int) -> dict[str, np.
 
     depth = sum(l.has_synapse for l in net.layers)
     steps = len(x) * T + depth
-    lava = LavaNetwork(net, quantize_input(net, x), T, chunk=len(x))
+    lava = LavaNetwork(net, quantize_input(net, x), T, chunk=len(x), models=models)
     sinks = []
     for block in lava.blocks:
         sink = RingBuffer(shape=block.out.shape, buffer=steps)
@@ -118,11 +121,11 @@ def lava_spike_trains(net: FixedNetwork, x: np.ndarray, T: int) -> dict[str, np.
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(networks())
 def test_random_networks_spike_for_spike(case):
-    net, x, T = case
+    net, x, T, models = case
     ref = simulate_fixed(net, x, T, record_trains=True)
     rates = [t.mean() for t in ref.spike_trains.values()]
     target(float(sum(0 < r < 1 for r in rates)), label="partly active layers")
-    lava = lava_spike_trains(net, x, T)
+    lava = lava_spike_trains(net, x, T, models)
     for layer in net.layers:
         np.testing.assert_array_equal(lava[layer.name], ref.spike_trains[layer.name],
-                                      err_msg=f"layer {layer.name} of {net}")
+                                      err_msg=f"layer {layer.name} of {net} ({models} models)")

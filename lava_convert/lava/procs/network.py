@@ -12,6 +12,9 @@ a user's own process graph the way lava-dl's tutorials use NetX::
     net.out.connect(sink.a_in)
     net.run(condition=RunSteps(num_steps=...), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
 
+``run_cfg=lava_convert.lava_run_config()`` runs the same graph with our exact torch
+convolution in place of Lava's scipy one (same spikes, much faster on wide layers).
+
 The layers are lava-dl's own NetX blocks (``netx.blocks.process.Dense``/``Conv``/
 ``Input``, weights through NetX's ``optimize_weight_bits``, exactly as stock NetX builds
 them) with :class:`~lava_convert.lava.procs.process.SoftResetLIF` neurons built from
