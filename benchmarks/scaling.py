@@ -4,7 +4,7 @@ Rows: the digits MLP, the MNIST CNN of the ``cnn`` section, and the CIFAR-sized
 ResNet-20, VGG-11 and VGG-16 of the zoo, all with plain ReLUs (so ``balancing="auto"``
 has a choice to make) and random weights and inputs, BatchNorm statistics measured on
 those inputs (:func:`normalised`; cost rows: accuracy is not measured here), 256
-calibration samples, T=16. Per row, in a fresh forked process (so
+calibration samples, T=16. Per row, in a fresh spawned process (so
 its peak resident memory is its own):
 
 * ``convert`` with ``balancing="max"`` and with the default ``"auto"``, seconds;
@@ -13,7 +13,8 @@ its peak resident memory is its own):
   (``ref_vs_floor`` < 1: the reference is cheaper than a dense time-stepped simulation);
 * one sample on Lava's CPU simulator, seconds, or the timeout when it did not finish:
   with our process models (``run_lava``'s default, ``models="fast"``) and with Lava's
-  own (``models="stock"``);
+  own (``models="stock"``), each after a one-step run with both (Lava's one-time
+  start-up, paid by whichever runs first, is then in neither);
 * neurons, synapses (dense multiply-accumulates of one ANN forward), Loihi 2 cores and
   chips (estimate, :func:`~lava_convert.report.loihi2.loihi2_fit`), the share of neurons
   spiking per step.
@@ -124,6 +125,8 @@ def measure(name: str, quick: bool) -> ScalingRow:
         floor_s = time.perf_counter() - t0
     neurons = sum(layer.size for layer in net.layers)
     spiking = sum(float(c.sum()) for c in ref.spike_counts.values()) / (len(xs) * T * neurons)
+    for models in ("fast", "stock"):  # one step each first: Lava's one-time start-up
+        lc.run_lava(net, xs[:1], 1, progress=False, models=models)
     lava = {}
     for models in ("fast", "stock"):
         try:
@@ -146,6 +149,7 @@ def measure(name: str, quick: bool) -> ScalingRow:
 
 
 def _child(name: str, quick: bool, queue) -> None:
+    multiprocessing.set_start_method("fork", force=True)  # spawned; Lava forks its workers
     try:
         queue.put(measure(name, quick))
     except BaseException as exc:  # noqa: BLE001 - reported by the parent
@@ -153,7 +157,9 @@ def _child(name: str, quick: bool, queue) -> None:
 
 
 def rows(quick: bool, names=None) -> list[ScalingRow]:
-    ctx = multiprocessing.get_context("fork")
+    # spawned, not forked: a child forked after this process has run torch on several
+    # threads (an earlier section) hangs in its first parallel torch call
+    ctx = multiprocessing.get_context("spawn")
     result = []
     for name in names or _models():
         queue = ctx.Queue()

@@ -38,9 +38,9 @@ from tqdm.auto import tqdm
 
 from ..config import ConversionConfig
 from ..ir import AnnGraph, FixedNetwork
-from ..sim.ann import logits
 from ..sim.reference import simulate_fixed
 from ..targets import target_rules
+from .acceptance import ann_predictions, within_noise
 from .balance import shared_activations
 from .calibration_data import held_out, spread
 
@@ -233,7 +233,7 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
         samples = x[index]
         screen = spread(len(samples), n_screen)
         rest = np.setdiff1d(np.arange(len(samples)), screen)
-        target = np.argmax(logits(graph, samples), axis=1)
+        target = ann_predictions(graph, samples)
         kept: dict[int, C] = {}  # the conversions that can still be chosen
         # per candidate and evaluation sample: agrees with the ANN (-1: not measured), spikes
         hits: dict[int, np.ndarray] = {}
@@ -304,15 +304,6 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
 def _agreement(hits: np.ndarray) -> float:
     """Share of the measured samples (``hits >= 0``) on which a candidate agrees."""
     return float(np.mean(hits[hits >= 0] == 1))
-
-
-def within_noise(hits: np.ndarray, best: np.ndarray) -> bool:
-    """Whether a candidate that agrees with the ANN on the samples ``hits`` is as good as
-    the one that agrees on ``best`` (same samples), as far as they tell: its shortfall is
-    at most one standard error of the paired difference: ``sqrt(d)`` samples, for ``d``
-    samples on which exactly one of the two agrees (McNemar's sign test at one sigma)."""
-    d = int(np.sum(hits != best))
-    return bool(int(best.sum()) - int(hits.sum()) <= np.sqrt(d))
 
 
 @contextmanager

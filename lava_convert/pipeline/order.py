@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from ..config import ConversionConfig
 from ..ir import AnnGraph, FixedNetwork, SnnNetwork
+from ..passes.acceptance import agreement, ann_predictions, keep_if_agrees
 from ..passes.auto_balancing import BalancingChoice, choose_balancing, needs_choice
 from ..passes.balance import balance
 from ..passes.bias_calibration import calibrate_biases
@@ -28,7 +29,6 @@ from ..quantize.check import check_fixed_point
 from ..quantize.scale import on_grid, quantize
 from ..sim.ann import logits
 from ..sim.reference import simulate_fixed, simulate_float
-from ..sim.results import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +100,11 @@ def _potential_calibration(stage: Stage) -> Stage:
     samples = stage.calibration_samples(stage.config.potential_calibration)
     snn = calibrate_potentials(stage.graph, stage.snn, samples, stage.progress,
                                stage.config.potential_scope)
-    before, after = (_agreement(stage.graph, samples, simulate_float(net, samples, T))
-                     for T in [stage.config.timesteps] for net in (stage.snn, snn))
-    log.info("potential calibration: agreement with the ANN %.4f -> %.4f (%s)", before, after,
-             "kept" if after >= before else "dropped")
-    return dataclasses.replace(stage, snn=snn) if after >= before else stage
-
-
-def _agreement(graph: AnnGraph, samples: np.ndarray, run: RunResult) -> float:
-    """How often ``run``'s predictions agree with the ANN's on ``samples``."""
-    return float(np.mean(run.predictions == np.argmax(logits(graph, samples), axis=1)))
+    targets, T = ann_predictions(stage.graph, samples), stage.config.timesteps
+    before, after = (agreement(simulate_float(net, samples, T).predictions, targets)
+                     for net in (stage.snn, snn))
+    kept = keep_if_agrees("potential calibration", before, after)
+    return dataclasses.replace(stage, snn=snn) if kept else stage
 
 
 def _bias_calibration(stage: Stage) -> Stage:
@@ -145,11 +140,11 @@ def _bias_calibration_on_grid(stage: Stage) -> Stage:
     grid = calibrate_biases(stage.graph, on_grid(stage.snn, stage.fixed), samples,
                             stage.progress)
     candidate = quantize(grid, stage.x, stage.config, stage.fixed)
-    before, after = (_agreement(stage.graph, samples, simulate_fixed(net, samples, T))
-                     for T in [stage.config.timesteps] for net in (stage.fixed, candidate))
-    log.info("bias calibration on the grid: agreement with the ANN %.4f -> %.4f (%s)",
-             before, after, "kept" if after >= before else "dropped")
-    return dataclasses.replace(stage, fixed=candidate) if after >= before else stage
+    targets, T = ann_predictions(stage.graph, samples), stage.config.timesteps
+    before, after = (agreement(simulate_fixed(net, samples, T).predictions, targets)
+                     for net in (stage.fixed, candidate))
+    kept = keep_if_agrees("bias calibration on the grid", before, after)
+    return dataclasses.replace(stage, fixed=candidate) if kept else stage
 
 
 def _check(stage: Stage) -> Stage:

@@ -240,12 +240,13 @@ VGG_LAYOUTS = {
 
 def vgg(layout: str = "vgg16", input_shape: tuple[int, ...] = (3, 32, 32), classes: int = 10,
         hidden: int = 256, act: str = "qcfs", threshold: float = 2.0, levels: int = 8,
-        seed: int = 0) -> nn.Sequential:
+        seed: int = 0, width: float = 1.0) -> nn.Sequential:
     """A CIFAR-style VGG (:data:`VGG_LAYOUTS`): 3x3 convs with BatchNorm and ``act``,
     2x2 average pooling (the conversion-ready stand-in for max pooling), then a small
     classifier: Flatten, ``Linear(C*H*W, hidden) + act`` (none when ``hidden`` is 0),
     ``Linear(hidden, classes)``. On 32x32 inputs the features end at 512x1x1, as in the
-    QCFS and Deng & Gu CIFAR networks.
+    QCFS and Deng & Gu CIFAR networks. ``width`` scales every conv's channels (rounded,
+    at least 1): 0.25 gives a VGG with 16 to 128 channels, about 1/16 of the arithmetic.
 
     Weights are initialised from ``seed`` without touching the global RNG.
     """
@@ -253,6 +254,8 @@ def vgg(layout: str = "vgg16", input_shape: tuple[int, ...] = (3, 32, 32), class
         raise ConfigError(f"VGG layout {layout!r} is unknown: use one of {sorted(VGG_LAYOUTS)}")
     if len(input_shape) != 3:
         raise ConfigError(f"input_shape={input_shape} is invalid: VGG takes images (C, H, W)")
+    if not (isinstance(width, (int, float)) and 0 < width <= 16):
+        raise ConfigError(f"width={width!r} is invalid: use a channel scale in (0, 16]")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layers: list[nn.Module] = []
@@ -265,9 +268,10 @@ def vgg(layout: str = "vgg16", input_shape: tuple[int, ...] = (3, 32, 32), class
                 layers.append(nn.AvgPool2d(2))
                 h, w = h // 2, w // 2
                 continue
-            layers += [nn.Conv2d(c, item, 3, 1, 1, bias=False), nn.BatchNorm2d(item),
+            channels = max(1, round(item * width))
+            layers += [nn.Conv2d(c, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels),
                        activation(act, threshold, levels)]
-            c = item
+            c = channels
         layers.append(nn.Flatten())
         width = c * h * w
         if hidden:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import lava_convert as lc
+from lava_convert.passes.acceptance import within_noise
 from lava_convert.passes.auto_balancing import (
     AUTO_BIAS_CALIBRATION,
     CALIBRATED_FAMILIES,
@@ -18,7 +19,6 @@ from lava_convert.passes.auto_balancing import (
     FINALISTS,
     describe_settings,
     evaluation_plan,
-    within_noise,
 )
 
 

@@ -42,6 +42,15 @@ def test_layouts(factory, convs, weights3x3):
     assert factory(act="relu", classes=100).eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 100)
 
 
+def test_a_quarter_width_vgg_has_a_quarter_of_the_channels():
+    convs = [m for m in vgg11(act="relu", width=0.25).modules()
+             if isinstance(m, torch.nn.Conv2d)]
+    assert [m.out_channels for m in convs] == [16, 32, 64, 64, 128, 128, 128, 128]
+    assert convs[1].in_channels == 16
+    with pytest.raises(ConfigError, match="width=0"):
+        vgg11(width=0)
+
+
 def test_vgg_refuses_images_too_small():
     with pytest.raises(ConfigError, match="at least 32x32"):
         vgg11(input_shape=(3, 16, 16))
