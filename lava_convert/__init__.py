@@ -34,6 +34,8 @@ from .version import __version__  # noqa: E402
 #: Public names imported on first use, and the module of each.
 _LAZY = {
     "run_lava": ".lava.runtime", "lava_run_config": ".lava.run_config",
+    "lava_source": ".lava.graph_io", "lava_sinks": ".lava.graph_io",
+    "lava_counts": ".lava.graph_io",
     "QCFS": ".layers", "ThresholdReLU": ".layers",
     "replace_relus": ".layers", "swap_maxpool": ".layers", "read_netx": ".netx.reader",
     "ConvertedNetwork": ".pipeline",
@@ -61,7 +63,7 @@ __all__ = [
     "QuantizationError", "RunResult",
     "ThresholdReLU", "UnsupportedModuleError", "__version__", "assert_same_spikes", "convert",
     "format_quantization",
-    "from_nir", "lava_run_config",
+    "from_nir", "lava_counts", "lava_run_config", "lava_sinks", "lava_source",
     "quantization_report", "quantize_input", "read_netx", "replace_relus", "run_lava",
     "simulate", "spike_differences", "swap_maxpool",
 ]

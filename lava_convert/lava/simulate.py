@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import LavaConvertError, LavaRunError
 from ..ir import FixedNetwork, layer_depths
 from .compat import ensure_lava
+from .graph_io import port_layout
 from .guard import guarded_run, stop_within
 
 log = logging.getLogger(__name__)
@@ -75,11 +76,7 @@ class LavaNetwork:
         self.ring = chunk + 1 + max(0, (depth - 2) // timesteps)
         self.network = Network(net, reset_interval=timesteps, reset_offset=1,
                                record_windows=self.ring)  # the source sends from step 1
-        data = x_int.reshape(len(x_int), *net.input_shape)
-        if len(net.input_shape) == 3 and net.layers[0].kind != "dense":
-            data = data.transpose(0, 3, 2, 1)  # C,H,W -> Lava's W,H,C
-        else:
-            data = data.reshape(len(data), -1)  # NetX flattens in C,H,W order
+        data = port_layout(net, x_int, net.layers[0].kind)
         self.source = GradedSource(data=data, window=timesteps, num_message_bits=net.input_bits)
         self.source.s_out.connect(self.network.inp)
         self.blocks = self.network.layers

@@ -14,6 +14,18 @@ from ..ir import FixedNetwork
 log = logging.getLogger(__name__)
 
 
+def _axis_hint(got: tuple[int, ...], want: tuple[int, ...]) -> str:
+    """Which axis of a sample is wrong, and the likely fix."""
+    if len(want) == 3 and got == (want[1], want[2], want[0]):
+        return ("the channels are last (N, H, W, C); pass them first (N, C, H, W): "
+                "x.transpose(0, 3, 1, 2)")
+    if len(got) != len(want):
+        return (f"a sample has {len(got)} axes, the network takes {len(want)}"
+                + (" (flatten each sample: x.reshape(len(x), -1))" if len(want) == 1 else ""))
+    axis = next(i for i, (g, w) in enumerate(zip(got, want)) if g != w)
+    return f"axis {axis + 1} has {got[axis]} entries, the network's has {want[axis]}"
+
+
 def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
     """Validate samples for a network; return float64 ``(batch, *input_shape)``."""
     if hasattr(x, "detach"):
@@ -26,7 +38,8 @@ def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
             raise InputError(f"{where}: got one sample of shape {x.shape}; pass a batch "
                              f"(x[None]) of shape (samples, {', '.join(map(str, input_shape))})")
         raise InputError(f"{where}: input shape {x.shape} does not match the network's "
-                         f"(samples, {', '.join(map(str, input_shape))})")
+                         f"(samples, {', '.join(map(str, input_shape))}): "
+                         + _axis_hint(tuple(x.shape[1:]), tuple(input_shape)))
     if len(x) == 0:
         raise InputError(f"{where}: no samples")
     x = x.astype(np.float64)
