@@ -112,6 +112,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..report.neurobench import neurobench_line
     from ..report.tables import format_table
     from ..workflows import evaluate
 
@@ -132,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"per sample: {cost['synops']:.0f} synaptic ops vs {cost['ann_macs']} ANN MACs; "
               f"energy estimate {1e6 * cost['snn_energy_j']:.3f} uJ on Loihi vs "
               f"{1e6 * cost['ann_energy_j']:.3f} uJ for the ANN")
+        print(f"NeuroBench {neurobench_line(summary.neurobench)}")
     write_json_result(args.json, summary)
     return 0
 
@@ -147,6 +149,7 @@ def _sweep_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from ..report.neurobench import neurobench_line
     from ..report.tables import format_table
     from ..workflows import sweep
 
@@ -160,6 +163,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print(format_table(["T"] + [str(t) for t in ts] + (["ANN"] if ann is not None else []),
                            [["accuracy %"] + [100 * curve[t - 1] for t in ts]
                             + ([100 * ann] if ann is not None else [])]))
+        print(f"NeuroBench {neurobench_line(summary.neurobench)}")
     write_json_result(args.json, summary)
     return 0
 

@@ -10,6 +10,8 @@ it with the measured SNN rate shows where conversion loses information.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -19,6 +21,7 @@ from ..sim.reference import simulate_fixed
 from ..sim.results import RunResult
 from ..sim.synapse import layer_current
 from .cost import run_cost
+from .neurobench import snn_metrics
 from .summary import LayerSummary, RunSummary
 
 #: Points per layer kept for the rate scatter; neurons and steps kept for the raster.
@@ -86,6 +89,7 @@ def run_summary(net: FixedNetwork, result: RunResult, x, y, *, ann_accuracy: flo
         spikes_per_sample=result.spikes_per_sample(), wall_time_s=result.wall_time_s,
         layers=tuple(layers), raster_first_sample=raster,
         cost=run_cost(net, result, x).to_dict(),
+        neurobench=dataclasses.asdict(snn_metrics(net, result, x, f"SNN T={T}")),
         accuracy_per_step=None if result.predictions_per_step is None
         else result.accuracy_curve(y).tolist(),
         network=network, dataset=dataset)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..files import atomic_write
+from .neurobench import neurobench_line
 from .plots import FIGURES
 from .summary import RunSummary
 from .tables import markdown_table
@@ -51,6 +52,9 @@ def write_report(summary: RunSummary | dict, out_dir: str | Path, *,
             ["layer", "spikes", "synaptic ops", "neuron updates", "ANN MACs"], rows), "",
             f"Energy per sample, an **{cost['energy_note']}**: SNN on Loihi "
             f"{1e6 * cost['snn_energy_j']:.3f} uJ, ANN {1e6 * cost['ann_energy_j']:.3f} uJ.", ""]
+    if summary.neurobench:
+        parts += ["## NeuroBench metrics", "", f"NeuroBench {neurobench_line(summary.neurobench)}.",
+                  ""]
     for title, name in figures:
         parts += [f"## {title}", "", f"![{title}]({name})", ""]
     if summary.accuracy_per_step is None:

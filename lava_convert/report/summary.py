@@ -50,6 +50,8 @@ class RunSummary:
         layers: One :class:`LayerSummary` per layer.
         raster_first_sample: Layer name -> spike times of active neurons (first sample).
         cost: :meth:`lava_convert.report.cost.RunCost.to_dict` of the run.
+        neurobench: NeuroBench's metrics of the run, the fields of
+            :class:`lava_convert.report.neurobench.NeuroBenchRow`.
         accuracy_per_step: Accuracy after each step 1..T (reference runs), else ``None``.
         network, dataset: Where the run came from, when known.
     """
@@ -65,6 +67,7 @@ class RunSummary:
     wall_time_s: float = 0.0
     raster_first_sample: dict[str, list[list[int]]] = field(default_factory=dict)
     cost: dict[str, Any] | None = None
+    neurobench: dict[str, Any] | None = None
     accuracy_per_step: list[float] | None = None
     network: str | None = None
     dataset: str | None = None
