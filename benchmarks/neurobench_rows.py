@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import lava_convert as lc
-from lava_convert.report.neurobench import snn_metrics
+from lava_convert.report.neurobench import NeuroBenchRow, snn_metrics
 from lava_convert.zoo.data import load_dataset
 
 EXPORTS = Path("netx_exports")
@@ -31,12 +31,12 @@ class ExportRow:
     dataset: str
     timesteps: int
     accuracy: float
-    footprint_bytes: int
-    connection_sparsity: float
-    activation_sparsity: float
-    dense_synops: float
-    effective_macs: float
-    effective_acs: float
+    metrics: NeuroBenchRow
+
+    def flat(self) -> dict:
+        """The row for the CSV: its own fields, then the metrics' (but their name)."""
+        head = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "metrics"}
+        return {**head, **{k: v for k, v in asdict(self.metrics).items() if k != "network"}}
 
 
 def dataset_of(name: str) -> str:
@@ -53,15 +53,15 @@ def section(quick: bool) -> str:
         x, y = data.x_test[:n], data.y_test[:n]
         net = lc.read_netx(path)
         run = lc.simulate(net, x, net.timesteps)
-        row = snn_metrics(net, run, x, path.name)
         measured.append(ExportRow(path.name, dataset, net.timesteps,
                                   float(np.mean(run.predictions == y)),
-                                  **{k: v for k, v in asdict(row).items() if k != "network"}))
+                                  snn_metrics(net, run, x, path.name)))
         print(measured[-1], flush=True)
     with CSV.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[f.name for f in fields(ExportRow)])
+        rows = [r.flat() for r in measured]
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(asdict(r) for r in measured)
+        writer.writerows(rows)
     lines = [f"Fixed-point reference on the first {100 if quick else SAMPLES} test images of "
              "each file's dataset, at the file's T; NeuroBench's definitions "
              "(`lava_convert.report.neurobench`: synaptic operations per sample, the graded "
@@ -71,8 +71,9 @@ def section(quick: bool) -> str:
              "sparsity | dense synops | effective MACs | effective ACs |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in measured:
+        m = r.metrics
         lines.append(f"| {r.file} | {r.timesteps} | {100 * r.accuracy:.2f} | "
-                     f"{r.footprint_bytes:,} | {r.connection_sparsity:.3f} | "
-                     f"{r.activation_sparsity:.3f} | {r.dense_synops:,.0f} | "
-                     f"{r.effective_macs:,.0f} | {r.effective_acs:,.0f} |")
+                     f"{m.footprint_bytes:,} | {m.connection_sparsity:.3f} | "
+                     f"{m.activation_sparsity:.3f} | {m.dense_synops:,.0f} | "
+                     f"{m.effective_macs:,.0f} | {m.effective_acs:,.0f} |")
     return "\n".join(lines) + "\n"
