@@ -43,6 +43,7 @@ LEVELS = 4
 EPOCHS = 6
 TRAIN_SAMPLES = 20000
 CALIBRATION = 512
+CHUNK = 500
 CSV = Path(__file__).with_name("cifar_sized.csv")
 #: Where the data comes from: "fashion-mnist-32" (default) or "cifar10".
 DATA_ENV = "LAVA_CONVERT_BENCH_DATA"
@@ -74,6 +75,13 @@ def dataset(name: str) -> Dataset:
                    data.y_test)
 
 
+def predictions(snn, x: np.ndarray, T: int) -> np.ndarray:
+    """The reference's predictions, :data:`CHUNK` samples at a time: a run's spike counts
+    (every neuron, every sample) would not fit in memory for a 10,000-image test set."""
+    return np.concatenate([lc.simulate(snn, x[lo:lo + CHUNK], T).predictions
+                           for lo in range(0, len(x), CHUNK)])
+
+
 def networks() -> dict:
     return {"ResNet-20": lambda: resnet20(act="qcfs", levels=LEVELS),
             "VGG-11 (quarter width)": lambda: vgg11(act="qcfs", levels=LEVELS, width=0.25)}
@@ -98,9 +106,8 @@ def measure(name: str, factory, data: Dataset, quick: bool) -> tuple[list[Accura
             start = time.perf_counter()
             snn = lc.convert(model, calibration=calib, timesteps=T, progress=False, **settings)
             convert_s = time.perf_counter() - start
-            result = lc.simulate(snn, x, T)
             rows.append(AccuracyRow(data.name, name, label, T, ann,
-                                    float(np.mean(result.predictions == y)), convert_s))
+                                    float(np.mean(predictions(snn, x, T) == y)), convert_s))
             print(rows[-1], flush=True)
     return rows, train_s
 

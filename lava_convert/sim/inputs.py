@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 import numpy as np
@@ -51,6 +52,30 @@ def check_input(x, input_shape: tuple[int, ...], where: str) -> np.ndarray:
 #: Largest T taken from a file when the caller gives none (a file is untrusted; a caller
 #: who passes a larger T explicitly gets it).
 MAX_FILE_TIMESTEPS = 2**16
+
+
+#: Share of the memory available now that a run's recordings may take.
+RECORDING_SHARE = 0.8
+
+
+def available_memory() -> int:
+    """Bytes of physical memory available now (free pages; 0 where unknown)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_recording_memory(neurons: int, samples: int, where: str) -> None:
+    """Refuse a run whose per-neuron spike counts (8 bytes per neuron and sample, all
+    kept for the result) would not fit the memory available now, before anything runs."""
+    need, free = 8 * neurons * samples, available_memory()
+    if free and need > RECORDING_SHARE * free:
+        fits = max(1, int(RECORDING_SHARE * free // (8 * neurons)))
+        raise InputError(f"{where}: the spike counts of {samples:,} samples x {neurons:,} "
+                         f"neurons take {need / 2**30:.1f} GiB, more than the "
+                         f"{free / 2**30:.1f} GiB available: run at most {fits:,} samples "
+                         "at a time (the command line: --limit)")
 
 
 def resolve_timesteps(timesteps, net) -> int:

@@ -31,7 +31,13 @@ from ..hw.loihi import (
 )
 from ..ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingLayer, Synapse
 from . import readout
-from .inputs import check_input, check_input_range, check_timesteps, quantize_input
+from .inputs import (
+    check_input,
+    check_input_range,
+    check_recording_memory,
+    check_timesteps,
+    quantize_input,
+)
 from .kernels import plan_kernels
 from .neuron import NeuronState, float_step
 from .results import RunResult
@@ -87,6 +93,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     """
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
+    check_recording_memory(sum(l.size for l in net.layers), len(x), "simulate")
     check_input_range(net, x, "simulate")
     dev = _device(device)
     start = time.perf_counter()
@@ -175,6 +182,8 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
         raise ConfigError(f"dtype={dtype} is not supported: pass torch.float32 or "
                           "torch.float64")
     x = check_input(x, snn.input_shape, "simulate")
+    check_recording_memory(sum(int(np.prod(l.out_shape)) for l in snn.layers), len(x),
+                           "simulate")
     dev = _device(device)
     start = time.perf_counter()
     weights = [prepare_weight(l.synapse, snn.input_shape if i == 0 else
