@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import lava_convert as lc
 from benchmarks.cnn import trained_cached
@@ -116,7 +115,6 @@ def section(quick: bool) -> str:
     name = os.environ.get(DATA_ENV, "fashion-mnist-32")
     data = dataset(name)
     measured, trained = [], {}
-    torch.set_num_threads(os.cpu_count() or 1)
     for network, factory in networks().items():
         rows, trained[network] = measure(network, factory, data, quick)
         measured += rows

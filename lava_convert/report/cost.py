@@ -100,6 +100,16 @@ def macs(layer: FixedLayer) -> int:
                for syn in (layer.synapse, *layer.skips))
 
 
+def synapses_by_source(net: FixedNetwork):
+    """Every synapse of ``net`` (main and shortcuts) with the index of the presynaptic
+    population it reads: 0 for the network input, ``i + 1`` for layer ``i``'s spikes."""
+    for i, layer in enumerate(net.layers):
+        if layer.synapse is not None:
+            yield layer.synapse, i
+        for skip in layer.skips:
+            yield skip, skip.source + 1
+
+
 def run_cost(net: FixedNetwork, result: RunResult, x) -> RunCost:
     """Counts and energy per sample for ``result``, a run of ``net`` on samples ``x``."""
     T = result.timesteps
@@ -110,13 +120,12 @@ def run_cost(net: FixedNetwork, result: RunResult, x) -> RunCost:
     shapes = [tuple(net.input_shape)] + [l.shape for l in net.layers]
     spikes = [(x_int != 0).astype(np.float64) * T] + [
         np.asarray(result.spike_counts[l.name], dtype=np.float64) for l in net.layers]
-    synops = [float((s @ (fanout(layer.synapse, shape) if layer.synapse is not None
-                          else np.ones(s.shape[1]))).mean())
-              for s, shape, layer in zip(spikes, shapes, net.layers)] + [0.0]
-    for layer in net.layers:  # residual shortcuts: more synapses driven by their source
-        for skip in layer.skips:
-            src = skip.source + 1
-            synops[src] += float((spikes[src] @ fanout(skip, shapes[src])).mean())
+    synops = [0.0] * len(spikes)
+    for i, layer in enumerate(net.layers):  # an input layer passes its payloads on as they are
+        if layer.synapse is None:
+            synops[i] += float(spikes[i].sum(axis=1).mean())
+    for synapse, src in synapses_by_source(net):
+        synops[src] += float((spikes[src] @ fanout(synapse, shapes[src])).mean())
     layers = [None] + list(net.layers)
     rows = tuple(LayerCost(
         name=name, neurons=int(np.prod(shape)), spikes=float(s.sum(axis=1).mean()),

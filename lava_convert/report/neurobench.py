@@ -35,7 +35,7 @@ import torch
 from ..ir import FixedNetwork, Synapse
 from ..sim.inputs import quantize_input
 from ..sim.results import RunResult
-from .cost import fanout
+from .cost import fanout, synapses_by_source
 
 #: Bytes per stored integer of the converted network (Loihi's widths, rounded up).
 WEIGHT_BYTES, BIAS_BYTES, V0_BYTES, VTH_BYTES = 1, 2, 2, 4
@@ -71,18 +71,15 @@ def snn_metrics(net: FixedNetwork, result: RunResult, x, name: str = "SNN") -> N
         np.asarray(result.spike_counts[layer.name], dtype=np.float64) for layer in net.layers]
     dense = macs = acs = 0.0
     weights = zeros = 0
-    for i, layer in enumerate(net.layers):
-        synapses = [(layer.synapse, i)] if layer.synapse is not None else []
-        synapses += [(skip, skip.source + 1) for skip in layer.skips]
-        for synapse, source in synapses:
-            ops = float((counts[source] @ fanout(synapse, shapes[source])).mean())
-            if source == 0 and not graded_ac:
-                macs += ops
-            else:
-                acs += ops
-            dense += T * _dense_connections(synapse, shapes[source])
-            weights += int(np.size(synapse.weight))
-            zeros += int(np.size(synapse.weight) - np.count_nonzero(synapse.weight))
+    for synapse, source in synapses_by_source(net):
+        ops = float((counts[source] @ fanout(synapse, shapes[source])).mean())
+        if source == 0 and not graded_ac:
+            macs += ops
+        else:
+            acs += ops
+        dense += T * _dense_connections(synapse, shapes[source])
+        weights += int(np.size(synapse.weight))
+        zeros += int(np.size(synapse.weight) - np.count_nonzero(synapse.weight))
     spiking = [layer for layer in net.layers if layer.spiking]
     outputs = sum(layer.size for layer in spiking) * T * n
     fired = sum(float(result.spike_counts[layer.name].sum()) for layer in spiking)
@@ -134,9 +131,9 @@ def ann_metrics(model: torch.nn.Module, x, name: str = "ANN") -> NeuroBenchRow:
             acs += effective
         else:
             macs += effective
-    layers = [m for m, _ in inputs]
-    weights = sum(m.weight.numel() for m in dict.fromkeys(layers))
-    zeros = sum(int((m.weight == 0).sum()) for m in dict.fromkeys(layers))
+    layers = dict.fromkeys(m for m, _ in inputs)  # each layer once, however often it ran
+    weights = sum(m.weight.numel() for m in layers)
+    zeros = sum(int((m.weight == 0).sum()) for m in layers)
     total = sum(o.numel() for o in outputs)
     fired = sum(int(torch.count_nonzero(o)) for o in outputs)
     footprint = sum(p.numel() * p.element_size() for p in model.parameters()) + sum(
