@@ -34,11 +34,11 @@ class ConversionConfig:
             The V_th/(2T) shift depends on it.
         balancing: Per-layer threshold source. ``"clip"``: the ThresholdReLU clip
             value; ``"max"``: the largest activation on calibration data;
-            ``"percentile"``: that percentile of the activations; ``"auto"``:
-            ``"clip"`` where a layer has a clip, otherwise ``"max"``; on a network
-            without any clip, the best measured of several rules, which also sets
-            ``channel_thresholds``, ``shift`` and possibly ``bias_calibration``
-            (:mod:`lava_convert.passes.auto_balancing`).
+            ``"percentile"``: that percentile of the activations; ``"auto"``: the
+            best measured of several rules (on a network whose every hidden layer has
+            a clip: the clips or per-channel maxima; otherwise the data-driven rules),
+            which also sets ``channel_thresholds``, ``shift`` and possibly
+            ``bias_calibration`` (:mod:`lava_convert.passes.auto_balancing`).
         percentile: Percentile (0, 100] used by ``balancing="percentile"``.
         reset: ``"soft"`` (subtract the threshold) or ``"hard"`` (to zero).
         shift: ``"bias"`` adds V_th/(2T) to each spiking layer's bias every
@@ -94,12 +94,12 @@ class ConversionConfig:
             uncorrected one (:mod:`lava_convert.passes.readout_calibration`). Needs
             ``readout="potential"``; exact on Lava (only weights change).
         channel_thresholds: Data-driven thresholds (``"max"``, ``"percentile"``, and
-            ``"auto"`` on plain ReLUs) per output channel of conv layers and per neuron
+            ``"auto"``'s per-channel candidates) per output channel of conv layers and per neuron
             of dense layers, as SpikingJelly's channel-wise normalisation: a channel whose
             activations stay small gets a low threshold and fires as often as the others.
             Exact in Lava: the threshold differences fold into the weights (see
             :func:`lava_convert.passes.balance.balance`). Layers with a trained clip keep
-            it.
+            it under ``balancing="clip"``.
     """
 
     timesteps: int = 32

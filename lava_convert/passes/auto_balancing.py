@@ -1,22 +1,26 @@
-"""``balancing="auto"`` for networks of plain ReLUs: measure, then choose.
+"""``balancing="auto"``: measure, then choose.
 
-A network trained with clips (``ThresholdReLU``, ``QCFS``) has its thresholds: they are
-the clips. A network of plain ReLUs does not, and which data-driven rule converts it
-best at a given T depends on the network: the largest activation wastes resolution on
-outliers, a percentile clips them, one threshold per channel (per neuron of a dense
-layer) lets quiet channels fire, starting each neuron at half its threshold (``v0``)
-instead of adding the shift to the bias changes the first steps, and bias calibration
-removes each layer's mean conversion error, which at small T helps a network with one
-threshold per layer most. This pass converts the network with every rule of
-:data:`CANDIDATES` down to Loihi's fixed point (per-channel thresholds cost weight
-resolution there, which a float simulation would not show) and simulates each, Lava-exact,
-for ``config.timesteps`` on a screening subset of evaluation samples held out from those
-calibration fits on; the :data:`FINALISTS` best rules are then measured on all evaluation
-samples, and so is the best rule of each of the :data:`CALIBRATED_FAMILIES` best
-families (grain and shift) once more with bias calibration (when the config asks for no
-calibration of its own). Sample counts shrink, and one family is calibrated, for networks
-whose simulation costs more than :data:`AUTO_BUDGET` (:func:`evaluation_plan`), so the
-choice costs a few fixed-point checks at any size; the rule statistics share one ANN forward pass
+Which threshold rule converts a network best at a given T depends on the network. A
+network of plain ReLUs has no thresholds of its own: the largest activation wastes
+resolution on outliers, a percentile clips them. A network trained with clips
+(``ThresholdReLU``, ``QCFS``) has its clips, but a channel that never reaches its clip
+fires more often, and so more finely, with a threshold of its own. On both, one
+threshold per channel (per neuron of a dense layer) lets quiet channels fire, starting
+each neuron at half its threshold (``v0``) instead of adding the shift to the bias
+changes the first steps (in a deep network at small T, the later layers' share of the T
+steps), and bias calibration removes each layer's mean conversion error, which at small
+T helps a network with one threshold per layer most. This pass converts the network with
+every rule of :data:`CANDIDATES` (plain ReLUs) or :data:`CLIPPED_CANDIDATES` (every
+hidden layer clipped) down to Loihi's fixed point (per-channel thresholds cost weight
+resolution there, which a float simulation would not show) and simulates each,
+Lava-exact, for ``config.timesteps`` on a screening subset of evaluation samples held
+out from those calibration fits on; the :data:`FINALISTS` best rules are then measured
+on all evaluation samples, and so is the best rule of each of the
+:data:`CALIBRATED_FAMILIES` best families (grain and shift) once more with bias
+calibration (when the config asks for no calibration of its own). Sample counts shrink,
+and one family is calibrated, for networks whose simulation costs more than
+:data:`AUTO_BUDGET` (:func:`evaluation_plan`), so the choice costs a few fixed-point
+checks at any size; the rule statistics share one ANN forward pass
 (:func:`~lava_convert.passes.balance.shared_activations`). Of the candidates measured on
 all samples whose agreement with the ANN's predictions is within the noise of the most
 agreeing one (:func:`within_noise`), it keeps the one with the fewest spikes per
@@ -37,6 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import ConversionConfig
+from ..errors import CalibrationError
 from ..ir import AnnGraph, FixedNetwork
 from ..sim.reference import simulate_fixed
 from ..targets import target_rules
@@ -74,6 +79,15 @@ CANDIDATES: tuple[dict, ...] = tuple(
     for shift in ("bias", "v0")
     for per_channel in (False, True)
     for balancing, pct in (("max", None), ("percentile", 99.99), ("percentile", 99.9)))
+#: Threshold rules for a network whose every hidden layer has a trained clip
+#: (``ThresholdReLU``, ``QCFS``): the clips themselves, or one threshold per channel from
+#: the data (its largest activation, which the clip bounds: a channel that never reaches
+#: its clip fires more often), each with either shift. Simplest first.
+CLIPPED_CANDIDATES: tuple[dict, ...] = tuple(
+    {"balancing": balancing, "channel_thresholds": per_channel, "shift": shift}
+    for shift in ("bias", "v0")
+    for balancing, per_channel in (("clip", False), ("max", True)))
+
 
 class Converted(Protocol):
     """What a :data:`Converter` returns: anything that holds the fixed-point network."""
@@ -110,7 +124,8 @@ class BalancingChoice:
     """What ``balancing="auto"`` measured and chose: every rule screened on
     ``screened`` samples, the promising ones measured on all ``samples`` evaluation
     samples at ``timesteps`` (``held_out``: none of them was fitted on by bias
-    calibration)."""
+    calibration); ``skipped``: the rules that could not convert the network, each with
+    the reason (per-channel maxima of a layer silent on the calibration data)."""
 
     chosen: dict
     candidates: tuple[Candidate, ...]
@@ -118,11 +133,13 @@ class BalancingChoice:
     timesteps: int
     held_out: bool = True
     screened: int = 0
+    skipped: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"chosen": dict(self.chosen), "samples": self.samples,
                 "screened": self.screened, "timesteps": self.timesteps,
-                "held_out": self.held_out, "candidates": [c.to_dict() for c in self.candidates]}
+                "held_out": self.held_out, "candidates": [c.to_dict() for c in self.candidates],
+                "skipped": list(self.skipped)}
 
     @property
     def best(self) -> Candidate:
@@ -138,7 +155,9 @@ class BalancingChoice:
                 f"T={self.timesteps}, {self.best.spikes:.0f} spikes per inference: the "
                 f"fewest of the {tied} candidates within the noise of the best, "
                 f"{100 * top:.1f} %; {len(self.candidates)} candidates screened on "
-                f"{self.screened} samples, {len(final)} measured on all {self.samples})")
+                f"{self.screened} samples, {len(final)} measured on all {self.samples}"
+                + (f"; {len(self.skipped)} could not convert it" if self.skipped else "")
+                + ")")
 
 
 def describe_settings(settings: dict) -> str:
@@ -152,10 +171,29 @@ def describe_settings(settings: dict) -> str:
     return text
 
 
-def needs_choice(graph: AnnGraph, config: ConversionConfig) -> bool:
-    """True for ``balancing="auto"`` on a network without a single trained clip."""
-    return config.balancing == "auto" and not any(
-        layer.activation in ("clip", "qcfs") for layer in graph.layers[:-1])
+def needs_choice(config: ConversionConfig) -> bool:
+    """True for ``balancing="auto"``: on every kind of network, the rule is measured."""
+    return config.balancing == "auto"
+
+
+#: Settings of a rule that a caller may fix while ``auto`` chooses the rest.
+PINNABLE = ("shift", "channel_thresholds")
+
+
+def candidate_rules(graph: AnnGraph, config: ConversionConfig,
+                    pinned: frozenset[str] = frozenset()) -> tuple[dict, ...]:
+    """The rules ``auto`` measures on ``graph``: :data:`CLIPPED_CANDIDATES` when every
+    hidden layer has a trained clip, else :data:`CANDIDATES` (on a layer with a clip,
+    ``max`` and the percentiles read its clipped activations); without those starting at
+    ``v0`` where the target has no initial potential (stock NetX). The settings of
+    :data:`PINNABLE` named in ``pinned`` (those the caller gave) keep the config's value
+    in every rule (rules that then coincide are measured once)."""
+    clipped = all(layer.activation in ("clip", "qcfs") for layer in graph.layers[:-1])
+    fixed = {k: getattr(config, k) for k in PINNABLE if k in pinned}
+    rules = [{**s, **fixed} for s in (CLIPPED_CANDIDATES if clipped else CANDIDATES)]
+    starts = target_rules(config.target).initial_potential
+    return tuple(s for i, s in enumerate(rules)
+                 if (starts or s["shift"] != "v0") and s not in rules[:i])
 
 
 @dataclass(frozen=True)
@@ -193,13 +231,15 @@ C = TypeVar("C", bound=Converted)
 
 
 def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
-                     convert: Callable[[ConversionConfig], C],
-                     progress: bool = False) -> tuple[ConversionConfig, BalancingChoice, C]:
+                     convert: Callable[[ConversionConfig], C], progress: bool = False,
+                     pinned: frozenset[str] = frozenset()
+                     ) -> tuple[ConversionConfig, BalancingChoice, C]:
     """The best candidate for ``graph`` (see the module docstring): the config with its
     settings, the measurement, and the kept candidate's conversion (what ``convert``
     returned for it: the pipeline goes on from there). ``convert`` makes every
     candidate. Candidates the target cannot express (``v0`` where it has no initial
-    potential: stock NetX) are left out.
+    potential: stock NetX) are left out, and settings the caller gave (``pinned``) are kept
+    (:func:`candidate_rules`).
 
     Successive halving keeps the cost near a few fixed-point checks: every rule is
     screened on ``screen`` samples spread over the evaluation samples; the
@@ -215,14 +255,26 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
 
     own = (config.bias_calibration, config.potential_calibration, config.readout_calibration)
     calibrates = any(n > 0 for n in own)
-    starts = target_rules(config.target).initial_potential
-    rules = [s for s in CANDIDATES if starts or s["shift"] != "v0"]
+    rules = candidate_rules(graph, config, pinned)
     T = config.timesteps
 
     with shared_activations(graph, x), _quiet("lava_convert.quantize", "lava_convert.sim"), \
             tqdm(total=len(rules), desc="balancing auto", unit="candidate", leave=False,
                  disable=not progress) as bar:
-        first = convert(config.replace(**rules[0]))
+        skipped: list[str] = []  # rules that cannot convert this network, and why
+        converted: dict[int, C] = {}  # the first rule's conversion, which sizes the plan
+        for i, settings in enumerate(rules):
+            try:
+                converted[i] = convert(config.replace(**settings))
+                break
+            except CalibrationError as exc:  # e.g. per-channel maxima of a silent layer
+                skipped.append(f"{describe_settings(settings)}: {exc}")
+                log.info("balancing auto: %s", skipped[-1])
+                bar.update()
+        if not converted:
+            raise CalibrationError(f"balancing='auto': no rule converts this network "
+                                   f"({'; '.join(skipped)})")
+        first = next(iter(converted.values()))
         plan = evaluation_plan(products_per_step(first.fixed) * config.timesteps, len(x))
         n_eval, n_screen, n_fit = plan.evaluate, plan.screen, plan.fit
         fitted = own if calibrates else (n_fit,)
@@ -246,27 +298,33 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
             spikes[k][which] = np.sum([v.sum(axis=1) for v in result.spike_counts.values()],
                                       axis=0)
 
-        def measure(settings: dict, which: np.ndarray, converted: C | None = None) -> int:
+        def measure(settings: dict, which: np.ndarray, converted: C | None = None) -> None:
             bar.set_postfix_str(describe_settings(settings))
+            try:
+                network = converted if converted is not None else convert(config.replace(
+                    **settings))
+            except CalibrationError as exc:
+                skipped.append(f"{describe_settings(settings)}: {exc}")
+                log.info("balancing auto: %s", skipped[-1])
+                bar.update()
+                return
             k = len(settings_of)
             settings_of.append(settings)
-            kept[k] = converted if converted is not None else convert(config.replace(
-                **settings))
+            kept[k] = network
             hits[k], spikes[k] = np.full(len(samples), -1), np.full(len(samples), np.nan)
             run(k, which)
             log.info("balancing auto: %s agrees with the ANN on %.4f of %d samples (%.0f "
                      "spikes)", describe_settings(settings), _agreement(hits[k]),
                      int(np.sum(hits[k] >= 0)), float(np.nanmean(spikes[k])))
             bar.update()
-            return k
 
         def ranked() -> list[int]:
             return sorted(range(len(settings_of)),
                           key=lambda k: (-_agreement(hits[k]), np.nanmean(spikes[k]), k))
 
-        for i, settings in enumerate(rules):  # screening
-            measure(settings, screen, first if i == 0 else None)
-            first = None
+        start = next(iter(converted))
+        for i, settings in enumerate(rules[start:], start=start):  # screening
+            measure(settings, screen, converted.pop(i, None))
             leaders = ranked()[:FINALISTS]
             kept = {k: kept[k] for k in leaders}  # the others are done with (memory)
         finalists = ranked()[:FINALISTS]
@@ -296,7 +354,7 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
                  key=lambda k: measured[k].spikes)
     choice = BalancingChoice(chosen=measured[chosen].settings, candidates=tuple(measured),
                              samples=len(samples), timesteps=T, held_out=separate,
-                             screened=len(screen))
+                             screened=len(screen), skipped=tuple(skipped))
     log.info("%s", choice.describe())
     return config.replace(**choice.chosen), choice, kept[chosen]
 

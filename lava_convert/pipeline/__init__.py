@@ -41,14 +41,21 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
             they set thresholds (unless clips do) and fixed-point scales.
         timesteps: Time steps per sample the network is tuned for
             (overrides ``config.timesteps``).
-        config: Conversion settings; keyword ``overrides`` replace fields of it.
+        config: Conversion settings; keyword ``overrides`` replace fields of it. With
+            ``balancing="auto"``, a ``shift`` or ``channel_thresholds`` given as a
+            keyword (or set off its default in ``config``) is kept: ``auto`` chooses the
+            rest.
         progress: Show a bar over the passes (default: when stderr is a terminal).
     """
-    config = config or ConversionConfig()
+    default = ConversionConfig()
+    config = config or default
     if timesteps is not None:
         overrides["timesteps"] = timesteps
     if overrides:
         config = config.replace(**overrides)
+    # what the caller set: keyword overrides, and a config's fields off their defaults
+    given = frozenset(overrides) | {k for k, v in config.to_dict().items()
+                                    if v != getattr(default, k)}
     if not isinstance(model, nn.Module):
         raise ConfigError(f"convert() needs a torch.nn.Module, got {type(model).__name__}")
     x = check_calibration(calibration)
@@ -58,7 +65,8 @@ def convert(model: nn.Module, calibration, timesteps: int | None = None,
         graph = trace(model, tuple(x.shape[1:]))
     finally:
         model.train(was_training)
-    stage, applied = run_passes(Stage(graph=graph, x=x, config=config), progress=progress)
+    stage, applied = run_passes(Stage(graph=graph, x=x, config=config, given=given),
+                                progress=progress)
     return ConvertedNetwork(ann=graph, snn=stage.snn, fixed=stage.fixed, config=stage.config,
                             source_hash=weights_hash(model), passes=applied,
                             balancing_choice=stage.balancing_choice,

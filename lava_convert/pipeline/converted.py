@@ -54,7 +54,7 @@ class ConvertedNetwork:
         snn: The float SNN after threshold balancing and the shift.
         fixed: The Loihi fixed-point network (what :meth:`export` writes), with the
             fixed-point check's result in ``fixed.check``.
-        config: The settings used (with ``balancing="auto"`` on plain ReLUs: those it
+        config: The settings used (with ``balancing="auto"``: those it
             chose).
         source_hash: SHA-256 of the source model's weights.
         passes: Names of the passes applied, in order.

@@ -46,6 +46,9 @@ class Stage:
     progress: bool = False
     balancing_choice: BalancingChoice | None = None
     readout_fit: ReadoutFit | None = None
+    #: Settings the caller gave explicitly: ``balancing="auto"`` keeps them
+    #: (:data:`~lava_convert.passes.auto_balancing.PINNABLE`).
+    given: frozenset[str] = frozenset()
     #: Passes whose results the stage already holds (``balancing="auto"`` hands on the
     #: kept candidate's conversion): :func:`run_passes` records them without running them.
     converted: tuple[str, ...] = ()
@@ -64,10 +67,10 @@ def _target(stage: Stage) -> Stage:
 
 
 def _auto_balancing(stage: Stage) -> Stage:
-    """For ``balancing="auto"`` on a network of plain ReLUs: convert with each candidate
-    rule (through :data:`CANDIDATE_PASSES`, some with bias calibration), measure agreement
-    with the ANN at T, keep the one with the fewest spikes among those as good as the best
-    (its settings replace the config's;
+    """For ``balancing="auto"``: convert with each candidate rule (through
+    :data:`CANDIDATE_PASSES`, some with bias calibration), measure agreement with the ANN
+    at T, keep the one with the fewest spikes among those as good as the best (its
+    settings replace the config's;
     :func:`~lava_convert.passes.auto_balancing.choose_balancing`). The kept candidate's
     conversion is the stage handed on: the passes it ran are not run again, and its
     quantization warnings, held back while candidates were measured, are logged."""
@@ -77,7 +80,7 @@ def _auto_balancing(stage: Stage) -> Stage:
         return dataclasses.replace(result, converted=ran)
 
     config, choice, kept = choose_balancing(stage.graph, stage.x, stage.config, convert,
-                                            progress=stage.progress)
+                                            progress=stage.progress, pinned=stage.given)
     for record in kept.fixed.quantization:
         for warning in record.warnings:
             log.warning("%s", warning)
@@ -170,7 +173,7 @@ IMPORT_PASSES: tuple[Pass, ...] = (Pass("quantize", _quantize), Pass("check", _c
 #: its turn comes (a pass may change the config the later ones read).
 PASSES: tuple[Pass, ...] = (
     Pass("target", _target, lambda s: s.config.target != "lava-convert"),
-    Pass("auto_balancing", _auto_balancing, lambda s: needs_choice(s.graph, s.config)),
+    Pass("auto_balancing", _auto_balancing, lambda s: needs_choice(s.config)),
     Pass("balance", _balance),
     Pass("potential_calibration", _potential_calibration,
          lambda s: s.config.potential_calibration > 0),

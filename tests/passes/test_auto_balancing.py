@@ -1,4 +1,4 @@
-"""``balancing="auto"`` on plain ReLU networks: every candidate measured Lava-exact on
+"""``balancing="auto"``: every candidate measured Lava-exact on
 held-out calibration samples, the best kept, the measurement in the sidecar and the
 ``convert`` output."""
 
@@ -8,18 +8,23 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 import lava_convert as lc
+from lava_convert.layers import ThresholdReLU
 from lava_convert.passes.acceptance import within_noise
 from lava_convert.passes.auto_balancing import (
     AUTO_BIAS_CALIBRATION,
     CALIBRATED_FAMILIES,
     CANDIDATES,
+    CLIPPED_CANDIDATES,
     EVALUATION_SAMPLES,
     FINALISTS,
     describe_settings,
     evaluation_plan,
 )
+from lava_convert.zoo.train import train_classifier
 
 
 def evaluation_samples(x, fitted):
@@ -133,10 +138,54 @@ def test_too_few_samples_are_evaluated_on_the_calibration_data(relu_cnn, digits)
     assert "held-out" not in choice.describe()
 
 
-def test_networks_with_trained_clips_keep_their_clips(digits_snn):
-    assert "auto_balancing" not in digits_snn.passes
-    assert digits_snn.balancing_choice is None
-    assert all(l.threshold_source == "clip" for l in digits_snn.snn.layers if l.spiking)
+def test_auto_on_clipped_networks_measures_clips_and_channel_maxima(digits_snn):
+    """A network whose every hidden layer has a clip (the digits QCFS MLP) gets the
+    clipped rules: the clips and per-channel maxima, each with both shifts."""
+    choice = digits_snn.balancing_choice
+    assert digits_snn.passes[:2] == ("auto_balancing", "balance")
+    assert [c.settings for c in choice.candidates[:len(CLIPPED_CANDIDATES)]] == list(
+        CLIPPED_CANDIDATES)
+    sources = {l.threshold_source for l in digits_snn.snn.layers if l.spiking}
+    assert sources == ({"clip"} if choice.chosen["balancing"] == "clip"
+                       else {"max per channel"})
+
+
+def test_auto_gives_quiet_channels_of_a_clipped_network_their_own_threshold(digits):
+    """Hand-made: a ThresholdReLU layer clipped at 8 whose activations stay below 0.5
+    (weights scaled down after training). With the clip as threshold, no neuron reaches
+    it in T=4 steps and every sample gets the same class; per-channel maxima let each
+    neuron fire, so ``auto`` must find them (before, it kept the clips)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), ThresholdReLU(8.0), nn.Linear(32, 10))
+    train_classifier(model, digits.x_train, digits.y_train, epochs=10)
+    with torch.no_grad():  # quiet the hidden layer; the readout makes up for it
+        model[1].weight /= 16
+        model[1].bias /= 16
+        model[3].weight *= 16
+    x = digits.x_train
+    hidden = model[2](model[1](model[0](torch.as_tensor(x)))).detach().numpy()
+    assert hidden.max() < 0.5 * 8 / 4  # below half a level of the clip at T=4
+    clip = lc.convert(model, calibration=x, timesteps=4, balancing="clip")
+    converted = lc.convert(model, calibration=x, timesteps=4)
+    on = digits.x_test
+    ann = converted.ann_logits(on).argmax(1)
+    assert np.mean(clip.simulate(on).predictions == ann) < 0.3
+    assert converted.config.channel_thresholds and converted.config.balancing == "max"
+    assert np.mean(converted.simulate(on).predictions == ann) > 0.8
+
+
+def test_a_shift_the_caller_gives_is_kept(relu_cnn, digits):
+    """``shift="v0"`` given with ``balancing="auto"``: every candidate starts at v0 (the
+    six rules left once the shift is fixed); through a config object as well."""
+    x = digits.x_train[:300]
+    for converted in (lc.convert(relu_cnn, calibration=x, timesteps=4, shift="v0"),
+                      lc.convert(relu_cnn, calibration=x,
+                                 config=lc.ConversionConfig(timesteps=4, shift="v0"))):
+        rules = [c.settings for c in converted.balancing_choice.candidates]
+        assert {r["shift"] for r in rules} == {"v0"} and converted.config.shift == "v0"
+        assert rules[:6] == [r for r in CANDIDATES if r["shift"] == "v0"]
+        assert all(l.v0 is not None and np.any(np.asarray(l.v0) != 0)
+                   for l in converted.snn.layers if l.spiking)
 
 
 def test_the_stock_target_is_offered_no_initial_potential(relu_cnn, digits):

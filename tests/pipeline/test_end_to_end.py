@@ -64,9 +64,10 @@ def test_wrong_input_shape_is_refused_before_lava_starts(digits_net):
 def test_the_sidecar_lists_the_passes_in_pipeline_order(digits, digits_model, digits_snn):
     from lava_convert.pipeline import PASSES
 
-    assert digits_snn.sidecar()["passes"] == ["balance", "quantize", "check"]
+    assert digits_snn.sidecar()["passes"][:2] == ["auto_balancing", "balance"]
+    assert digits_snn.sidecar()["passes"][-2:] == ["quantize", "check"]
     calibrated = lc.convert(digits_model, calibration=digits.x_train[:300], timesteps=8,
-                            bias_calibration=64)
+                            bias_calibration=64, balancing="clip")
     order = [p.name for p in PASSES]
     assert calibrated.passes == ("balance", "bias_calibration", "quantize",
                                  "bias_calibration_on_grid", "check")
@@ -75,9 +76,12 @@ def test_the_sidecar_lists_the_passes_in_pipeline_order(digits, digits_model, di
 
 def test_conversion_shows_progress_unless_asked_not_to(digits, digits_model, capsys):
     x = digits.x_train[:200]
-    lc.convert(digits_model, calibration=x, timesteps=8, progress=True, bias_calibration=32)
+    lc.convert(digits_model, calibration=x, timesteps=8, progress=True, bias_calibration=32,
+               balancing="clip")
     err = capsys.readouterr().err
     assert "converting" in err and "quantize" in err and "check" in err
     assert "bias calibration" in err
+    lc.convert(digits_model, calibration=x, timesteps=8, progress=True)
+    assert "balancing auto" in capsys.readouterr().err  # the bar names the candidates
     lc.convert(digits_model, calibration=x, timesteps=8, progress=False)
     assert capsys.readouterr().err == ""

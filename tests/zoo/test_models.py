@@ -61,5 +61,10 @@ def test_resnet20_converts_and_runs(tmp_path):
     x = np.random.default_rng(0).random((16, 3, 32, 32), dtype=np.float32)
     snn = lc.convert(model, calibration=x, timesteps=4, progress=False)
     assert len(snn.fixed.layers) == 20  # 19 conv layers with neurons + the readout
+    # untrained, a layer stays silent on these inputs: per-channel maxima cannot be set
+    # there, and auto measures the rules that can
+    choice = snn.balancing_choice
+    assert choice.skipped and all("never activates" in s for s in choice.skipped)
+    assert choice.chosen in [c.settings for c in choice.candidates]
     ref = lc.simulate(snn, x[:4], timesteps=4)
     assert ref.output.shape == (4, 10)
