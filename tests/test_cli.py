@@ -94,6 +94,9 @@ def test_run_verb_on_both_backends(tmp_path, digits_net):
     ref, reference = verb_json(out, "run", str(digits_net), "--backend", "reference",
                                "--limit", "12")
     assert "reference-fixed" in ref.stdout
+    assert "energy per sample (estimates)" in ref.stdout and "assumed" in ref.stdout
+    energy = reference["cost"]["energy"]  # the static-inclusive figure adds to the bound
+    assert energy["total_j"] == energy["dynamic_j"] + energy["static_j"] > energy["dynamic_j"]
     assert lava["backend"] == "lava" and lava["samples"] == 12
     assert lava["accuracy"] == reference["accuracy"]
     assert lava["spikes_per_sample"] == reference["spikes_per_sample"]

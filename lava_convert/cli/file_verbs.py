@@ -112,6 +112,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ..report.energy import energy_lines
     from ..report.neurobench import neurobench_line
     from ..report.tables import format_table
     from ..workflows import evaluate
@@ -130,9 +131,8 @@ def _run(args: argparse.Namespace) -> int:
             [[summary.backend, summary.samples, summary.timesteps, 100 * summary.accuracy,
               summary.wall_time_s] + list(spikes.values())]))
         cost = summary.cost
-        print(f"per sample: {cost['synops']:.0f} synaptic ops vs {cost['ann_macs']} ANN MACs; "
-              f"energy estimate {1e6 * cost['snn_energy_j']:.3f} uJ on Loihi vs "
-              f"{1e6 * cost['ann_energy_j']:.3f} uJ for the ANN")
+        print(f"per sample: {cost['synops']:.0f} synaptic ops vs {cost['ann_macs']} ANN MACs")
+        print("\n".join(energy_lines(cost["energy"])))
         print(f"NeuroBench {neurobench_line(summary.neurobench)}")
     write_json_result(args.json, summary)
     return 0

@@ -11,13 +11,9 @@ Per sample and layer:
 * ``ann_macs``: multiply-accumulates of the same (folded) layer in the ANN,
   once per sample.
 
-The energy figures are an **estimate** from published per-operation energies,
-not a measurement: Loihi, Davies et al., "Loihi: A Neuromorphic Manycore
-Processor with On-Chip Learning", IEEE Micro 38(1), 2018, Table 1: 23.6 pJ
-per synaptic spike operation and 52 pJ per (inactive) neuron update; the ANN
-at 4.6 pJ per 32-bit floating-point MAC (3.7 pJ multiply + 0.9 pJ add, 45 nm;
-Horowitz, "Computing's energy problem", ISSCC 2014). Routing between cores,
-input encoding and host I/O are not included.
+The energy estimate built on these counts (dynamic lower bound, static-inclusive
+figure, int8 and float32 ANN baselines, each constant with its source) is in
+:mod:`lava_convert.report.energy`.
 """
 
 from __future__ import annotations
@@ -31,13 +27,7 @@ import torch.nn.functional as F
 from ..ir import FixedLayer, FixedNetwork, Synapse
 from ..sim.inputs import quantize_input
 from ..sim.results import RunResult
-
-#: Loihi energy per synaptic spike operation, joules (Davies et al. 2018, Table 1).
-E_SYNOP_J = 23.6e-12
-#: Loihi energy per neuron update, joules (Davies et al. 2018, Table 1, inactive neuron).
-E_NEURON_UPDATE_J = 52e-12
-#: Energy per 32-bit float multiply-accumulate, joules (Horowitz 2014, 45 nm).
-E_MAC_J = 4.6e-12
+from .energy import EnergyEstimate, EnergyModel, estimate_energy
 
 
 @dataclass(frozen=True)
@@ -54,12 +44,11 @@ class LayerCost:
 
 @dataclass(frozen=True)
 class RunCost:
-    """Counts per sample of a run and the energy estimate (joules per sample)."""
+    """Counts per sample of a run and the energy estimate built on them."""
 
     timesteps: int
     layers: tuple[LayerCost, ...]
-    snn_energy_j: float
-    ann_energy_j: float
+    energy: EnergyEstimate
 
     @property
     def synops(self) -> float:
@@ -72,9 +61,7 @@ class RunCost:
     def to_dict(self) -> dict:
         return {"timesteps": self.timesteps, "layers": [asdict(l) for l in self.layers],
                 "synops": self.synops, "ann_macs": self.ann_macs,
-                "snn_energy_j": self.snn_energy_j, "ann_energy_j": self.ann_energy_j,
-                "energy_note": "estimate from published per-operation energies (Loihi: "
-                               "Davies et al. 2018; MAC: Horowitz 2014)"}
+                "energy": self.energy.to_dict()}
 
 
 def fanout(synapse: Synapse, in_shape: tuple[int, ...]) -> np.ndarray:
@@ -110,8 +97,11 @@ def synapses_by_source(net: FixedNetwork):
             yield skip, skip.source + 1
 
 
-def run_cost(net: FixedNetwork, result: RunResult, x) -> RunCost:
-    """Counts and energy per sample for ``result``, a run of ``net`` on samples ``x``."""
+def run_cost(net: FixedNetwork, result: RunResult, x,
+             energy: EnergyModel | None = None) -> RunCost:
+    """Counts and the energy estimate (with ``energy``'s constants, default
+    :class:`~lava_convert.report.energy.EnergyModel`) per sample for ``result``, a run of
+    ``net`` on samples ``x``."""
     T = result.timesteps
     x_int = quantize_input(net, x)
     # presynaptic populations: the graded input (one event per non-zero pixel and step),
@@ -133,6 +123,5 @@ def run_cost(net: FixedNetwork, result: RunResult, x) -> RunCost:
         ann_macs=0 if layer is None else macs(layer))
         for name, shape, s, ops, layer in zip(names, shapes, spikes, synops, layers))
     updates = sum(r.neuron_updates for r in rows)
-    return RunCost(timesteps=T, layers=rows,
-                   snn_energy_j=sum(synops) * E_SYNOP_J + updates * E_NEURON_UPDATE_J,
-                   ann_energy_j=sum(r.ann_macs for r in rows) * E_MAC_J)
+    return RunCost(timesteps=T, layers=rows, energy=estimate_energy(
+        sum(synops), updates, sum(r.ann_macs for r in rows), T, energy))

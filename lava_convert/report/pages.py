@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..files import atomic_write
+from .energy import energy_rows
 from .neurobench import neurobench_line
 from .plots import FIGURES
 from .summary import RunSummary
@@ -49,9 +50,14 @@ def write_report(summary: RunSummary | dict, out_dir: str | Path, *,
         rows = [[c["name"], c["spikes"], f"{c['synops']:.0f}", c["neuron_updates"],
                  c["ann_macs"]] for c in cost["layers"]]
         parts += ["## Cost per sample", "", markdown_table(
-            ["layer", "spikes", "synaptic ops", "neuron updates", "ANN MACs"], rows), "",
-            f"Energy per sample, an **{cost['energy_note']}**: SNN on Loihi "
-            f"{1e6 * cost['snn_energy_j']:.3f} uJ, ANN {1e6 * cost['ann_energy_j']:.3f} uJ.", ""]
+            ["layer", "spikes", "synaptic ops", "neuron updates", "ANN MACs"], rows), ""]
+        if "energy" in cost:
+            parts += ["## Energy per sample (estimates)", "", markdown_table(
+                ["figure", "uJ", "what it counts"], energy_rows(cost["energy"])), ""]
+        else:  # a summary written before the estimate had its parts
+            parts += [f"Energy per sample, an **{cost['energy_note']}**: SNN on Loihi "
+                      f"{1e6 * cost['snn_energy_j']:.3f} uJ, ANN "
+                      f"{1e6 * cost['ann_energy_j']:.3f} uJ.", ""]
     if summary.neurobench:
         parts += ["## NeuroBench metrics", "", f"NeuroBench {neurobench_line(summary.neurobench)}.",
                   ""]

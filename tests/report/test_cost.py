@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from helpers import fixed_layer
 
 from lava_convert.ir import FixedNetwork
-from lava_convert.report.cost import E_MAC_J, E_NEURON_UPDATE_J, E_SYNOP_J, fanout, macs, run_cost
+from lava_convert.report.cost import fanout, macs, run_cost
 from lava_convert.sim.inputs import quantize_input
 from lava_convert.sim.reference import simulate_fixed
 
@@ -62,6 +62,7 @@ def test_run_cost_totals_and_energy():
     assert hidden.synops == pytest.approx((counts * (w2 != 0).sum(axis=0)).sum(1).mean())
     assert hidden.neuron_updates == 6 * 8 and out.neuron_updates == 3 * 8
     assert cost.ann_macs == np.count_nonzero(w1) + np.count_nonzero(w2)
-    assert cost.snn_energy_j == pytest.approx(cost.synops * E_SYNOP_J
-                                              + (48 + 24) * E_NEURON_UPDATE_J)
-    assert cost.ann_energy_j == pytest.approx(cost.ann_macs * E_MAC_J)
+    # the estimate is built on these counts: 23.6 pJ per synaptic op, 52 pJ per update
+    assert cost.energy.dynamic_j == pytest.approx(cost.synops * 23.6e-12 + (48 + 24) * 52e-12)
+    assert cost.energy.ann_int8_j == pytest.approx(cost.ann_macs * 0.23e-12)
+    assert cost.energy.timesteps == 8

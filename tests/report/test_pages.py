@@ -27,3 +27,19 @@ def test_a_missing_accuracy_curve_is_explained(tmp_path):
     assert "No accuracy-vs-T figure" in page and "lava-convert sweep" in page
     curve = write_report(lava_run(accuracy_per_step=[0.5, 1.0]), tmp_path / "c").read_text()
     assert "No accuracy-vs-T figure" not in curve and "accuracy_vs_t.png" in curve
+
+
+def test_energy_is_shown_as_labelled_estimates_with_their_sources(tmp_path):
+    from lava_convert.report.energy import estimate_energy
+
+    cost = {"layers": [], "synops": 1000.0, "ann_macs": 500,
+            "energy": estimate_energy(1000, 100, 500, 16).to_dict()}
+    page = write_report(lava_run(cost=cost), tmp_path).read_text()
+    assert "## Energy per sample (estimates)" in page
+    assert "| Loihi with static power | 14400.029 |" in page  # 0.9 W x 16 x 1 ms + 28.8 nJ
+    assert "Davies" in page and "Horowitz" in page and "assumption" in page
+    # a summary written before the estimate had its parts still shows its one figure
+    old = {"layers": [], "snn_energy_j": 2e-6, "ann_energy_j": 1e-6,
+           "energy_note": "estimate from published per-operation energies"}
+    page = write_report(lava_run(cost=old), tmp_path / "old").read_text()
+    assert "SNN on Loihi 2.000 uJ" in page
