@@ -24,6 +24,7 @@ from ..sim.inputs import (
     quantize_input,
     resolve_timesteps,
 )
+from ..sim.kernels import check_work
 from ..sim.results import RunResult
 from .guard import check_timeout
 from .run_config import check_models
@@ -73,6 +74,7 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
     T = resolve_timesteps(timesteps, net)
     x = check_input(x, net.input_shape, "run_lava")
     check_recording_memory(sum(l.size for l in net.layers), len(x), "run_lava")
+    check_work(net, T, len(x), "run_lava")
     check_input_range(net, x, "run_lava")
     check_timeout(timeout_s)
     settings = RunSettings(T, chunk, check_models(models))

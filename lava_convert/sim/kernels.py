@@ -17,11 +17,13 @@ that proves it so:
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..errors import ConfigError, InputError
 from ..hw.loihi import (
     ACCUMULATOR_LIMIT,
     CONV_WRAP,
@@ -233,3 +235,33 @@ def products_per_step(net: FixedNetwork) -> int:
             weights = (pooled[0] if pooled is not None else synapse.weight).size
             total += weights * (positions if synapse.kind == "conv" else 1)
     return total
+
+
+#: Multiply-accumulates a run may declare (products per step x T x samples) before it is
+#: refused unasked: a file is untrusted, and a small one can declare days of work. About
+#: two hours of the reference on two CPU cores (a CIFAR VGG-16 on 10,000 images at T=32
+#: declares 1.6e14). The environment variable raises it (``0``: no limit).
+MAX_WORK = 2**50
+MAX_WORK_ENV = "LAVA_CONVERT_MAX_WORK"
+
+
+def check_work(net: FixedNetwork, timesteps: int, samples: int, where: str) -> int:
+    """Refuse, before anything runs, a run of ``net`` whose multiply-accumulates
+    (:func:`products_per_step` x ``timesteps`` x ``samples``) pass :data:`MAX_WORK` or
+    ``$LAVA_CONVERT_MAX_WORK``; return the work."""
+    env = os.environ.get(MAX_WORK_ENV)
+    try:
+        limit = MAX_WORK if env is None else int(float(env))
+    except ValueError as exc:
+        raise ConfigError(f"{MAX_WORK_ENV}={env!r} is not a number of multiply-accumulates "
+                          "(0: no limit)") from exc
+    per_step = products_per_step(net)
+    work = per_step * timesteps * samples
+    if limit > 0 and work > limit:
+        fits = limit // max(1, per_step * timesteps)
+        raise InputError(
+            f"{where}: {samples:,} samples x T={timesteps:,} x {per_step:,} multiply-"
+            f"accumulates per step is {work:.3g}, past the limit of {limit:.3g}: run fewer "
+            f"samples at a time (at most {fits:,}; the command line: --limit) or fewer time "
+            f"steps, or raise the limit with {MAX_WORK_ENV}=N (0: none) if you mean it")
+    return work
