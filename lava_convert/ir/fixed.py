@@ -112,6 +112,9 @@ class FixedNetwork:
     :func:`lava_convert.sim.inputs.quantize_input`). ``quantization`` holds one
     record per layer for files this package wrote (empty for foreign files),
     ``check`` what the fixed-point check measured, when it ran.
+    ``input_transform``: the ``weight`` and ``bias`` a file's input layer declares
+    (stock NetX's ``in_layer.transform``; 64 and 0 where it declares none), kept for the
+    users' code that reads them; no simulator applies them (stock NetX does not either).
     """
 
     input_shape: tuple[int, ...]
@@ -122,6 +125,7 @@ class FixedNetwork:
     timesteps: int
     quantization: tuple[LayerQuantization, ...] = ()
     check: QuantizationCheck | None = None
+    input_transform: tuple[int, int] = (64, 0)
 
     @property
     def layer_names(self) -> list[str]:

@@ -129,9 +129,12 @@ def _read(r: FieldReader) -> FixedNetwork:
     in_shape = header.get("input_shape")
     layers: list[FixedLayer] = []
     sources: dict[int, int] = {}  # /layer index -> position in layers
+    transform = (64, 0)  # stock NetX's input transform where the input layer has none
     for i in indices:
         g = group[str(i)]
         kind = r.string(g, "type")
+        if kind == "input" and i == indices[0]:  # stock's in_layer: the first group
+            transform = _input_transform(r, g)
         if kind == "flatten":
             continue
         if kind == MULTI_INPUT:
@@ -177,4 +180,12 @@ def _read(r: FieldReader) -> FixedNetwork:
         raise r.fail(f"/{META_GROUP}/meta_json", f"layer records {[q.name for q in records]} "
                      f"do not match the layers {[layer.name for layer in layers]}",
                      "the file is corrupt; re-export it")
-    return FixedNetwork(layers=tuple(layers), quantization=records, check=check, **header)
+    return FixedNetwork(layers=tuple(layers), quantization=records, check=check,
+                        input_transform=transform, **header)
+
+
+def _input_transform(r: FieldReader, g: h5py.Group) -> tuple[int, int]:
+    """An input layer's ``weight`` and ``bias`` (one whole number each), as stock NetX reads
+    them into ``in_layer.transform`` (64 and 0 where absent)."""
+    return tuple(int(r.ints(g, key, (1,))[0]) if key in g else default
+                 for key, default in (("weight", 64), ("bias", 0)))

@@ -129,6 +129,9 @@ def netx_bytes(net: FixedNetwork, *, package_version: str = "") -> bytes:
             g = layers.create_group("0")
             _bytes(g, "type", "input")
             g.create_dataset("shape", data=np.asarray(net.input_shape, dtype=np.int64))
+            if tuple(net.input_transform) != (64, 0):  # a foreign file's, kept
+                for key, value in zip(("weight", "bias"), net.input_transform):
+                    g.create_dataset(key, data=np.asarray([value], dtype=np.int64))
             index, previous, groups = 1, tuple(net.input_shape), [0]
             for i, (layer, delays) in enumerate(zip(net.layers, skip_delays(net.layers))):
                 multi = bool(layer.skips) or i == guard

@@ -61,3 +61,25 @@ def test_our_lava_runtime_runs_tinynet_like_the_reference():
     ref = simulate_fixed(net, x, 16)
     lava = lc.run_lava(net, x, timesteps=16, progress=False)
     assert_same_spikes(lava, ref)
+
+
+def test_the_input_transform_is_read_as_stock_reads_it(tmp_path):
+    """lava-dl's own test_input_transform: tiny.net's input layer declares weight 36 and
+    bias 34 (mnist.net 76 and 64); a file without them gets stock's 64 and 0; our export
+    keeps them."""
+    net = lc.read_netx(fixture("tiny.net"))
+    assert net.input_transform == (36, 34)
+    from lava_convert.netx.writer import write_netx
+
+    again = lc.read_netx(write_netx(net, tmp_path / "tiny_again.net"))
+    assert again.input_transform == (36, 34)
+    assert lc.read_netx(fixture("mnist.net")).input_transform == (76, 64)
+    assert lc.read_netx("netx_exports/digits_mlp.net").input_transform == (64, 0)
+
+
+@pytest.mark.lava
+def test_our_network_has_stocks_input_transform():
+    from lava_convert.netx import Network
+
+    net = Network(net_config=str(fixture("tiny.net")), num_layers=1)
+    assert net.in_layer.transform["weight"] == 36 and net.in_layer.transform["bias"] == 34

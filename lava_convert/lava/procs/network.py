@@ -180,8 +180,10 @@ class Network(AbstractProcess):
         neuron_params = self._neuron_params(layer, start=self.reset_offset + depth)
         whc = _whc(layer.shape)
         bias = _lava_order(layer.full_bias())
-        if layer.kind == "input":
-            return Input(shape=whc, neuron_params=neuron_params, bias=bias)
+        if layer.kind == "input":  # stock's transform: the file's, for the user's code
+            weight, offset = self.network.input_transform
+            return Input(shape=whc, neuron_params=neuron_params, bias=bias,
+                         transform={"weight": weight, "bias": offset})
         if layer.kind == "dense":
             weight, num_bits, exponent, sign_mode = optimize_weight_bits(layer.weight)
             return Dense(shape=whc, neuron_params=neuron_params, weight=weight,

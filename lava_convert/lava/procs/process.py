@@ -36,7 +36,9 @@ class SoftResetLIF(LIF):
         bias_mant, bias_exp: Bias mantissa (13 bit signed) and exponent.
         reset_mode: ``"soft"`` (subtract threshold) or ``"hard"`` (to zero).
         window: Window length in time steps; 0 disables periodic reset.
-        start: First time step of window 0 (Lava counts time from 1).
+        start: First time step of window 0 (Lava counts time from 1; 0, as stock NetX
+            gives a layer at depth 0 with ``reset_offset=0``: window 0 is one step short
+            and the first reset comes at step ``window``).
         v0: Membrane potential set at each window start (Lava units; one, or one per
             neuron).
         record_windows: Ring size of the recording buffers; 0 records nothing.
@@ -63,11 +65,9 @@ class SoftResetLIF(LIF):
     ) -> None:
         if reset_mode not in RESET_MODES:
             raise ValueError(f"reset_mode must be one of {RESET_MODES}, got {reset_mode!r}")
-        if window < 0 or start < 1 or record_windows < 0:
-            raise ValueError(
-                f"window ({window}) and record_windows ({record_windows}) must be >= 0 "
-                f"and start ({start}) >= 1"
-            )
+        if window < 0 or start < 0 or record_windows < 0:
+            raise ValueError(f"window ({window}), record_windows ({record_windows}) and "
+                             f"start ({start}) must be >= 0")
         super().__init__(
             shape=shape, vth=vth, du=du, dv=dv, bias_mant=bias_mant, bias_exp=bias_exp,
             u=0, v=v0, name=name, reset_mode=reset_mode, window=window, start=start,
