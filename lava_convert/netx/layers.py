@@ -68,7 +68,16 @@ def _read_v0(r: FieldReader, neuron: h5py.Group, kind: str,
 def read_synapse(r: FieldReader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
                   shape: tuple[int, ...]) -> Synapse:
     """The weight (and conv settings) in group ``g`` connecting ``in_shape`` to ``shape``,
-    as a :class:`Synapse` without source (the caller places it)."""
+    as a :class:`Synapse` without source (the caller places it). Axonal delays (a
+    non-zero ``delay``, as SLAYER writes them) are refused: the simulators here would run
+    the synapse without them and give other spikes."""
+    if "delay" in g:
+        delay = np.asarray(r.get(g, "delay"))
+        if not np.issubdtype(delay.dtype, np.number) or np.any(delay != 0):
+            raise r.fail(f"{g.name}/delay", "axonal delays are not supported yet (the "
+                         "synapse would run without them and give other spikes)",
+                         "run the file with stock netx.hdf5.Network, or retrain without "
+                         "delays")
     if kind == "dense":
         weight = r.ints(g, "weight", (int(np.prod(shape)), int(np.prod(in_shape))))
         check_range(r, f"{g.name}/weight", weight, -WEIGHT_HARD_MAX, WEIGHT_HARD_MAX, "weights")

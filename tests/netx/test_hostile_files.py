@@ -144,3 +144,21 @@ def test_conv_padding_beyond_the_kernel_is_refused(tmp_path):
     with pytest.raises(lc.NetXFormatError, match=r"/layer/2/padding: padding \(700, 700\) "
                                                  r"reaches beyond the kernel's extent \(3, 3\)"):
         read_netx(path)
+
+
+@pytest.mark.parametrize("delay, refused", [(np.zeros(64, np.int64), False),
+                                            (np.arange(64) % 3, True),
+                                            (np.int64(2), True)])
+def test_axonal_delays_are_refused_not_ignored(hostile, delay, refused):
+    """SLAYER writes per-neuron axonal delays as ``delay`` beside a dense layer's weight
+    (lava-dl's ntidigits.net); stock NetX builds them. Ignoring them would simulate other
+    spikes: a non-zero delay is refused naming the key; all-zero delays change nothing."""
+    before = lc.read_netx(hostile)
+    with h5py.File(hostile, "r+") as f:
+        f.create_dataset("layer/2/delay", data=delay)  # a plain dense layer
+    if refused:
+        with pytest.raises(lc.NetXFormatError, match=r"/layer/2/delay: axonal delays"):
+            lc.read_netx(hostile)
+    else:
+        after = lc.read_netx(hostile)
+        assert np.array_equal(after.layers[1].weight, before.layers[1].weight)
