@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -145,14 +146,46 @@ def sweep(net_path: str | Path, dataset: str = "digits", *, timesteps: int = 128
     return summary
 
 
+@dataclass(frozen=True)
+class LayerComparison:
+    """One layer's spike counts, Lava against the reference: samples with any difference,
+    the largest count difference and the first differing ``(sample, neuron)``
+    (``None``: none), and the spikes per sample of each."""
+
+    name: str
+    neurons: int
+    samples_differing: int
+    max_count_difference: int
+    first_difference: tuple[int, int] | None
+    lava_spikes_per_sample: float
+    reference_spikes_per_sample: float
+
+
+@dataclass(frozen=True)
+class BackendComparison:
+    """What :func:`compare_backends` measured; ``to_dict`` is the CLI's JSON."""
+
+    samples: int
+    timesteps: int
+    layers: tuple[LayerComparison, ...]
+    predictions_agree: float
+    lava_wall_time_s: float
+    reference_wall_time_s: float
+
+    @property
+    def identical(self) -> bool:
+        """Every layer's spike counts equal on every sample."""
+        return all(layer.samples_differing == 0 for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "identical": self.identical}
+
+
 def compare_backends(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
                      timeout_s: float | None = None, workers: int | str | None = None,
-                     client=None, models: str = "fast") -> dict:
-    """Run Lava and the reference on the same samples; compare spike counts layer by layer.
-
-    Returns per layer the number of neurons, samples with any difference, the
-    largest count difference and the first differing (sample, neuron), plus
-    whether predictions agree. ``workers``, ``client`` and ``models`` say where the Lava
+                     client=None, models: str = "fast") -> BackendComparison:
+    """Run Lava and the reference on the same samples; compare spike counts layer by layer
+    (:class:`BackendComparison`). ``workers``, ``client`` and ``models`` say where the Lava
     run runs and with which process models (see :func:`~lava_convert.run_lava`).
     """
     if not isinstance(net, FixedNetwork):
@@ -166,13 +199,14 @@ def compare_backends(net: FixedNetwork | str | Path, x, timesteps: int | None = 
         a, b = lava.spike_counts[layer.name], ref.spike_counts[layer.name]
         diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
         where = np.argwhere(diff > 0)
-        layers.append({"name": layer.name, "neurons": layer.size,
-                       "samples_differing": int((diff.sum(axis=1) > 0).sum()),
-                       "max_count_difference": int(diff.max()) if diff.size else 0,
-                       "first_difference": where[0].tolist() if len(where) else None,
-                       "lava_spikes_per_sample": float(a.sum(axis=1).mean()),
-                       "reference_spikes_per_sample": float(b.sum(axis=1).mean())})
-    return {"samples": len(lava.output), "timesteps": T, "layers": layers,
-            "identical": all(l["samples_differing"] == 0 for l in layers),
-            "predictions_agree": float(np.mean(lava.predictions == ref.predictions)),
-            "lava_wall_time_s": lava.wall_time_s, "reference_wall_time_s": ref.wall_time_s}
+        layers.append(LayerComparison(
+            name=layer.name, neurons=layer.size,
+            samples_differing=int((diff.sum(axis=1) > 0).sum()),
+            max_count_difference=int(diff.max()) if diff.size else 0,
+            first_difference=tuple(int(v) for v in where[0]) if len(where) else None,
+            lava_spikes_per_sample=float(a.sum(axis=1).mean()),
+            reference_spikes_per_sample=float(b.sum(axis=1).mean())))
+    return BackendComparison(
+        samples=len(lava.output), timesteps=T, layers=tuple(layers),
+        predictions_agree=float(np.mean(lava.predictions == ref.predictions)),
+        lava_wall_time_s=lava.wall_time_s, reference_wall_time_s=ref.wall_time_s)

@@ -191,14 +191,14 @@ def _compare(args: argparse.Namespace) -> int:
         print(format_table(
             ["layer", "neurons", "samples differing", "max count diff", "Lava spikes/sample",
              "reference spikes/sample"],
-            [[l["name"], l["neurons"], l["samples_differing"], l["max_count_difference"],
-              l["lava_spikes_per_sample"], l["reference_spikes_per_sample"]]
-             for l in result["layers"]]))
-        print(f"{result['samples']} samples, T={result['timesteps']}: spike counts "
-              f"{'identical' if result['identical'] else 'DIFFERENT'}; predictions agree on "
-              f"{100 * result['predictions_agree']:.2f} %")
+            [[l.name, l.neurons, l.samples_differing, l.max_count_difference,
+              l.lava_spikes_per_sample, l.reference_spikes_per_sample]
+             for l in result.layers]))
+        print(f"{result.samples} samples, T={result.timesteps}: spike counts "
+              f"{'identical' if result.identical else 'DIFFERENT'}; predictions agree on "
+              f"{100 * result.predictions_agree:.2f} %")
     write_json_result(args.json, result)
-    return 0 if result["identical"] else 1
+    return 0 if result.identical else 1
 
 
 # --- report -----------------------------------------------------------------------------
