@@ -61,7 +61,7 @@ class EnergyModel:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     0 <= value < float("inf")):
                 raise ConfigError(f"EnergyModel.{name} = {value!r}: use a finite number "
-                                  ">= 0 (default {getattr(type(self), name)!r}: "
+                                  f">= 0 (default {getattr(type(self), name)!r}: "
                                   f"{SOURCES[name]})")
 
 

@@ -42,7 +42,7 @@ def test_every_constant_is_overridable_and_says_where_it_came_from():
 def test_a_bad_constant_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match="EnergyModel.static_power_w") as err:
         EnergyModel(static_power_w=bad)
-    assert "Nahuku" in str(err.value)  # the default's source, to compare with
+    assert "default 0.9: Loihi 1 Nahuku" in str(err.value)  # the default, with its source
 
 
 def test_what_runs_show_is_labelled_as_estimates():
