@@ -252,7 +252,9 @@ def check_work(net: FixedNetwork, timesteps: int, samples: int, where: str) -> i
     env = os.environ.get(MAX_WORK_ENV)
     try:
         limit = MAX_WORK if env is None else int(float(env))
-    except ValueError as exc:
+        if limit < 0:
+            raise ValueError(limit)
+    except (ValueError, OverflowError) as exc:
         raise ConfigError(f"{MAX_WORK_ENV}={env!r} is not a number of multiply-accumulates "
                           "(0: no limit)") from exc
     per_step = products_per_step(net)

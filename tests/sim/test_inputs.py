@@ -71,9 +71,10 @@ def test_a_run_that_declares_too_much_work_is_refused_before_it_runs(monkeypatch
     assert len(lc.simulate(net, x[:4], 8).output) == 4
     monkeypatch.setenv(MAX_WORK_ENV, "0")  # no limit
     assert len(lc.simulate(net, x, 8).output) == 5
-    monkeypatch.setenv(MAX_WORK_ENV, "lots")
-    with pytest.raises(ConfigError, match=MAX_WORK_ENV):
-        lc.simulate(net, x, 8)
+    for bad in ("lots", "inf", "-5"):
+        monkeypatch.setenv(MAX_WORK_ENV, bad)
+        with pytest.raises(ConfigError, match=MAX_WORK_ENV):
+            lc.simulate(net, x, 8)
     # by default: one sample asking for 2**36 steps is refused at once, not run for days
     monkeypatch.delenv(MAX_WORK_ENV)
     with pytest.raises(InputError, match="past the limit"):
