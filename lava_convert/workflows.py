@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -146,8 +147,20 @@ def sweep(net_path: str | Path, dataset: str = "digits", *, timesteps: int = 128
     return summary
 
 
+class _KeyAccess:
+    """``record["key"]``, as the dict a record replaced was read, with a
+    ``DeprecationWarning`` naming the attribute to use instead."""
+
+    def __getitem__(self, key: str):
+        if not isinstance(key, str) or key.startswith("_") or not hasattr(self, key):
+            raise KeyError(key)
+        warnings.warn(f"{type(self).__name__}[{key!r}] is deprecated and will be removed: "
+                      f"use .{key}", DeprecationWarning, stacklevel=2)
+        return getattr(self, key)
+
+
 @dataclass(frozen=True)
-class LayerComparison:
+class LayerComparison(_KeyAccess):
     """One layer's spike counts, Lava against the reference: samples with any difference,
     the largest count difference and the first differing ``(sample, neuron)``
     (``None``: none), and the spikes per sample of each."""
@@ -162,8 +175,9 @@ class LayerComparison:
 
 
 @dataclass(frozen=True)
-class BackendComparison:
-    """What :func:`compare_backends` measured; ``to_dict`` is the CLI's JSON."""
+class BackendComparison(_KeyAccess):
+    """What :func:`compare_backends` measured; ``to_dict`` is the CLI's JSON (reading it
+    as the dict it used to be, ``result["identical"]``, still works and warns)."""
 
     samples: int
     timesteps: int

@@ -68,16 +68,7 @@ def _read_v0(r: FieldReader, neuron: h5py.Group, kind: str,
 def read_synapse(r: FieldReader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
                   shape: tuple[int, ...]) -> Synapse:
     """The weight (and conv settings) in group ``g`` connecting ``in_shape`` to ``shape``,
-    as a :class:`Synapse` without source (the caller places it). Axonal delays (a
-    non-zero ``delay``, as SLAYER writes them) are refused: the simulators here would run
-    the synapse without them and give other spikes."""
-    if "delay" in g:
-        delay = np.asarray(r.get(g, "delay"))
-        if not np.issubdtype(delay.dtype, np.number) or np.any(delay != 0):
-            raise r.fail(f"{g.name}/delay", "axonal delays are not supported yet (the "
-                         "synapse would run without them and give other spikes)",
-                         "run the file with stock netx.hdf5.Network, or retrain without "
-                         "delays")
+    as a :class:`Synapse` without source (the caller places it)."""
     if kind == "dense":
         weight = r.ints(g, "weight", (int(np.prod(shape)), int(np.prod(in_shape))))
         check_range(r, f"{g.name}/weight", weight, -WEIGHT_HARD_MAX, WEIGHT_HARD_MAX, "weights")
@@ -131,11 +122,26 @@ def make_layer(r: FieldReader, g: h5py.Group, kind: str, shape, synapse: Synapse
         skips=tuple(skips), **neuron)
 
 
+def _refuse_axonal_delays(r: FieldReader, g: h5py.Group) -> None:
+    """A plain layer's axonal delays (a non-zero ``delay`` beside its weight, as SLAYER
+    writes them) are refused: the simulators here would run the synapse without them and
+    give other spikes. (A multi-input layer's ``inputs/j/delay`` are its shortcuts' delay
+    lines, checked by :func:`read_multi_input`.)"""
+    if "delay" in g:
+        delay = np.asarray(r.get(g, "delay"))
+        if not np.issubdtype(delay.dtype, np.number) or np.any(delay != 0):
+            raise r.fail(f"{g.name}/delay", "axonal delays are not supported yet (the "
+                         "synapse would run without them and give other spikes)",
+                         "run the file with stock netx.hdf5.Network, or retrain without "
+                         "delays")
+
+
 def read_layer(r: FieldReader, g: h5py.Group, kind: str, in_shape: tuple[int, ...],
                 scale: float, source: int) -> FixedLayer:
     shape = r.shape(g, "shape")
     if kind == "input":  # NetX: no synapse, no neuron bias
         return make_layer(r, g, kind, shape, None, np.zeros(shape, np.int64), scale)
+    _refuse_axonal_delays(r, g)
     synapse = read_synapse(r, g, kind, tuple(in_shape), shape)
     return make_layer(r, g, kind, shape, dataclasses.replace(synapse, source=source),
                   read_bias(r, g, kind, shape), scale)

@@ -125,7 +125,8 @@ class BalancingChoice:
     ``screened`` samples, the promising ones measured on all ``samples`` evaluation
     samples at ``timesteps`` (``held_out``: none of them was fitted on by bias
     calibration); ``skipped``: the rules that could not convert the network, each with
-    the reason (per-channel maxima of a layer silent on the calibration data)."""
+    the reason (per-channel maxima of a layer silent on the calibration data; a rule with
+    one threshold per layer that fails fails the conversion: no rule could set that layer)."""
 
     chosen: dict
     candidates: tuple[Candidate, ...]
@@ -267,7 +268,9 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
             try:
                 converted[i] = convert(config.replace(**settings))
                 break
-            except CalibrationError as exc:  # e.g. per-channel maxima of a silent layer
+            except CalibrationError as exc:  # per-channel maxima of a silent layer
+                if not settings["channel_thresholds"]:
+                    raise  # a layer the data never activates: no rule can set it
                 skipped.append(f"{describe_settings(settings)}: {exc}")
                 log.info("balancing auto: %s", skipped[-1])
                 bar.update()
@@ -304,6 +307,8 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
                 network = converted if converted is not None else convert(config.replace(
                     **settings))
             except CalibrationError as exc:
+                if not settings["channel_thresholds"]:
+                    raise
                 skipped.append(f"{describe_settings(settings)}: {exc}")
                 log.info("balancing auto: %s", skipped[-1])
                 bar.update()
