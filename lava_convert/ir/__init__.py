@@ -8,6 +8,7 @@ Every synapse, main or shortcut, is a :class:`Synapse`.
 from .ann import Activation, AnnGraph, AnnLayer
 from .fixed import (
     LAYER_KINDS,
+    STOCK_INPUT_TRANSFORM,
     FixedLayer,
     FixedNetwork,
     LayerKind,
@@ -20,7 +21,8 @@ from .snn import RESET_MODES, ResetMode, SnnNetwork, SpikingLayer
 from .synapse import SYNAPSE_KINDS, ConvGeometry, Synapse, SynapseKind
 
 __all__ = [
-    "LAYER_KINDS", "RESET_MODES", "SYNAPSE_KINDS", "Activation", "AnnGraph", "AnnLayer",
+    "LAYER_KINDS", "RESET_MODES", "STOCK_INPUT_TRANSFORM", "SYNAPSE_KINDS", "Activation",
+    "AnnGraph", "AnnLayer",
     "ConvGeometry", "FixedLayer", "FixedNetwork", "LayerCheck", "LayerKind", "LayerQuantization",
     "QuantizationCheck", "ResetMode", "SnnNetwork", "SpikingLayer", "Synapse", "SynapseKind",
     "layer_depths", "setting_size", "skip_delays",

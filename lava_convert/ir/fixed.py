@@ -103,6 +103,10 @@ class FixedLayer:
                          f"{self.shape}")
 
 
+#: Stock NetX's ``in_layer.transform`` (``weight``, ``bias``) where the file declares none.
+STOCK_INPUT_TRANSFORM = (64, 0)
+
+
 @dataclass(frozen=True)
 class FixedNetwork:
     """A network in Loihi fixed point: the content of a NetX file.
@@ -125,7 +129,7 @@ class FixedNetwork:
     timesteps: int
     quantization: tuple[LayerQuantization, ...] = ()
     check: QuantizationCheck | None = None
-    input_transform: tuple[int, int] = (64, 0)
+    input_transform: tuple[int, int] = STOCK_INPUT_TRANSFORM
 
     @property
     def layer_names(self) -> list[str]:

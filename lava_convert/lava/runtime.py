@@ -17,14 +17,8 @@ from ..hw.loihi import STATE_SHIFT
 from ..ir import FixedNetwork
 from ..netx.reader import read_netx
 from ..sim import readout
-from ..sim.inputs import (
-    check_input,
-    check_input_range,
-    check_recording_memory,
-    quantize_input,
-    resolve_timesteps,
-)
-from ..sim.kernels import check_work
+from ..sim.inputs import check_input, check_input_range, quantize_input, resolve_timesteps
+from ..sim.kernels import check_run_size
 from ..sim.results import RunResult
 from .guard import check_timeout
 from .run_config import check_models
@@ -73,8 +67,7 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
         net = read_netx(net)
     T = resolve_timesteps(timesteps, net)
     x = check_input(x, net.input_shape, "run_lava")
-    check_recording_memory(sum(l.size for l in net.layers), len(x), "run_lava")
-    check_work(net, T, len(x), "run_lava")
+    check_run_size(net, T, len(x), "run_lava")
     check_input_range(net, x, "run_lava")
     check_timeout(timeout_s)
     settings = RunSettings(T, chunk, check_models(models))

@@ -42,9 +42,10 @@ class FieldReader:
 
     def integer(self, group: h5py.Group, key: str) -> int:
         value = np.asarray(self.get(group, key))
-        if value.size != 1 or not np.issubdtype(value.dtype, np.number):
-            raise self.fail(f"{group.name}/{key}", f"expected one number, found {value!r}",
-                            "the file is corrupt; re-export it")
+        if value.size != 1 or not np.issubdtype(value.dtype, np.number) \
+                or not np.isfinite(value).all() or np.any(value != np.rint(value)):
+            raise self.fail(f"{group.name}/{key}", f"expected one whole number, found "
+                            f"{value!r}", "the file is corrupt; re-export it")
         return int(value.reshape(-1)[0])
 
     def shape(self, group: h5py.Group, key: str) -> tuple[int, ...]:

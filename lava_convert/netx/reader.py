@@ -14,7 +14,7 @@ from ..errors import ConfigError, NetXFormatError
 from ..hw.loihi import (
     MAX_MESSAGE_BITS,
 )
-from ..ir import LAYER_KINDS, FixedLayer, FixedNetwork
+from ..ir import LAYER_KINDS, STOCK_INPUT_TRANSFORM, FixedLayer, FixedNetwork
 from .fields import MAX_NEURONS, FieldReader
 from .format import FORMAT_VERSION, META_GROUP, MULTI_INPUT, decode_meta
 from .layers import read_layer, read_multi_input
@@ -129,7 +129,7 @@ def _read(r: FieldReader) -> FixedNetwork:
     in_shape = header.get("input_shape")
     layers: list[FixedLayer] = []
     sources: dict[int, int] = {}  # /layer index -> position in layers
-    transform = (64, 0)  # stock NetX's input transform where the input layer has none
+    transform = STOCK_INPUT_TRANSFORM
     for i in indices:
         g = group[str(i)]
         kind = r.string(g, "type")
@@ -186,6 +186,7 @@ def _read(r: FieldReader) -> FixedNetwork:
 
 def _input_transform(r: FieldReader, g: h5py.Group) -> tuple[int, int]:
     """An input layer's ``weight`` and ``bias`` (one whole number each), as stock NetX reads
-    them into ``in_layer.transform`` (64 and 0 where absent)."""
-    return tuple(int(r.ints(g, key, (1,))[0]) if key in g else default
-                 for key, default in (("weight", 64), ("bias", 0)))
+    them into ``in_layer.transform`` (:data:`~lava_convert.ir.STOCK_INPUT_TRANSFORM`
+    where absent)."""
+    return tuple(r.integer(g, key) if key in g else default
+                 for key, default in zip(("weight", "bias"), STOCK_INPUT_TRANSFORM))

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ExportError
 from ..files import hdf5_bytes, write_bytes
 from ..hw.loihi import netx_decays
-from ..ir import FixedLayer, FixedNetwork, Synapse, skip_delays
+from ..ir import STOCK_INPUT_TRANSFORM, FixedLayer, FixedNetwork, Synapse, skip_delays
 from .format import (
     META_GROUP,
     MULTI_INPUT,
@@ -129,7 +129,7 @@ def netx_bytes(net: FixedNetwork, *, package_version: str = "") -> bytes:
             g = layers.create_group("0")
             _bytes(g, "type", "input")
             g.create_dataset("shape", data=np.asarray(net.input_shape, dtype=np.int64))
-            if tuple(net.input_transform) != (64, 0):  # a foreign file's, kept
+            if tuple(net.input_transform) != STOCK_INPUT_TRANSFORM:  # a foreign file's, kept
                 for key, value in zip(("weight", "bias"), net.input_transform):
                     g.create_dataset(key, data=np.asarray([value], dtype=np.int64))
             index, previous, groups = 1, tuple(net.input_shape), [0]

@@ -263,21 +263,28 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
             tqdm(total=len(rules), desc="balancing auto", unit="candidate", leave=False,
                  disable=not progress) as bar:
         skipped: list[str] = []  # rules that cannot convert this network, and why
-        converted: dict[int, C] = {}  # the first rule's conversion, which sizes the plan
-        for i, settings in enumerate(rules):
+
+        def attempt(settings: dict) -> C | None:
+            """``settings``' conversion, or ``None`` (recorded in ``skipped``) where
+            per-channel maxima meet a layer silent on the calibration data; with one
+            threshold per layer such a layer fails every rule, so the error stands."""
             try:
-                converted[i] = convert(config.replace(**settings))
-                break
-            except CalibrationError as exc:  # per-channel maxima of a silent layer
+                return convert(config.replace(**settings))
+            except CalibrationError as exc:
                 if not settings["channel_thresholds"]:
-                    raise  # a layer the data never activates: no rule can set it
+                    raise
                 skipped.append(f"{describe_settings(settings)}: {exc}")
                 log.info("balancing auto: %s", skipped[-1])
                 bar.update()
-        if not converted:
+                return None
+
+        start, first = 0, attempt(rules[0])  # the first rule that converts sizes the plan
+        while first is None and start + 1 < len(rules):
+            start += 1
+            first = attempt(rules[start])
+        if first is None:
             raise CalibrationError(f"balancing='auto': no rule converts this network "
                                    f"({'; '.join(skipped)})")
-        first = next(iter(converted.values()))
         plan = evaluation_plan(products_per_step(first.fixed) * config.timesteps, len(x))
         n_eval, n_screen, n_fit = plan.evaluate, plan.screen, plan.fit
         fitted = own if calibrates else (n_fit,)
@@ -303,15 +310,8 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
 
         def measure(settings: dict, which: np.ndarray, converted: C | None = None) -> None:
             bar.set_postfix_str(describe_settings(settings))
-            try:
-                network = converted if converted is not None else convert(config.replace(
-                    **settings))
-            except CalibrationError as exc:
-                if not settings["channel_thresholds"]:
-                    raise
-                skipped.append(f"{describe_settings(settings)}: {exc}")
-                log.info("balancing auto: %s", skipped[-1])
-                bar.update()
+            network = converted if converted is not None else attempt(settings)
+            if network is None:
                 return
             k = len(settings_of)
             settings_of.append(settings)
@@ -327,9 +327,8 @@ def choose_balancing(graph: AnnGraph, x: np.ndarray, config: ConversionConfig,
             return sorted(range(len(settings_of)),
                           key=lambda k: (-_agreement(hits[k]), np.nanmean(spikes[k]), k))
 
-        start = next(iter(converted))
         for i, settings in enumerate(rules[start:], start=start):  # screening
-            measure(settings, screen, converted.pop(i, None))
+            measure(settings, screen, first if i == start else None)
             leaders = ranked()[:FINALISTS]
             kept = {k: kept[k] for k in leaders}  # the others are done with (memory)
         finalists = ranked()[:FINALISTS]

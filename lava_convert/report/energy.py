@@ -92,11 +92,12 @@ class EnergyEstimate:
         return self.dynamic_j + self.static_j
 
     def to_dict(self) -> dict:
+        default = asdict(EnergyModel())
         return {"timesteps": self.timesteps, "dynamic_j": self.dynamic_j,
                 "dynamic_upper_j": self.dynamic_upper_j, "static_j": self.static_j,
                 "total_j": self.total_j, "ann_fp32_j": self.ann_fp32_j,
                 "ann_int8_j": self.ann_int8_j, "model": asdict(self.model),
-                "sources": {k: SOURCES[k] if v == getattr(EnergyModel(), k) else "given"
+                "sources": {k: SOURCES[k] if v == default[k] else "given"
                             for k, v in asdict(self.model).items()},
                 "note": "estimates from published per-operation energies and stated "
                         "assumptions, not measurements"}

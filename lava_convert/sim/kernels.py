@@ -34,6 +34,7 @@ from ..hw.loihi import (
     WEIGHT_PRESHIFT_BITS,
 )
 from ..ir import FixedLayer, FixedNetwork, Synapse
+from .inputs import check_recording_memory
 from .neuron import NeuronState, effective_bias, fixed_step, whole_float_if_step
 from .synapse import PooledWeight, current, lava_input, pooled_form, prepare_weight
 
@@ -239,16 +240,20 @@ def products_per_step(net: FixedNetwork) -> int:
 
 #: Multiply-accumulates a run may declare (products per step x T x samples) before it is
 #: refused unasked: a file is untrusted, and a small one can declare days of work. About
-#: two hours of the reference on two CPU cores (a CIFAR VGG-16 on 10,000 images at T=32
-#: declares 1.6e14). The environment variable raises it (``0``: no limit).
+#: three hours of the reference at the CIFAR VGG-16's rate in the ``scaling`` section of
+#: benchmarks/RESULTS.md (3.1e8 products per step; 10,000 of its images at T=32 declare
+#: 1.0e14). The environment variable raises it (``0``: no limit).
 MAX_WORK = 2**50
 MAX_WORK_ENV = "LAVA_CONVERT_MAX_WORK"
 
 
-def check_work(net: FixedNetwork, timesteps: int, samples: int, where: str) -> int:
-    """Refuse, before anything runs, a run of ``net`` whose multiply-accumulates
+def check_run_size(net: FixedNetwork, timesteps: int, samples: int, where: str) -> None:
+    """Refuse, before anything runs, a run of ``net`` on ``samples`` samples whose spike
+    counts would not fit the memory available
+    (:func:`~lava_convert.sim.inputs.check_recording_memory`) or whose multiply-accumulates
     (:func:`products_per_step` x ``timesteps`` x ``samples``) pass :data:`MAX_WORK` or
-    ``$LAVA_CONVERT_MAX_WORK``; return the work."""
+    ``$LAVA_CONVERT_MAX_WORK``."""
+    check_recording_memory(sum(layer.size for layer in net.layers), samples, where)
     env = os.environ.get(MAX_WORK_ENV)
     try:
         limit = MAX_WORK if env is None else int(float(env))
@@ -266,4 +271,3 @@ def check_work(net: FixedNetwork, timesteps: int, samples: int, where: str) -> i
             f"accumulates per step is {work:.3g}, past the limit of {limit:.3g}: run fewer "
             f"samples at a time (at most {fits:,}; the command line: --limit) or fewer time "
             f"steps, or raise the limit with {MAX_WORK_ENV}=N (0: none) if you mean it")
-    return work

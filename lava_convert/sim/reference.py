@@ -38,7 +38,7 @@ from .inputs import (
     check_timesteps,
     quantize_input,
 )
-from .kernels import check_work, plan_kernels
+from .kernels import check_run_size, plan_kernels
 from .neuron import NeuronState, float_step
 from .results import RunResult
 from .synapse import layer_current, prepare_weight
@@ -93,8 +93,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     """
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
-    check_recording_memory(sum(l.size for l in net.layers), len(x), "simulate")
-    check_work(net, T, len(x), "simulate")
+    check_run_size(net, T, len(x), "simulate")
     check_input_range(net, x, "simulate")
     dev = _device(device)
     start = time.perf_counter()
