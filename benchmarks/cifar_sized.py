@@ -86,13 +86,20 @@ def networks() -> dict:
             "VGG-11 (quarter width)": lambda: vgg11(act="qcfs", levels=LEVELS, width=0.25)}
 
 
-def measure(name: str, factory, data: Dataset, quick: bool) -> tuple[list[AccuracyRow], float]:
-    """Rows of one network, and its training seconds (``None``: cached)."""
+def trained(name: str, data: Dataset, quick: bool):
+    """The network ``name`` of :func:`networks`, trained on ``data`` (or read from its
+    cache in ``.data/models``), and its training seconds (``None``: cached)."""
     n = 600 if quick else TRAIN_SAMPLES
     subset = Dataset(data.name, data.x_train[:n], data.y_train[:n], data.x_test, data.y_test)
     slug = name.split(" ")[0].lower()
-    model, train_s = trained_cached(
-        factory(), Path(f".data/models/{data.name}_{slug}_l{LEVELS}.pt"), subset, quick, EPOCHS)
+    return trained_cached(networks()[name](),
+                          Path(f".data/models/{data.name}_{slug}_l{LEVELS}.pt"), subset,
+                          quick, EPOCHS)
+
+
+def measure(name: str, data: Dataset, quick: bool) -> tuple[list[AccuracyRow], float]:
+    """Rows of one network, and its training seconds (``None``: cached)."""
+    model, train_s = trained(name, data, quick)
     n_test = 200 if quick else len(data.x_test)
     x, y = data.x_test[:n_test], data.y_test[:n_test]
     ann = accuracy(model, x, y)
@@ -114,9 +121,9 @@ def measure(name: str, factory, data: Dataset, quick: bool) -> tuple[list[Accura
 def section(quick: bool) -> str:
     name = os.environ.get(DATA_ENV, "fashion-mnist-32")
     data = dataset(name)
-    measured, trained = [], {}
-    for network, factory in networks().items():
-        rows, trained[network] = measure(network, factory, data, quick)
+    measured, training = [], {}
+    for network in networks():
+        rows, training[network] = measure(network, data, quick)
         measured += rows
     with CSV.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[f.name for f in fields(AccuracyRow)])
@@ -128,7 +135,7 @@ def section(quick: bool) -> str:
              f"{EPOCHS} epochs on {TRAIN_SAMPLES} training images; fixed-point reference "
              "(Lava-exact). Rows also in `benchmarks/cifar_sized.csv`.", ""]
     for network in networks():
-        train_s = trained[network]
+        train_s = training[network]
         lines += [f"## {network}: accuracy (%) vs T", "",
                   "training " + ("cached" if train_s is None else f"{train_s:.0f} s"), "",
                   "| conversion | ANN | " + " | ".join(f"T={T}" for T in TIMESTEPS)

@@ -4,7 +4,7 @@ Run with ``make bench`` (``python -m benchmarks.run``); each section replaces
 its own part of benchmarks/RESULTS.md
 (``--sections speed,memory,conversion,cnn,resnet,lava_time,stock_target,
 bias_exponent,calibration_passes,calibration_dtype,shards,nir_snntorch,peers,peer_speed,qcfs_levels,
-auto_candidates,input_bits,scaling,cifar_sized,clipped_auto,neurobench``).
+auto_candidates,input_bits,scaling,cifar_sized,clipped_auto,deep_calibration,neurobench``).
 
 1. Throughput at T=32 (samples per second), in one run, with identical
    predictions and spike counts checked on the samples both ran:
@@ -217,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         clipped_auto,
         cnn,
         conversion,
+        deep_calibration,
         input_bits,
         lava_time,
         memory,
@@ -241,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
                 "peer_speed": peer_speed.section, "qcfs_levels": qcfs_levels.section,
                 "auto_candidates": auto_candidates.section, "input_bits": input_bits.section,
                 "scaling": scaling.section, "cifar_sized": cifar_sized.section,
-                "clipped_auto": clipped_auto.section, "neurobench": neurobench_rows.section}
+                "clipped_auto": clipped_auto.section,
+                "deep_calibration": deep_calibration.section,
+                "neurobench": neurobench_rows.section}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
     parser.add_argument("--sections", default=",".join(sections),
