@@ -228,7 +228,6 @@ def test_inspect_sweep_and_report(tmp_path, digits_net, digits_snn):
 
 
 @pytest.mark.lava
-@pytest.mark.lava
 def test_sharded_runs_from_the_command_line(tmp_path, digits_net):
     # the same result as one worker: tests/lava_runtime/test_shards.py; here the flags
     _, ref = verb_json(tmp_path / "ref.json", "run", str(digits_net), "--limit", "9",
@@ -249,6 +248,57 @@ def test_sharded_runs_from_the_command_line(tmp_path, digits_net):
         bad = lava_convert(*args)
         assert bad.returncode == 2 and message in bad.stderr.replace("'", "."), bad.stderr
         assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.lava
+def test_a_killed_dask_worker_is_one_line_on_the_command_line(digits_net):
+    """SIGKILL of the Dask worker running a shard under ``run --scheduler local:2``: the
+    command fails within seconds with one line naming the shard, no Dask log lines or
+    tracebacks around it, and none of its processes left (the run used to hang until
+    Ctrl-C; then Dask's ERROR lines and quoted tracebacks surrounded the error)."""
+    import signal
+    import time
+
+    import psutil
+
+    exe = Path(sys.executable).with_name("lava-convert")
+    proc = subprocess.Popen([str(exe), "run", str(digits_net), "--scheduler", "local:2",
+                             "--timeout", "300", "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    cli, killed, seen = psutil.Process(proc.pid), None, set()
+    try:
+        deadline = time.monotonic() + 240
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            for child in cli.children():  # Dask's worker processes; running a shard: Lava's
+                try:
+                    seen.update(p.pid for p in child.children(recursive=True))
+                    if child.children():
+                        time.sleep(1.0)  # well inside the shard's run
+                        seen.add(child.pid)
+                        child.send_signal(signal.SIGKILL)
+                        killed = time.monotonic()
+                        break
+                except psutil.NoSuchProcess:
+                    pass
+            time.sleep(0.1)
+        assert killed is not None, "no Dask worker ran a shard"
+        _, err = proc.communicate(timeout=120)
+    finally:  # on failure, nothing of it outlives the test
+        if proc.poll() is None:
+            for p in cli.children(recursive=True):
+                p.kill()
+            proc.kill()
+            proc.communicate()
+    assert time.monotonic() - killed < 60
+    assert proc.returncode == 2, (proc.returncode, err[-2000:])
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err[-3000:]
+    assert lines[0].startswith("lava-convert: ") and "Dask worker running it died" in lines[0]
+    assert "shard " in lines[0]
+    time.sleep(2.0)
+    left = [pid for pid in seen if psutil.pid_exists(pid)
+            and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert left == [], left
 
 
 def test_compare_verb(tmp_path, digits_net):
