@@ -37,14 +37,16 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"{info['file']}: input {tuple(info['input_shape'])} ({info['input_bits']}-bit "
               f"graded, scale {info['input_scale']:.4g}), T={info['timesteps']}, "
               f"{info['neurons']} neurons, {info['synapses']} synapses")
+        lif = all(l["neuron"] == "LIF" for l in info["layers"])
         print(format_table(
-            ["layer", "kind", "input", "output", "neurons", "synapses", "vth", "reset",
-             "weights", "w exp", "v0"],
-            [[l["name"], l["kind"] + ("" if l["spiking"] else " (readout)"),
+            ["layer", "kind", "input", "output", "neurons", "synapses", "vth",
+             "reset" if lif else "lava neuron", "weights", "w exp", "v0"],
+            [[l["name"], l["kind"] + ("" if l["spiking"] or not lif else " (readout)"),
               "x".join(map(str, l["input_shape"])), "x".join(map(str, l["shape"])),
-              l["neurons"], l["synapses"], l["vth"], l["reset"],
+              l["neurons"], l["synapses"], l["vth"], l["reset"] if lif else l["neuron"],
               None if l["weight_range"] is None else "{}..{}".format(*l["weight_range"]),
-              l["weight_exponent"], _v0_cell(l["v0"])] for l in info["layers"]]))
+              l["weight_exponent"], _v0_cell(l["v0"]) if lif else "-"]
+             for l in info["layers"]]))
         for l in info["layers"]:
             for k in l["shortcuts"]:
                 print(f"shortcut {k['source']} -> {l['name']}: {k['kind']}, weights "

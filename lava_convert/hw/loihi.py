@@ -14,6 +14,9 @@ place these numbers are written.
   to Lava's ``Conv`` unchanged (8-bit signed, ``CONV_WEIGHT_MAX``) and its
   output wraps at ``CONV_WRAP`` (24 bit).
 * Graded spikes carry at most ``MAX_MESSAGE_BITS`` bits.
+* Sigma-delta (NetX ``SDNN``) neurons hold int32 state with ``SDNN_STATE_EXP``
+  fractional bits below their messages and ``SDNN_SPIKE_EXP`` in them: the threshold and
+  the bias count ``2**(SDNN_SPIKE_EXP + SDNN_STATE_EXP)`` state units.
 """
 
 from __future__ import annotations
@@ -57,6 +60,17 @@ WEIGHT_HARD_MAX = 2**15
 CONV_WRAP = 2**24
 #: Widest graded spike payload.
 MAX_MESSAGE_BITS = 24
+#: NetX's sigma-delta neurons (``Delta``, ``SigmaDelta``): fractional bits of the state
+#: below a message (NetX fixes it) and in a message (``netx.hdf5.Network``'s
+#: ``spike_exp``, 6 unless its caller says otherwise).
+SDNN_STATE_EXP = 6
+SDNN_SPIKE_EXP = 6
+#: Bits of a sigma-delta message where the file names none (stock NetX's default).
+SDNN_MESSAGE_BITS = 16
+#: Largest sigma-delta threshold and bias mantissas: shifted by
+#: ``SDNN_SPIKE_EXP + SDNN_STATE_EXP`` bits they stay within the 24-bit state.
+SDNN_VTH_MAX = 2**11 - 1
+SDNN_BIAS_MAX = 2**11 - 1
 #: NetX pre-shifts dense weights by up to 8 bits (``optimize_weight_bits``) before Lava's
 #: int32 accumulator sums them: sums beyond ``ACCUMULATOR_LIMIT`` wrap.
 WEIGHT_PRESHIFT_BITS = 8

@@ -20,6 +20,12 @@ from .synapse import ConvGeometry, Synapse
 #: of the layer's main synapse.
 LayerKind = Literal["input", "dense", "conv"]
 LAYER_KINDS: tuple[str, ...] = ("input", "dense", "conv")
+#: A layer's neurons: ``lif`` (Lava's ``LIF``, NetX's ``CUBA``/``LOIHI``, and
+#: lava-convert's soft-reset variant) or ``sdnn`` (NetX's ``SDNN``: Lava's ``Delta`` for an
+#: input layer, ``SigmaDelta`` with ReLU for the others, ``Sigma`` where ``spiking`` is
+#: false; graded messages, :mod:`lava_convert.sim.sigma_delta`).
+NeuronModel = Literal["lif", "sdnn"]
+NEURON_MODELS: tuple[str, ...] = ("lif", "sdnn")
 
 
 def setting_size(kind: str, shape: tuple[int, ...]) -> int:
@@ -38,7 +44,11 @@ class FixedLayer:
     ``du``/``dv`` Lava's 12-bit decays, ``v0`` the potential at each sample's
     start (Lava units; one for the layer, or per neuron or channel like ``bias``).
     ``scale`` is integer current units per real-valued unit of the layer it was
-    quantized from (1 for foreign files). ``skips`` are
+    quantized from (1 for foreign files). ``neuron``: ``"lif"``, or ``"sdnn"`` for
+    NetX's sigma-delta neurons, where ``vth`` is the delta threshold mantissa (compared
+    as ``vth << 12``), ``bias`` is added to ``sigma`` as ``bias << 12``, ``spiking``
+    false makes the layer a ``Sigma`` (it sends its accumulated input) and the decays,
+    reset, ``bias_exp`` and ``v0`` are unused. ``skips`` are
     shortcut synapses with integer weights from earlier layers' spikes of the
     same step: in Lava they are delayed so that both paths arrive together
     (see :func:`skip_delays`).
@@ -58,6 +68,7 @@ class FixedLayer:
     scale: float = 1.0
     v0: int | np.ndarray = 0
     skips: tuple[Synapse, ...] = ()
+    neuron: NeuronModel = "lif"
 
     @property
     def size(self) -> int:
@@ -136,6 +147,21 @@ class FixedNetwork:
         return [layer.name for layer in self.layers]
 
     @property
+    def neuron_model(self) -> NeuronModel:
+        """``"sdnn"`` if the layers are sigma-delta neurons, else ``"lif"`` (readers refuse
+        files that mix them)."""
+        return "sdnn" if self.layers and self.layers[0].neuron == "sdnn" else "lif"
+
+    def require_lif(self, what: str, hint: str) -> None:
+        """Raise :class:`~lava_convert.errors.ConfigError` naming ``what`` where this is a
+        sigma-delta network, which ``what`` does not handle; ``hint`` says what to do."""
+        if self.neuron_model != "lif":
+            from ..errors import ConfigError
+
+            raise ConfigError(f"{what} does not handle sigma-delta (SDNN) networks yet: "
+                              f"{hint}")
+
+    @property
     def is_residual(self) -> bool:
         """True if any layer has shortcut synapses (a non-sequential graph)."""
         return any(layer.skips for layer in self.layers)
@@ -144,12 +170,12 @@ class FixedNetwork:
         """The layers that use each of lava-convert's extensions to Lava's LIF network, by
         name: ``"residual"`` (shortcut synapses), ``"soft_reset"``, ``"v0"`` (an initial
         potential), ``"bias_exp"`` (a bias exponent other than NetX's 6); the lists are empty
-        where none does."""
+        where none does (always for sigma-delta layers, which stock NetX builds as they are)."""
+        lif = [layer for layer in self.layers if layer.neuron == "lif"]
         return {"residual": [layer.name for layer in self.layers if layer.skips],
-                "soft_reset": [layer.name for layer in self.layers if layer.reset == "soft"],
-                "v0": [layer.name for layer in self.layers if np.any(layer.v0)],
-                "bias_exp": [layer.name for layer in self.layers
-                             if layer.bias_exp != BIAS_EXP]}
+                "soft_reset": [layer.name for layer in lif if layer.reset == "soft"],
+                "v0": [layer.name for layer in lif if np.any(layer.v0)],
+                "bias_exp": [layer.name for layer in lif if layer.bias_exp != BIAS_EXP]}
 
 
 def layer_depths(layers) -> list[int]:

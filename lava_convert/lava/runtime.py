@@ -65,6 +65,9 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
     """
     if not isinstance(net, FixedNetwork):
         net = read_netx(net)
+    net.require_lif("run_lava", "lc.simulate runs it as Lava's fixed-point Delta, SigmaDelta "
+                    "and Sigma models do; in Lava, build lava_convert.netx.Network (or stock "
+                    "netx.hdf5.Network) and run each sample in a fresh network")
     T = resolve_timesteps(timesteps, net)
     x = check_input(x, net.input_shape, "run_lava")
     check_run_size(net, T, len(x), "run_lava")

@@ -12,6 +12,8 @@ from ..hw.loihi import (
     BIAS_EXP_MAX,
     DECAY_UNITY,
     NETX_INTEGRATOR_VTH,
+    SDNN_BIAS_MAX,
+    SDNN_VTH_MAX,
     V_MAX,
     VTH_MAX,
     WEIGHT_HARD_MAX,
@@ -29,9 +31,12 @@ def read_neuron(r: FieldReader, g: h5py.Group, kind: str, shape: tuple[int, ...]
     if "neuron" in g:
         neuron = g["neuron"]
         ntype = r.string(neuron, "type")
+        if ntype == "SDNN":
+            return _read_sigma_delta(r, neuron)
         if ntype not in ("LOIHI", "CUBA"):
             raise r.fail(f"{neuron.name}/type", f"neuron type {ntype!r} is not supported",
-                         "lava-convert simulates CUBA/LOIHI (LIF) neurons")
+                         "lava-convert simulates CUBA/LOIHI (LIF) and SDNN (sigma-delta) "
+                         "neurons")
         vth, i_decay = r.integer(neuron, "vThMant"), r.integer(neuron, "iDecay")
         v_decay = r.integer(neuron, "vDecay")
         reset = r.string(neuron, "resetMode") if "resetMode" in neuron else "hard"
@@ -54,6 +59,26 @@ def read_neuron(r: FieldReader, g: h5py.Group, kind: str, shape: tuple[int, ...]
                  "bias exponent")
     du, dv = lava_decays(i_decay, v_decay)
     return dict(vth=vth, du=du, dv=dv, reset=reset, spiking=spiking, v0=v0, bias_exp=bias_exp)
+
+
+def _read_sigma_delta(r: FieldReader, neuron: h5py.Group) -> dict:
+    """An ``SDNN`` neuron group as stock NetX builds it: ``Delta`` (an input layer),
+    ``Sigma`` (with ``sigma_output``: ``spiking`` false) or ``SigmaDelta`` with ReLU
+    (stock ignores ``activation``); ``vThMant`` is the delta threshold. A ``messageBits``
+    of 0 would make stock's next synapse read the graded messages as binary spikes, so it
+    is refused."""
+    vth = r.integer(neuron, "vThMant")
+    check_range(r, f"{neuron.name}/vThMant", vth, 0, SDNN_VTH_MAX, "delta threshold mantissa")
+    if "messageBits" in neuron and r.integer(neuron, "messageBits") == 0:
+        raise r.fail(f"{neuron.name}/messageBits", "0 (binary spikes) for sigma-delta "
+                     "neurons, whose messages are graded", "remove the key (stock's default "
+                     "is 16 bits) or set the bits the messages need")
+    sigma = "sigma_output" in neuron
+    if sigma and "bias" in neuron.parent:
+        raise r.fail(f"{neuron.parent.name}/bias", "a bias on a sigma-delta output layer "
+                     "(sigma_output), which Lava's Sigma cannot take (stock NetX fails to "
+                     "build it)", "remove the bias, or the layer's sigma_output")
+    return dict(vth=vth, spiking=not sigma, neuron="sdnn")
 
 
 def _read_v0(r: FieldReader, neuron: h5py.Group, kind: str,
@@ -108,8 +133,9 @@ def read_synapse(r: FieldReader, g: h5py.Group, kind: str, in_shape: tuple[int, 
 def read_bias(r: FieldReader, g: h5py.Group, kind: str, shape: tuple[int, ...]) -> np.ndarray:
     n = setting_size(kind, shape)
     bias = r.ints(g, "bias", (n,)) if "bias" in g else np.zeros(n, np.int64)
-    check_range(r, f"{g.name}/bias", bias, -(V_MAX >> BIAS_EXP), V_MAX >> BIAS_EXP,
-                 "bias mantissas")
+    sdnn = "neuron" in g and "type" in g["neuron"] and r.string(g["neuron"], "type") == "SDNN"
+    top = SDNN_BIAS_MAX if sdnn else V_MAX >> BIAS_EXP
+    check_range(r, f"{g.name}/bias", bias, -top, top, "bias mantissas")
     return bias
 
 

@@ -171,6 +171,7 @@ def _read(r: FieldReader) -> FixedNetwork:
         layers.append(layer)
     if not layers:
         raise r.fail("/layer", "no layers with neurons", "the file holds no network")
+    _check_neuron_models(r, layers)
     if not header:  # a plain NetX file: graded 24-bit signed input, T from slayer if any
         tsample = r.integer(f["simulation"], "tSample") if "simulation/tSample" in f else 0
         header = dict(input_scale=1.0, input_bits=MAX_MESSAGE_BITS, input_signed=True,
@@ -182,6 +183,22 @@ def _read(r: FieldReader) -> FixedNetwork:
                      "the file is corrupt; re-export it")
     return FixedNetwork(layers=tuple(layers), quantization=records, check=check,
                         input_transform=transform, **header)
+
+
+def _check_neuron_models(r: FieldReader, layers: list[FixedLayer]) -> None:
+    """One neuron model per file: sigma-delta layers send graded messages that a LIF
+    layer's synapse would read otherwise, and their shortcuts are not defined."""
+    models = [layer.neuron for layer in layers]
+    if len(set(models)) > 1:
+        i = next(i for i, m in enumerate(models) if m != models[0])
+        raise r.fail(f"layer {layers[i].name}/neuron/type", f"{models[i]} neurons after "
+                     f"{models[0]} ones", "a file holds either sigma-delta (SDNN) or LIF "
+                     "(CUBA) neurons; convert the network again")
+    if models[0] == "sdnn":
+        for layer in layers:
+            if layer.skips:
+                raise r.fail(f"layer {layer.name}/inputs", "shortcuts into sigma-delta "
+                             "neurons", "stock NetX has no shortcuts; use a sequential network")
 
 
 def _input_transform(r: FieldReader, g: h5py.Group) -> tuple[int, int]:

@@ -22,6 +22,12 @@ def stock_netx_notes(net: FixedNetwork) -> list[str]:
                 for reason in reasons] + [
                 "load it with lava_convert.netx.Network (same arguments as stock NetX), or "
                 "convert with --target stock-netx for a file stock NetX runs"]
+    if net.neuron_model == "sdnn":
+        return ["stock NetX builds this network exactly (sigma-delta neurons: Lava's Delta, "
+                "SigmaDelta and Sigma); connect the input to net.in_layer.neuron.a_in, and "
+                "run each sample in a fresh network: stock neither resets sigma-delta "
+                "neurons between samples nor carries the bits a message drops (>> 6), so "
+                "state drifts across samples"]
     return [f"stock NetX builds this network exactly; pass input_message_bits={net.input_bits} "
             "(graded input) and reset_interval=T, reset_offset=1 so that every layer resets "
             "when a new sample reaches it (state otherwise carries over between samples)"]

@@ -84,8 +84,20 @@ def _write_layer(g: h5py.Group, layer: FixedLayer, groups: list[int], delays: li
             _write_synapse(k, skip)
     elif layer.synapse is not None:
         _write_synapse(g, layer.synapse)
-    g.create_dataset("bias", data=_compact(_stored(layer, layer.bias, "bias")))
+    sigma = layer.neuron == "sdnn" and not layer.spiking
+    if sigma and np.any(layer.bias):
+        raise ExportError(f"layer '{layer.name}': a sigma-delta output (Lava's Sigma) has no "
+                          "bias; fold it into the layer before or drop it")
+    if layer.kind != "input" and not sigma:  # stock reads an input layer's as its transform
+        g.create_dataset("bias", data=_compact(_stored(layer, layer.bias, "bias")))
     n = g.create_group("neuron")
+    if layer.neuron == "sdnn":  # stock NetX's keys: Delta, SigmaDelta (ReLU) or Sigma
+        _bytes(n, "type", "SDNN")
+        n.create_dataset("activation", data="relu")
+        n.create_dataset("vThMant", data=np.int64(layer.vth))
+        if not layer.spiking:
+            n.create_dataset("sigma_output", data=True)
+        return
     _bytes(n, "type", "LOIHI")
     n.create_dataset("vThMant", data=np.int64(layer.vth))
     i_decay, v_decay = netx_decays(layer.du, layer.dv)

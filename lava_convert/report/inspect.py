@@ -24,6 +24,7 @@ def describe(net_path: str | Path | FixedNetwork) -> dict:
         layers.append({
             "name": layer.name, "kind": layer.kind, "input_shape": list(previous),
             "shape": list(layer.shape), "neurons": layer.size, "synapses": synapses,
+            "neuron": _neuron_name(layer),
             "vth": layer.vth, "reset": layer.reset, "spiking": layer.spiking,
             "v0": np.asarray(layer.v0).tolist(), "du": layer.du, "dv": layer.dv,
             "bias_exp": layer.bias_exp,
@@ -44,6 +45,13 @@ def describe(net_path: str | Path | FixedNetwork) -> dict:
             "neurons": sum(l["neurons"] for l in layers),
             "synapses": sum(l["synapses"] for l in layers),
             "stock_netx_loads": stock_netx_loads(net), "stock_netx": stock_netx_notes(net)}
+
+
+def _neuron_name(layer) -> str:
+    """The Lava process a layer's neurons become: ``LIF`` or a sigma-delta one."""
+    if layer.neuron == "lif":
+        return "LIF"
+    return "Delta" if layer.kind == "input" else "SigmaDelta" if layer.spiking else "Sigma"
 
 
 def _weight_exponent(weight: np.ndarray, kind: str) -> int | None:

@@ -217,6 +217,8 @@ def loihi2_fit(net: FixedNetwork | str | Path) -> Loihi2Fit:
     docstring)."""
     if not isinstance(net, FixedNetwork):
         net = read_netx(net)
+    net.require_lif("the Loihi 2 fit check", "its limits are those of LIF layers; "
+                    "inspect the file without --loihi2")
     delays = skip_delays(net.layers)
     layers = tuple(_layer_fit(net, i, d) for i, d in enumerate(delays))
     cores = sum(layer.cores for layer in layers)

@@ -15,8 +15,8 @@ our figures stand beside other converters' and chips':
   ``single_layer_MACs`` counts them: *dense*, every connection (weights and inputs taken
   as all ones; zero padding adds none); *effective*, the connections whose weight and
   input are both non-zero. A synapse's effective operations are ACs when every input
-  value it sees is in {-1, 0, 1}, MACs otherwise: spikes are ACs, the graded input (and
-  every ANN layer) MACs.
+  value it sees is in {-1, 0, 1}, MACs otherwise: spikes are ACs, the graded input,
+  sigma-delta messages (and every ANN layer) MACs.
 
 Membrane updates are not reported: NeuroBench counts them through snnTorch's hooks,
 which a Loihi neuron does not have; every neuron is updated every step (``neurons * T``,
@@ -73,8 +73,8 @@ def snn_metrics(net: FixedNetwork, result: RunResult, x, name: str = "SNN") -> N
     weights = zeros = 0
     for synapse, source in synapses_by_source(net):
         ops = float((counts[source] @ fanout(synapse, shapes[source])).mean())
-        if source == 0 and not graded_ac:
-            macs += ops
+        if (source == 0 and not graded_ac) or net.neuron_model == "sdnn":
+            macs += ops  # graded values (sigma-delta messages are graded too)
         else:
             acs += ops
         dense += T * _dense_connections(synapse, shapes[source])

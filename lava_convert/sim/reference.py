@@ -31,6 +31,8 @@ from ..hw.loihi import (
 )
 from ..ir import FixedLayer, FixedNetwork, SnnNetwork, SpikingLayer, Synapse
 from . import readout
+from .batching import batch_size as _batch_size
+from .batching import device as _device
 from .inputs import (
     check_input,
     check_input_range,
@@ -41,36 +43,8 @@ from .inputs import (
 from .kernels import check_run_size, plan_kernels
 from .neuron import NeuronState, float_step
 from .results import RunResult
+from .sigma_delta import simulate_sigma_delta
 from .synapse import layer_current, prepare_weight
-
-
-def _device(device) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-#: Default samples per batch: small batches stay in the CPU's caches (on 2 cores, 4096
-#: samples at T=16: the MNIST CNN export 9.2 s at 512 vs 31.1 s at 16384, the MNIST MLP
-#: 0.24 s vs 0.48 s); a GPU wants large ones.
-CPU_BATCH, GPU_BATCH = 512, 16384
-
-
-#: Working memory a batch may take (bytes); the batch shrinks for large networks.
-MEMORY_BUDGET = 2**30
-#: Bytes of state and temporaries per neuron and sample (u, v, counts, input, spikes).
-BYTES_PER_NEURON = 32
-
-
-def _batch_size(batch_size: int | None, dev: torch.device, neurons: int = 0) -> int:
-    """Samples per batch: the caller's, else the device's default, capped so that a
-    batch of a network of ``neurons`` stays within ``MEMORY_BUDGET``."""
-    if batch_size is None:
-        batch_size = CPU_BATCH if dev.type == "cpu" else GPU_BATCH
-        return max(1, min(batch_size, MEMORY_BUDGET // max(1, neurons * BYTES_PER_NEURON)))
-    if batch_size < 1:
-        raise ConfigError(f"batch_size={batch_size} is invalid: pass a positive number")
-    return int(batch_size)
 
 
 def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
@@ -89,8 +63,14 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     and ``|v|`` after each step and the lowest ``v`` (``"v_min"``, at most 0;
     for headroom reports and the 24-bit floor; three reductions per step).
     ``whole_float=False`` keeps every layer in int32 state like Lava's (same results,
-    slower; for comparisons).
+    slower; for comparisons). A sigma-delta network (NetX ``SDNN``) runs in
+    :func:`~lava_convert.sim.sigma_delta.simulate_sigma_delta`.
     """
+    if net.neuron_model == "sdnn":
+        if track_state:
+            raise ConfigError("track_state: sigma-delta networks keep no LIF state to track")
+        return simulate_sigma_delta(net, x, timesteps, device=device, batch_size=batch_size,
+                                    record_trains=record_trains, progress=progress)
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
     check_run_size(net, T, len(x), "simulate")
@@ -279,6 +259,7 @@ def float_layer_trains(layer, inputs: torch.Tensor, skip_inputs=(),
 
 def dequantize(net: FixedNetwork) -> SnnNetwork:
     """The real-valued network a FixedNetwork approximates (weights divided by scales)."""
+    net.require_lif("mode='float'", "simulate it with mode='fixed', Lava's arithmetic")
     if any(layer.kind != "dense" for layer in net.layers):
         raise ConfigError("mode='float' of a file supports dense networks only; simulate the "
                           "ConvertedNetwork from lc.convert instead")

@@ -15,11 +15,10 @@ from lava_convert.errors import NetXFormatError
 pytestmark = pytest.mark.lava
 
 #: Tests our Network passes, and the ones it refuses (with the type it names).
-PASSES = ("test_input_transform", "test_mnist", "test_num_layers", "test_tinynet")
+PASSES = ("test_input_transform", "test_mnist", "test_num_layers", "test_pilotnet_sdnn",
+          "test_pilotnet_sdnn_spike_exp", "test_sparse_pilotnet_sdnn", "test_tinynet")
 REFUSED = {"test_axonal_delay_ntidigits": "axonal delays",
            "test_sparse_axonal_delay_ntidigits": "axonal delays",
-           "test_pilotnet_sdnn": "'SDNN'", "test_pilotnet_sdnn_spike_exp": "'SDNN'",
-           "test_sparse_pilotnet_sdnn": "'SDNN'",
            "test_recurrent_netx_save_and_load": "'dense_rec'"}
 
 

@@ -39,7 +39,12 @@ Differences from stock NetX, each deliberate:
   the same resets: ``reset_offset=1`` for input sent from step 1 on (a ring-buffer
   source), as stock needs. Without it, state is never reset (as stock);
 * ``num_layers`` and ``skip_layers`` count layers with neurons (stock counts HDF5
-  groups); ``spike_exp`` is accepted and unused (sigma-delta neurons only).
+  groups).
+
+Sigma-delta files (NetX ``SDNN``) are built as stock builds them: Lava's ``Delta`` for
+the input layer, ``SigmaDelta`` (ReLU) or ``Sigma`` for the others, graded messages of
+``SDNN_MESSAGE_BITS`` bits, ``spike_exp`` as given; they take no ``reset_interval``
+(stock ignores it for them, with a warning).
 """
 
 from __future__ import annotations
@@ -53,8 +58,10 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.proc.conv.process import Conv as ConvSynapse
 from lava.proc.dense.process import Dense as DenseSynapse
+from lava.proc.sdn.process import Delta, Sigma, SigmaDelta
 
 from lava_convert.errors import ConfigError
+from lava_convert.hw.loihi import SDNN_MESSAGE_BITS, SDNN_STATE_EXP
 from lava_convert.ir import FixedLayer, FixedNetwork, Synapse, layer_depths, skip_delays
 from lava_convert.lava.procs.process import SoftResetLIF, SpikeDelay
 from lava_convert.netx.reader import read_netx
@@ -84,7 +91,8 @@ class Network(AbstractProcess):
         reset_offset: Phase of the reset, as for stock NetX (input of sample ``k`` sent
             from step ``reset_offset + k * reset_interval`` on: ``1`` for a ring-buffer
             source).
-        spike_exp: Accepted for NetX compatibility; unused.
+        spike_exp: Fractional bits of sigma-delta messages (as stock NetX; LIF layers
+            do not use it).
         sparse_fc_layer: Dense layers use Lava's sparse synapses, as in NetX.
         record_windows: Record spike counts per sample window in each layer's
             ``neuron.spike_counts`` (a ring of this many windows; 0: no recording), and
@@ -111,6 +119,10 @@ class Network(AbstractProcess):
                               "of steps per sample, or None for no reset")
         if record_windows and reset_interval is None:
             raise ConfigError("record_windows needs reset_interval (the window length)")
+        if network.neuron_model == "sdnn" and (reset_interval is not None or record_windows):
+            raise ConfigError("sigma-delta (SDNN) neurons have no reset and no spike-count "
+                              "windows in Lava: build the network without reset_interval and "
+                              "record_windows, and run each sample in a fresh network")
         self.filename = None if isinstance(net_config, FixedNetwork) else str(net_config)
         self.network = network
         self.num_layers, self.skip_layers = num_layers, skip_layers
@@ -138,7 +150,7 @@ class Network(AbstractProcess):
                     previous = previous.transpose([2, 1, 0]).flatten()  # as NetX wires it
                 previous.connect(block.inp if layer.kind != "input" else block.neuron.a_in)
             self.layers.append(block)
-            shape, message_bits = tuple(layer.shape), 0
+            shape, message_bits = tuple(layer.shape), block.output_message_bits
         self.in_layer, self.out_layer = self.layers[0], self.layers[-1]
         first_layer = layers[first]
         if first_layer.kind == "input":  # NetX leaves Input.inp unconnected; we feed a_in
@@ -166,6 +178,14 @@ class Network(AbstractProcess):
         return "\n".join(rows)
 
     def _neuron_params(self, layer: FixedLayer, start: int) -> dict:
+        if layer.neuron == "sdnn":  # as stock NetX: Delta, Sigma or SigmaDelta (ReLU)
+            if layer.kind == "input":
+                return dict(neuron_proc=Delta, vth=layer.vth, spike_exp=self.spike_exp,
+                            state_exp=SDNN_STATE_EXP, num_message_bits=SDNN_MESSAGE_BITS)
+            if not layer.spiking:
+                return dict(neuron_proc=Sigma, num_message_bits=SDNN_MESSAGE_BITS)
+            return dict(neuron_proc=SigmaDelta, vth=layer.vth, spike_exp=self.spike_exp,
+                        state_exp=SDNN_STATE_EXP, num_message_bits=SDNN_MESSAGE_BITS)
         window = 0 if self.reset_interval is None else int(self.reset_interval)
         return dict(neuron_proc=SoftResetLIF, bias_key="bias_mant", vth=layer.vth, du=layer.du,
                     dv=layer.dv, bias_exp=layer.bias_exp, reset_mode=layer.reset, window=window,
@@ -179,7 +199,9 @@ class Network(AbstractProcess):
         """A lava-dl NetX block for ``layer`` with our neuron, built the way NetX builds it."""
         neuron_params = self._neuron_params(layer, start=self.reset_offset + depth)
         whc = _whc(layer.shape)
-        bias = _lava_order(layer.full_bias())
+        # Lava's Delta (a sigma-delta input layer) and Sigma take no bias
+        biasless = layer.neuron == "sdnn" and (layer.kind == "input" or not layer.spiking)
+        bias = None if biasless else _lava_order(layer.full_bias())
         if layer.kind == "input":  # stock's transform: the file's, for the user's code
             weight, offset = self.network.input_transform
             return Input(shape=whc, neuron_params=neuron_params, bias=bias,
