@@ -20,7 +20,8 @@ READOUTS = ("potential", "spikes")
 POTENTIAL_SCOPES = ("layer", "channel")
 #: ``lava-convert``: files for lava_convert.netx.Network (soft reset, v0, shortcuts);
 #: ``stock-netx``: files unmodified lava-dl NetX runs exactly (hard reset, no v0, no
-#: shortcuts, spiking readout), for Intel's own stack and Loihi 2 without custom neurons.
+#: shortcuts, spiking readout), for Intel's own stack and Loihi 2 without custom neurons;
+#: ``sdnn``: sigma-delta files unmodified lava-dl NetX runs exactly (graded messages).
 #: What each allows: :mod:`lava_convert.targets`.
 TARGETS = tuple(TARGET_RULES)
 
@@ -64,10 +65,15 @@ class ConversionConfig:
             step per neuron) that quantization may cause in a layer on
             calibration data; beyond it the converter warns and the sidecar
             records the warning.
-        target: ``"lava-convert"`` (default) or ``"stock-netx"``: a file that unmodified
+        target: ``"lava-convert"`` (default), ``"stock-netx"``: a file that unmodified
             ``lava.lib.dl.netx.hdf5.Network`` runs exactly; it needs ``reset="hard"``,
             ``readout="spikes"`` and a shift other than ``"v0"``
-            (:meth:`stock_netx` sets them), and residual networks are refused.
+            (:meth:`stock_netx` sets them), and residual networks are refused; or
+            ``"sdnn"``: sigma-delta neurons that stock NetX runs exactly (graded
+            messages, the quantized ANN after one step per layer;
+            :mod:`lava_convert.quantize.sigma_delta`), with ``balancing`` setting each
+            layer's activation range and no shift or calibrations
+            (``ConversionConfig.for_target("sdnn")`` sets them).
         bias_calibration: Calibration samples used to correct each spiking
             layer's bias for its average conversion error (0: off; a few
             hundred is plenty): once in float before quantization, then again
@@ -180,6 +186,11 @@ class ConversionConfig:
         check(rules.initial_potential or self.potential_calibration == 0,
               "potential_calibration", f"{rules.quoted} cannot start at a calibrated v0: use "
               "potential_calibration=0 (bias calibration works there)")
+        check(self.balancing in rules.balancings, "balancing", f"{rules.quoted} takes "
+              f"balancing={' or '.join(map(repr, rules.balancings))}: {how}")
+        for key, value in rules.requires.items():
+            check(getattr(self, key) == value, key, f"{rules.quoted} needs {key}={value!r} "
+                  f"(its neurons have no use for it): {how}")
 
     def replace(self, **changes: Any) -> ConversionConfig:
         """A copy with ``changes`` applied (validated)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,14 @@ class Target:
         residual: Whether a layer can take shortcuts from earlier layers.
         free_bias_exponent: Whether a layer's bias exponent can grow past NetX's fixed 6
             (else the 13-bit bias mantissa limits the layer's scale).
-        settings: The config settings it needs (applied by ``ConversionConfig.stock_netx``
-            and ``--target`` unless given).
+        settings: The config settings it needs (applied by
+            ``ConversionConfig.for_target`` and ``--target`` unless given).
+        neuron: The neurons its files hold: ``"lif"`` (integrate-and-fire, rate-coded
+            spikes) or ``"sdnn"`` (sigma-delta neurons, graded messages).
+        balancings: The ``balancing`` rules it takes (for sigma-delta neurons: what sets
+            each layer's activation range, and so its message scale).
+        requires: Settings that must hold exactly these values (what its neurons have no
+            use for: the shift, calibrations of spike rates, per-channel thresholds).
     """
 
     name: str
@@ -35,10 +42,14 @@ class Target:
     initial_potential: bool
     residual: bool
     free_bias_exponent: bool
-    settings: Mapping[str, str] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    neuron: str = "lif"
+    balancings: tuple[str, ...] = ("auto", "clip", "max", "percentile")
+    requires: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "settings", MappingProxyType(dict(self.settings)))
+        object.__setattr__(self, "requires", MappingProxyType(dict(self.requires)))
 
     @property
     def quoted(self) -> str:
@@ -57,6 +68,15 @@ TARGETS: Mapping[str, Target] = MappingProxyType({
         "and is read through output spikes",
         resets=("hard",), readouts=("spikes",), initial_potential=False, residual=False,
         free_bias_exponent=False, settings={"reset": "hard", "readout": "spikes"}),
+    "sdnn": Target(
+        name="sdnn", runs_on="stock NetX's sigma-delta neurons: Lava's Delta, SigmaDelta "
+        "(ReLU) and graded messages; no shortcuts, no clip",
+        resets=("soft", "hard"), readouts=("potential",), initial_potential=False,
+        residual=False, free_bias_exponent=False, neuron="sdnn",
+        balancings=("clip", "max", "percentile"),
+        settings={"balancing": "max", "shift": "none"},
+        requires={"shift": "none", "channel_thresholds": False, "bias_calibration": 0,
+                  "potential_calibration": 0, "readout_calibration": 0}),
 })
 
 

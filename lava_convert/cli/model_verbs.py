@@ -200,8 +200,10 @@ def _convert(args: argparse.Namespace) -> int:
         if converted.readout_fit is not None:
             print(converted.readout_fit.describe())
         if config.input_bits == "auto":
-            print(f"input_bits='auto': {converted.fixed.input_bits}-bit graded input (the "
-                  "width whose first layer keeps closest to the real-valued current)")
+            why = ("the width whose network agrees with the ANN most often" if
+                   converted.fixed.neuron_model == "sdnn" else
+                   "the width whose first layer keeps closest to the real-valued current")
+            print(f"input_bits='auto': {converted.fixed.input_bits}-bit graded input ({why})")
         for warning in converted.warnings:
             print(f"warning: {warning}")
     if args.nir:

@@ -4,6 +4,7 @@ Where the run happens is chosen here: in this process (:func:`.simulate.record`)
 in ``workers`` forked processes, one contiguous shard of samples each
 (:mod:`.shards`), or as shards on a Dask cluster (:mod:`.cluster`). Every way
 gives the same recordings; they become one :class:`~lava_convert.sim.results.RunResult`.
+A sigma-delta network runs sample by sample in this process (:mod:`.sigma_delta`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..hw.loihi import STATE_SHIFT
 from ..ir import FixedNetwork
 from ..netx.reader import read_netx
-from ..sim import readout
+from ..sim import readout, sigma_delta
 from ..sim.inputs import check_input, check_input_range, quantize_input, resolve_timesteps
 from ..sim.kernels import check_run_size
 from ..sim.results import RunResult
 from .guard import check_timeout
 from .run_config import check_models
 from .shards import plan_shards, resolve_workers, run_shards
+from .sigma_delta import record_sigma_delta
 from .simulate import Recordings, RunSettings, record
 
 #: Runs expected to take longer than this many Lava steps show a progress bar.
@@ -65,9 +68,6 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
     """
     if not isinstance(net, FixedNetwork):
         net = read_netx(net)
-    net.require_lif("run_lava", "lc.simulate runs it as Lava's fixed-point Delta, SigmaDelta "
-                    "and Sigma models do; in Lava, build lava_convert.netx.Network (or stock "
-                    "netx.hdf5.Network) and run each sample in a fresh network")
     T = resolve_timesteps(timesteps, net)
     x = check_input(x, net.input_shape, "run_lava")
     check_run_size(net, T, len(x), "run_lava")
@@ -76,6 +76,8 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
     settings = RunSettings(T, chunk, check_models(models))
     x_int = quantize_input(net, x)
     N = len(x_int)
+    if net.neuron_model == "sdnn":
+        return _run_sigma_delta(net, x_int, settings, progress, timeout_s, workers, client)
     if client is not None:
         from .cluster import cluster_threads
 
@@ -122,3 +124,40 @@ def run_lava(net: FixedNetwork | str | Path, x, timesteps: int | None = None, *,
         info={"steps": steps, "shards": [[s.first, s.stop] for s in shards],
               "scheduler": "dask" if client is not None else "local", "models": models},
     )
+
+
+def _run_sigma_delta(net: FixedNetwork, x_int: np.ndarray, settings: RunSettings, progress,
+                     timeout_s, workers, client) -> RunResult:
+    """:func:`run_lava` for a sigma-delta network: each sample in a fresh network, in this
+    process (:mod:`lava_convert.lava.sigma_delta`), read out as the reference reads it."""
+    if client is not None or (workers is not None and resolve_workers(workers) > 1):
+        raise ConfigError("a sigma-delta network runs on Lava sample by sample in this "
+                          "process: leave out workers and client")
+    T, N = settings.timesteps, len(x_int)
+    counts = {layer.name: np.zeros((N, layer.size), np.int64) for layer in net.layers}
+    last = np.zeros((N, T, net.layers[-1].size), np.int64)
+    bar = None
+    if progress if progress is not None else N * T > PROGRESS_MIN_STEPS:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=N, desc="Lava", unit="sample")
+
+    def on_sample(k: int, trains: dict[str, np.ndarray]) -> None:
+        for name, train in trains.items():
+            counts[name][k] = (train != 0).sum(axis=0)
+        last[k] = trains[net.layers[-1].name]
+        if bar is not None:
+            bar.update()
+
+    start = time.perf_counter()
+    try:
+        steps = record_sigma_delta(net, x_int, T, on_sample, models=settings.models,
+                                   timeout_s=timeout_s)
+    finally:
+        if bar is not None:
+            bar.close()
+    output, per_step = sigma_delta.readout(net.layers[-1], last)
+    return RunResult(backend="lava", timesteps=T, output=output, spike_counts=counts,
+                     predictions_per_step=per_step, wall_time_s=time.perf_counter() - start,
+                     info={"steps": steps, "shards": [[0, N]], "scheduler": "local",
+                           "models": settings.models, "neurons": "sdnn"})

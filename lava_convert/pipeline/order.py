@@ -27,8 +27,10 @@ from ..passes.readout_calibration import ReadoutFit, calibrate_readout
 from ..passes.target import check_target
 from ..quantize.check import check_fixed_point
 from ..quantize.scale import on_grid, quantize
+from ..quantize.sigma_delta import quantize_sigma_delta
 from ..sim.ann import logits
 from ..sim.reference import simulate_fixed, simulate_float
+from ..targets import target_rules
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,14 @@ def _auto_balancing(stage: Stage) -> Stage:
             log.warning("%s", warning)
     return dataclasses.replace(kept, config=config, balancing_choice=choice,
                                progress=stage.progress)
+
+
+def _sigma_delta(stage: Stage) -> Stage:
+    """For ``target="sdnn"``: the ANN straight to sigma-delta integers, its scales set on
+    the calibration samples (:func:`~lava_convert.quantize.sigma_delta.quantize_sigma_delta`);
+    no float SNN, no thresholds to balance."""
+    return dataclasses.replace(stage, fixed=quantize_sigma_delta(stage.graph, stage.x,
+                                                                 stage.config))
 
 
 def _balance(stage: Stage) -> Stage:
@@ -157,6 +167,11 @@ def _check(stage: Stage) -> Stage:
     return dataclasses.replace(stage, fixed=dataclasses.replace(stage.fixed, check=result))
 
 
+def _spiking(stage: Stage) -> bool:
+    """Whether the target's neurons spike (LIF), rather than send sigma-delta messages."""
+    return target_rules(stage.config.target).neuron == "lif"
+
+
 @dataclass(frozen=True)
 class Pass:
     """A named pass of the pipeline and the settings under which it runs."""
@@ -173,22 +188,23 @@ IMPORT_PASSES: tuple[Pass, ...] = (Pass("quantize", _quantize), Pass("check", _c
 #: its turn comes (a pass may change the config the later ones read).
 PASSES: tuple[Pass, ...] = (
     Pass("target", _target, lambda s: s.config.target != "lava-convert"),
+    Pass("sigma_delta", _sigma_delta, lambda s: not _spiking(s)),
     Pass("auto_balancing", _auto_balancing, lambda s: needs_choice(s.config)),
-    Pass("balance", _balance),
+    Pass("balance", _balance, _spiking),
     Pass("potential_calibration", _potential_calibration,
          lambda s: s.config.potential_calibration > 0),
     Pass("bias_calibration", _bias_calibration, lambda s: s.config.bias_calibration > 0),
     Pass("readout_calibration", _readout_calibration,
          lambda s: s.config.readout_calibration > 0),
-    Pass("quantize", _quantize),
+    Pass("quantize", _quantize, _spiking),
     Pass("bias_calibration_on_grid", _bias_calibration_on_grid,
          lambda s: s.config.bias_calibration > 0),
-    Pass("check", _check),
+    Pass("check", _check, _spiking),
 )
 
 #: What converts one candidate of ``balancing="auto"``: the passes after it, but the check.
 CANDIDATE_PASSES: tuple[Pass, ...] = tuple(
-    p for p in PASSES if p.name not in ("target", "auto_balancing", "check"))
+    p for p in PASSES if p.name not in ("target", "sigma_delta", "auto_balancing", "check"))
 
 
 def run_passes(stage: Stage, passes: tuple[Pass, ...] = PASSES,

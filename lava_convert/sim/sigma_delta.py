@@ -129,6 +129,22 @@ class SigmaDeltaLayer:
         return sent >> SDNN_STATE_EXP
 
 
+def message_unit(layer: FixedLayer) -> float:
+    """A sigma-delta output layer's units per real unit: its accumulated messages carry
+    ``SDNN_SPIKE_EXP`` fractional bits, a ``Sigma``'s sum ``SDNN_EXP`` (times the
+    layer's ``scale``)."""
+    return 2.0 ** (SDNN_SPIKE_EXP if layer.spiking else SDNN_EXP) * layer.scale
+
+
+def readout(layer: FixedLayer, trains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (real units, ``(samples, neurons)``) and predictions after every step
+    (``(T, samples)``) from an output layer's messages ``(samples, T, neurons)``: what a
+    ``Sigma`` after it would hold (the running sum of its messages; a ``Sigma`` sends its
+    own). The readout of :func:`simulate_sigma_delta` and of the Lava runs alike."""
+    totals = np.cumsum(trains, axis=1) if layer.spiking else trains
+    return totals[:, -1] / message_unit(layer), np.argmax(totals, axis=2).T
+
+
 def simulate_sigma_delta(net: FixedNetwork, x, timesteps: int, *, device=None,
                          batch_size: int | None = None, record_trains: bool = False,
                          progress: bool = False) -> RunResult:
@@ -148,7 +164,6 @@ def simulate_sigma_delta(net: FixedNetwork, x, timesteps: int, *, device=None,
     shapes = [net.input_shape] + [layer.shape for layer in net.layers[:-1]]
     layers = [SigmaDeltaLayer(layer, shape, dev) for layer, shape in zip(net.layers, shapes)]
     last = net.layers[-1]
-    unit = 2.0 ** (SDNN_EXP if not last.spiking else SDNN_SPIKE_EXP) * last.scale
     outputs, steps = [], []
     counts = {layer.name: [] for layer in net.layers}
     trains = {layer.name: [] for layer in net.layers}
@@ -163,8 +178,8 @@ def simulate_sigma_delta(net: FixedNetwork, x, timesteps: int, *, device=None,
         sent = [torch.zeros((B, *layer.shape), dtype=torch.int64, device=dev)
                 for layer in net.layers]  # last step's messages
         n_sent = [torch.zeros_like(s) for s in sent]
-        total = torch.zeros_like(sent[-1])  # the last layer's messages so far
-        per_step, batch_trains = [], [[] for _ in net.layers]
+        batch_trains = [[] for _ in net.layers]
+        readout_train = []  # the last layer's messages
         for _ in range(T):
             a_in = [xb.reshape(B, *net.input_shape)] + [
                 layer.synapse(sent[i]) for i, layer in enumerate(layers[1:])]
@@ -173,10 +188,10 @@ def simulate_sigma_delta(net: FixedNetwork, x, timesteps: int, *, device=None,
                 n_sent[i] += s != 0
                 if record_trains:
                     batch_trains[i].append(s.reshape(B, -1).cpu().numpy())
-            total = sent[-1] if not last.spiking else total + sent[-1]
-            per_step.append(torch.argmax(total.reshape(B, -1), dim=1))
-        outputs.append(total.reshape(B, -1).cpu().numpy().astype(np.float64) / unit)
-        steps.append(torch.stack(per_step).cpu().numpy())
+            readout_train.append(sent[-1].reshape(B, -1).cpu().numpy())
+        scores, per_step = readout(last, np.stack(readout_train, axis=1))
+        outputs.append(scores)
+        steps.append(per_step)
         bar.update(B)
         for layer, c, tr in zip(net.layers, n_sent, batch_trains):
             counts[layer.name].append(c.reshape(B, -1).cpu().numpy())

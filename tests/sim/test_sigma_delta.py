@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import lava_messages
 
 import lava_convert as lc
 from lava_convert.errors import ConfigError, NetXFormatError
@@ -109,37 +110,6 @@ def wrapping_input() -> np.ndarray:
     return np.random.default_rng(2).integers(10000, 32000, (1, 24))
 
 
-def lava_messages(path: Path, x: np.ndarray, T: int, which: str) -> list[np.ndarray]:
-    """Every layer's messages at every step of one sample ``x`` (C,H,W) run from rest in
-    Lava, each ``(T, neurons)`` in C,H,W order: stock ``netx.hdf5.Network`` with Lava's
-    models, or our ``Network`` with our fast convolution."""
-    ensure_lava()
-    from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc import io
-
-    from lava_convert.netx import Network
-
-    if which == "stock":
-        net, config = netx.hdf5.Network(net_config=str(path)), Loihi2SimCfg(
-            select_tag="fixed_pt")
-    else:
-        net, config = Network(net_config=str(path)), lc.lava_run_config()
-    source = io.source.RingBuffer(data=x.transpose()[..., None].astype(np.int32))
-    source.s_out.connect(net.in_layer.neuron.a_in)
-    sinks = []
-    for block in net.layers:
-        sinks.append(io.sink.RingBuffer(shape=block.out.shape, buffer=T))
-        block.out.connect(sinks[-1].a_in)
-    try:
-        net.run(condition=RunSteps(num_steps=T), run_cfg=config)
-        data = [sink.data.get() for sink in sinks]
-    finally:
-        net.stop()
-    return [(d.transpose(3, 2, 1, 0) if d.ndim == 4 else d.T).reshape(T, -1) for d in data]
-
-
 @pytest.mark.lava
 @pytest.mark.parametrize("which", ["stock", "ours"])
 def test_every_message_equals_lavas(tmp_path, which):
@@ -186,16 +156,13 @@ def test_counts_and_output_follow_the_messages():
 
 
 def test_what_sigma_delta_files_cannot_do_is_refused_by_name(tmp_path):
-    """run_lava, the float mode, the Loihi 2 fit check and a bias on a Sigma output are
-    refused with what to do; a file mixing LIF and sigma-delta layers is refused naming
-    the layer."""
+    """The float mode, the Loihi 2 fit check and a bias on a Sigma output are refused with
+    what to do; a file mixing LIF and sigma-delta layers is refused naming the layer."""
     import h5py
 
     net = _sdnn_network()
     path = write_netx(net, tmp_path / "sdnn.net")
     x = np.zeros((1, *net.input_shape))
-    with pytest.raises(ConfigError, match="run_lava does not handle sigma-delta"):
-        lc.run_lava(path, x, 4)
     with pytest.raises(ConfigError, match="mode='float'"):
         lc.simulate(path, x, 4, mode="float")
     from lava_convert.report.loihi2 import loihi2_fit

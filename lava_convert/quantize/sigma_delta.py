@@ -1,0 +1,205 @@
+"""Quantization for the sigma-delta target (``target="sdnn"``): the ANN's layers as
+NetX ``SDNN`` layers that stock ``netx.hdf5.Network`` builds from Lava's ``Delta`` and
+``SigmaDelta`` (ReLU) models.
+
+A sigma-delta layer holds ``sigma``, the sum of every message it has received through
+its synapse, and sends the change of ``max(sigma + bias << 12, 0) >> 6`` (with a delta
+threshold of 0, every change: :mod:`lava_convert.sim.sigma_delta`). On a sample held
+still, a layer's messages add up, one step after its input's have, to its quantized
+activation, so the network computes its ANN in integers after one step per layer.
+
+Scales. Channel ``c`` of layer ``l`` sends ``s_l[c]`` message units per real unit of
+its activation; the Delta input sends ``x_int << 6``, so ``s_0 = 64 * input_scale``. Then
+the file's integer weights are ``W[c, j] = round(64 * s_l[c] / s_(l-1)[j] * w[c, j])``
+and its biases ``round(s_l[c] * b[c] / 64)``: one scale per channel costs nothing
+(the next layer's weights absorb it), and gives a channel of small weights or small
+activations the resolution of the others. ``s_l[c]`` is the largest scale that keeps
+
+* the weights within 8 signed bits (127: NetX hands conv weights to Lava unchanged, and
+  dense ones of at most 127 stay exact through ``optimize_weight_bits``),
+* the messages within stock's 16 bits: the layer's activation range on the calibration
+  data (``balancing``: its maximum, a percentile, or the trained clip) times
+  ``headroom`` at most ``2**15 - 1``,
+* the sums within the 24-bit state: the largest pre-activation magnitude times
+  ``headroom``, in state units, within the 24-bit state (``V_MAX``);
+
+the output layer takes the smallest of its channels' (the classes compare their sums);
+``FixedLayer.scale`` is its ``s / 64`` (the smallest for a hidden layer).
+
+Nothing clips a sigma-delta activation: a trained clip (``ThresholdReLU``, ``QCFS``,
+``ReLU6``) is not kept (the layers are named in a warning), nor its staircase; the
+network computes the ANN with plain ReLUs. The output layer is a ``SigmaDelta`` too
+(Lava's ``Sigma`` takes no bias): its bias is raised by the same offset for every class,
+just enough that on the calibration data the largest logit of every sample stays above
+0 (times ``headroom``), so the ReLU leaves the winner's margin intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+import torch
+
+from ..config import ConversionConfig
+from ..hw.loihi import (
+    CONV_WEIGHT_MAX,
+    SDNN_BIAS_MAX,
+    SDNN_MESSAGE_BITS,
+    SDNN_SPIKE_EXP,
+    SDNN_STATE_EXP,
+    V_MAX,
+    payload_max,
+)
+from ..ir import AnnGraph, FixedLayer, FixedNetwork, LayerQuantization
+from ..passes.calibration_data import spread
+from ..sim.ann import logits
+from ..sim.reference import simulate_fixed
+from ..sim.synapse import layer_current, prepare_weight
+from .scale import weight_bits
+
+log = logging.getLogger(__name__)
+
+#: Largest message magnitude (stock's 16-bit messages, signed).
+MESSAGE_LIMIT = 2 ** (SDNN_MESSAGE_BITS - 1) - 1
+#: Largest pre-activation magnitude in message units (the 24-bit state holds it shifted
+#: left by the state exponent).
+PRE_ACTIVATION_LIMIT = V_MAX >> SDNN_STATE_EXP
+#: Input widths ``input_bits="auto"`` tries, and the calibration samples it measures on.
+INPUT_BITS = (4, 5, 6, 7, 8, 10, 12)
+CHOICE_SAMPLES = 512
+#: Message units per real unit in a weight or bias (``2**SDNN_SPIKE_EXP``).
+UNIT = 1 << SDNN_SPIKE_EXP
+
+
+def activation_range(values: np.ndarray, config: ConversionConfig, clip: float | None) -> float:
+    """A layer's activation range on the calibration data under ``config.balancing``:
+    its maximum, its ``config.percentile`` percentile, or (``"clip"``) the trained clip
+    where the layer has one (else the maximum)."""
+    if config.balancing == "percentile":
+        top = float(np.percentile(values, config.percentile))
+    elif config.balancing == "clip" and clip is not None:
+        top = float(clip)
+    else:
+        top = float(values.max())
+    return top if top > 0 else float(values.max())
+
+
+def _per_channel(values: np.ndarray, statistic) -> np.ndarray:
+    """``statistic`` of ``values`` ``(samples, C, ...)`` per channel (axis 1)."""
+    channels = np.moveaxis(values, 1, 0).reshape(values.shape[1], -1)
+    return np.array([statistic(c) for c in channels], dtype=np.float64)
+
+
+def _nonzero(values: np.ndarray) -> np.ndarray:
+    """``values`` with zeros (a silent channel, a zero row) replaced by 1e-12: no limit."""
+    return np.where(values > 0, values, 1e-12)
+
+
+def _input_scales(scale, shape: tuple[int, ...], kind: str) -> np.ndarray:
+    """The message scale of each input of a weight array of ``shape``: the previous layer's
+    one scale, or its scale per channel along the weights' input axis (a dense layer
+    after a conv one reads its channels' positions in C,H,W order)."""
+    scale = np.asarray(scale, dtype=np.float64)
+    if scale.ndim == 0:
+        return scale
+    if kind == "conv":
+        return scale.reshape(1, -1, 1, 1)
+    return np.repeat(scale, shape[1] // len(scale)).reshape(1, -1)
+
+
+def quantize_sigma_delta(graph: AnnGraph, x: np.ndarray, config: ConversionConfig
+                         ) -> FixedNetwork:
+    """``graph`` as a sigma-delta :class:`FixedNetwork` (module docstring), its scales
+    set on the calibration samples ``x``; with ``input_bits="auto"`` the input width of
+    :data:`INPUT_BITS` whose network agrees with the ANN's predictions most often on up
+    to ``CHOICE_SAMPLES`` of them, after one step per layer (the wider on a tie). A
+    narrower input leaves the first layer more of the message range for finer weights."""
+    clipped = [layer.activation_name or layer.name for layer in graph.layers
+               if layer.activation in ("clip", "qcfs")]
+    if clipped:
+        log.warning("target 'sdnn': sigma-delta neurons compute ReLU, so the clips of %s are "
+                    "not kept (activations above them pass through)", ", ".join(clipped))
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), *graph.input_shape)
+    if config.input_bits != "auto":
+        return _quantize(graph, x, config, int(config.input_bits))
+    samples = x[spread(len(x), CHOICE_SAMPLES)]
+    target = logits(graph, samples).argmax(axis=1)
+    best, best_agreement = None, -1.0
+    for bits in INPUT_BITS:
+        net = _quantize(graph, x, config, bits)
+        run = simulate_fixed(net, samples, len(net.layers))  # one step per synapse, and one
+        agreement = float(np.mean(run.predictions == target))
+        log.info("target 'sdnn': %d-bit input agrees with the ANN on %.4f", bits, agreement)
+        if agreement >= best_agreement:
+            best, best_agreement = net, agreement
+    return best
+
+
+def _quantize(graph: AnnGraph, x: np.ndarray, config: ConversionConfig, bits: int
+              ) -> FixedNetwork:
+    """:func:`quantize_sigma_delta` with a ``bits``-wide input."""
+    signed = bool(x.min() < 0)
+    amplitude = float(np.abs(x).max()) or 1.0
+    input_scale = payload_max(bits, signed) / amplitude
+    shape = tuple(graph.input_shape)
+    layers = [FixedLayer(name="input", kind="input", shape=shape, synapse=None, vth=0,
+                         bias=np.zeros(shape, np.int64), neuron="sdnn", scale=input_scale)]
+    records = [LayerQuantization(name="input", scale=input_scale,
+                                 scale_limited_by=f"{bits}-bit input", vth=0)]
+    # message units per real unit of the layer before: one number, or one per channel
+    scale = np.float64(UNIT * input_scale)
+    h = torch.as_tensor(x)
+    for i, layer in enumerate(graph.layers):
+        last = i == len(graph.layers) - 1
+        weight = prepare_weight(layer.synapse, tuple(h.shape[1:]), torch.float64, "cpu")
+        z = layer_current(layer, h, (), weight).numpy()
+        bias = np.asarray(layer.bias, dtype=np.float64)
+        offset = 0.0
+        if last:  # raise every class alike so that each sample's winner stays above 0
+            winners = z.reshape(len(z), -1).max(axis=1)
+            offset = max(0.0, -float(winners.min())) * config.headroom
+            bias, z = bias + offset, z + offset
+        act = np.maximum(z, 0.0)
+        real = np.asarray(layer.synapse.weight, dtype=np.float64)
+        # each output channel's weights in units of its inputs' message scale
+        per_input = real / _input_scales(scale, real.shape, layer.synapse.kind)
+        axes = tuple(range(1, real.ndim))
+        clip = None if last else layer.clip
+        top = _per_channel(act, lambda v, clip=clip: activation_range(v, config, clip))
+        limits = {"weights": CONV_WEIGHT_MAX / (UNIT * _nonzero(np.abs(per_input).max(
+                      axis=axes))),
+                  "messages": MESSAGE_LIMIT / (config.headroom * _nonzero(top)),
+                  "state": PRE_ACTIVATION_LIMIT / (config.headroom * _nonzero(
+                      _per_channel(np.abs(z), np.max)))}
+        s = np.min(np.stack(list(limits.values())), axis=0)  # one scale per output channel
+        if last:  # one scale for every class: the argmax compares them
+            s = np.full_like(s, s.min())
+        limited_by = max(limits, key=lambda k: int(np.sum(limits[k] == s)))
+        w_int = np.clip(np.rint(UNIT * s.reshape(-1, *[1] * len(axes)) * per_input),
+                        -CONV_WEIGHT_MAX, CONV_WEIGHT_MAX).astype(np.int64)
+        b_int = np.rint(s * bias / UNIT)
+        warnings = []
+        if np.abs(b_int).max(initial=0) > SDNN_BIAS_MAX:
+            warnings.append(f"layer {layer.name}: biases up to {np.abs(b_int).max():.0f} "
+                            f"clipped to the sigma-delta limit {SDNN_BIAS_MAX}")
+            log.warning("%s", warnings[-1])
+        b_int = np.clip(b_int, -SDNN_BIAS_MAX, SDNN_BIAS_MAX).astype(np.int64)
+        underflow = float(np.mean(w_int[real != 0] == 0)) if np.any(real) else 0.0
+        layer_scale = float(s.min()) / UNIT  # the readout's (all channels alike)
+        layers.append(FixedLayer(
+            name=layer.name, kind=layer.synapse.kind, shape=tuple(layer.out_shape),
+            synapse=dataclasses.replace(layer.synapse, weight=w_int, source=i), bias=b_int,
+            vth=0, neuron="sdnn", scale=layer_scale))
+        records.append(LayerQuantization(
+            name=layer.name, scale=layer_scale, scale_limited_by=limited_by, vth=0,
+            threshold=float(np.max(top)), threshold_source=config.balancing,
+            weight_bits=weight_bits(w_int), weights_underflow=underflow,
+            max_current=float(np.abs(z).max() * s.max()), shift=offset,
+            warnings=tuple(warnings)))
+        scale = s
+        h = torch.as_tensor(act)
+    return FixedNetwork(input_shape=shape, input_scale=input_scale, input_bits=bits,
+                        input_signed=signed, layers=tuple(layers), timesteps=config.timesteps,
+                        quantization=tuple(records))
