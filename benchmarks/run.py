@@ -4,7 +4,8 @@ Run with ``make bench`` (``python -m benchmarks.run``); each section replaces
 its own part of benchmarks/RESULTS.md
 (``--sections speed,memory,conversion,cnn,resnet,lava_time,stock_target,
 bias_exponent,calibration_passes,calibration_dtype,shards,nir_snntorch,peers,peer_speed,qcfs_levels,
-auto_candidates,input_bits,scaling,cifar_sized,clipped_auto,deep_calibration,neurobench``).
+auto_candidates,input_bits,scaling,cifar_sized,clipped_auto,deep_calibration,neurobench,
+sdnn``).
 
 1. Throughput at T=32 (samples per second), in one run, with identical
    predictions and spike counts checked on the samples both ran:
@@ -228,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         qcfs_levels,
         resnet,
         scaling,
+        sdnn,
         shards,
         stock_target,
     )
@@ -244,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 "scaling": scaling.section, "cifar_sized": cifar_sized.section,
                 "clipped_auto": clipped_auto.section,
                 "deep_calibration": deep_calibration.section,
-                "neurobench": neurobench_rows.section}
+                "neurobench": neurobench_rows.section, "sdnn": sdnn.section}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (smoke test)")
     parser.add_argument("--sections", default=",".join(sections),

