@@ -51,7 +51,8 @@ class ConvertedNetwork:
     Attributes:
         ann: The traced ANN (float weights), for reference predictions; ``None`` for a
             network read from NIR (:func:`from_nir`).
-        snn: The float SNN after threshold balancing and the shift.
+        snn: The float SNN after threshold balancing and the shift (``None`` for
+            ``target="sdnn"``, which goes from the ANN to integers directly).
         fixed: The Loihi fixed-point network (what :meth:`export` writes), with the
             fixed-point check's result in ``fixed.check``.
         config: The settings used (with ``balancing="auto"``: those it
@@ -64,7 +65,7 @@ class ConvertedNetwork:
     """
 
     ann: AnnGraph | None
-    snn: SnnNetwork
+    snn: SnnNetwork | None
     fixed: FixedNetwork
     config: ConversionConfig
     source_hash: str
@@ -145,6 +146,9 @@ class ConvertedNetwork:
         runs another network (:func:`~lava_convert.nir.writer.plain_reading`: hard reset,
         ``v0 = 0``); with ``samples``, the warning says how often that network's
         predictions agree with this one's on them."""
+        if self.snn is None:
+            raise ConfigError("export_nir: a sigma-delta network (target='sdnn') has no NIR "
+                              "form here: NIR has no sigma-delta neuron; export it as NetX")
         plain, lost = plain_reading(self.snn, encoding)
         if lost:
             message = (f"{path}: a NIR reader that ignores the lava_convert.* metadata runs "

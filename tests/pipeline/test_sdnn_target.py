@@ -72,9 +72,9 @@ def test_an_sdnn_export_runs_in_stock_netx_equal_to_the_reference(digits, digits
 
 
 def test_sdnn_refuses_what_it_cannot_express(digits, digits_cnn, caplog):
-    """Settings its neurons have no use for, residual shortcuts and a Lava run on several
-    workers are refused naming what to do; trained clips are converted as ReLUs, with a
-    warning naming the layers."""
+    """Settings its neurons have no use for, residual shortcuts, a Lava run on several
+    workers and a NIR export are refused naming what to do; trained clips are converted as
+    ReLUs, with a warning naming the layers."""
     with pytest.raises(ConfigError, match="for_target"):
         ConversionConfig(target="sdnn")
     for bad in ({"bias_calibration": 64}, {"shift": "v0"}, {"channel_thresholds": True},
@@ -93,3 +93,5 @@ def test_sdnn_refuses_what_it_cannot_express(digits, digits_cnn, caplog):
     assert "compute ReLU, so the clips of" in caplog.text
     with pytest.raises(ConfigError, match="sample by sample"):
         lc.run_lava(clipped.fixed, digits.x_test[:2], 4, workers=2)
+    with pytest.raises(ConfigError, match="no NIR form"):
+        clipped.export_nir("never.nir")
