@@ -82,7 +82,8 @@ def _print_loihi2(fit: dict) -> None:
     print(format_table(["layer", "limit", "found", "allowed", "fits"], rows))
     print(f"all exact limits hold: {'yes' if fit['ok'] else 'NO'}")
     for note in fit["headroom_notes"]:
-        print(f"headroom note: {note}: inputs far beyond the calibration data could wrap u")
+        print(f"headroom note: {note}: inputs far beyond the calibration data could pass "
+              "it")
     if fit["custom"]:
         print("needs more than Intel's stock models:")
         for part in fit["custom"]:

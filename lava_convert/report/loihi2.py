@@ -13,7 +13,10 @@ Exact limits (Lava 0.10 / lava-dl 0.6 fixed-point models, :mod:`lava_convert.hw.
   calibration data, so inputs far outside it could wrap);
 * decays ``du``, ``dv``: 12 bit; graded input payload: at most 24 bits;
 * shortcut delay lines: Loihi's synaptic delays reach ``MAX_SYNAPTIC_DELAY`` steps (NetX
-  clamps beyond).
+  clamps beyond);
+* sigma-delta layers: the delta threshold and bias mantissas, shifted left by 12 bits,
+  within the 24-bit state; and (a headroom note) their messages for any input within 16
+  bits, bounded layer by layer from the input's payload width.
 
 Resource estimate. Intel has not published every per-core capacity of Loihi 2; the
 figures used are (each an assumption, and the result is labelled an estimate):
@@ -54,6 +57,11 @@ from ..hw.loihi import (
     MAX_MESSAGE_BITS,
     MAX_SYNAPTIC_DELAY,
     NEURONS_PER_CHIP,
+    SDNN_BIAS_MAX,
+    SDNN_MESSAGE_BITS,
+    SDNN_SPIKE_EXP,
+    SDNN_STATE_EXP,
+    SDNN_VTH_MAX,
     STATE_SHIFT,
     SYNAPSES_PER_CHIP,
     U_WRAP,
@@ -153,7 +161,31 @@ def _largest_input(layer: FixedLayer, low: int, high: int) -> int:
     return int(max(np.abs(top).max(), np.abs(bottom).max()))
 
 
-def _layer_fit(net: FixedNetwork, i: int, delays: list[int]) -> LayerFit:
+def _sigma_delta_limits(net: FixedNetwork, i: int, reach: list[int]) -> list[Limit]:
+    """A sigma-delta layer's neuron limits: threshold and bias, shifted left by 12 bits,
+    within the 24-bit state; and (a headroom note) its messages for any input within
+    their 16 bits, bounding layer by layer (``reach``: the largest message of each layer
+    so far, appended to)."""
+    layer = net.layers[i]
+    limits = [_range("delta threshold mantissa (vth << 12 in 24 bits)", layer.vth, 0,
+                     SDNN_VTH_MAX),
+              _range("bias mantissa (bias << 12 in 24 bits)", layer.bias, -SDNN_BIAS_MAX,
+                     SDNN_BIAS_MAX)]
+    if layer.synapse is None:  # Delta: it sends the input with 6 fractional bits
+        largest = payload_max(net.input_bits, net.input_signed) << SDNN_SPIKE_EXP
+    else:
+        low = -reach[-1] if i == 1 and net.input_signed else 0
+        state = _largest_input(layer, low, reach[-1]) + (
+            int(np.abs(layer.bias).max(initial=0)) << (SDNN_SPIKE_EXP + SDNN_STATE_EXP))
+        largest = state >> SDNN_STATE_EXP
+    reach.append(largest)
+    limit = 2 ** (SDNN_MESSAGE_BITS - 1) - 1
+    limits.append(Limit(f"messages for any input ({SDNN_MESSAGE_BITS} bits)", str(largest),
+                        f"<= {limit}", largest <= limit, exact=False))
+    return limits
+
+
+def _layer_fit(net: FixedNetwork, i: int, delays: list[int], reach: list[int]) -> LayerFit:
     layer = net.layers[i]
     limits = []
     for synapse, what in ((layer.synapse, "weights"), *((k, f"shortcut {j} weights")
@@ -166,18 +198,10 @@ def _layer_fit(net: FixedNetwork, i: int, delays: list[int]) -> LayerFit:
         else:
             limits.append(_range(f"{what} (conv: 8-bit signed)", synapse.weight,
                                  -CONV_WEIGHT_MAX - 1, CONV_WEIGHT_MAX))
-    limits.append(_range("threshold mantissa (17 bit)", layer.vth, 0, VTH_MAX))
-    limits.append(_range("bias mantissa (13 bit)", layer.bias, -BIAS_MANT_MAX, BIAS_MANT_MAX))
-    limits.append(_range("du, dv (12 bit)", [layer.du, layer.dv], 0, DECAY_UNITY - 1))
-    checked = net.check.layer(layer.name) if net.check is not None else None
-    if checked is not None:
-        limits.append(Limit("|u| on calibration data (24-bit wrap)", str(checked.max_abs_u),
-                            f"<= {U_WRAP}", checked.max_abs_u <= U_WRAP))
-    top = payload_max(net.input_bits, net.input_signed) if i == 0 else 1
-    low = -top if i == 0 and net.input_signed else 0
-    u = _largest_input(layer, low, top) << STATE_SHIFT
-    limits.append(Limit("|u| for any input (24-bit wrap)", str(u), f"<= {U_WRAP}",
-                        u <= U_WRAP, exact=False))
+    if layer.neuron == "sdnn":
+        limits += _sigma_delta_limits(net, i, reach)
+    else:
+        limits += _lif_limits(net, i)
     if delays:
         limits.append(_range("shortcut delay lines (steps)", delays, 0, MAX_SYNAPTIC_DELAY))
     fan_in = sum(int(np.prod(s.weight.shape[1:])) for s in (layer.synapse, *layer.skips)
@@ -188,6 +212,26 @@ def _layer_fit(net: FixedNetwork, i: int, delays: list[int]) -> LayerFit:
                 math.ceil(synapses / SYNAPSES_PER_CORE), math.ceil(dense_in / FAN_IN_PER_CORE),
                 1)
     return LayerFit(layer.name, tuple(limits), layer.size, synapses, fan_in, cores)
+
+
+def _lif_limits(net: FixedNetwork, i: int) -> list[Limit]:
+    """A LIF layer's neuron limits: threshold, bias and decay widths, ``u`` within 24 bits
+    on the calibration data (when the file records it) and (a headroom note) for any
+    input."""
+    layer = net.layers[i]
+    limits = [_range("threshold mantissa (17 bit)", layer.vth, 0, VTH_MAX),
+              _range("bias mantissa (13 bit)", layer.bias, -BIAS_MANT_MAX, BIAS_MANT_MAX),
+              _range("du, dv (12 bit)", [layer.du, layer.dv], 0, DECAY_UNITY - 1)]
+    checked = net.check.layer(layer.name) if net.check is not None else None
+    if checked is not None:
+        limits.append(Limit("|u| on calibration data (24-bit wrap)", str(checked.max_abs_u),
+                            f"<= {U_WRAP}", checked.max_abs_u <= U_WRAP))
+    top = payload_max(net.input_bits, net.input_signed) if i == 0 else 1
+    low = -top if i == 0 and net.input_signed else 0
+    u = _largest_input(layer, low, top) << STATE_SHIFT
+    limits.append(Limit("|u| for any input (24-bit wrap)", str(u), f"<= {U_WRAP}",
+                        u <= U_WRAP, exact=False))
+    return limits
 
 
 def custom_parts(net: FixedNetwork) -> tuple[str, ...]:
@@ -206,7 +250,7 @@ def custom_parts(net: FixedNetwork) -> tuple[str, ...]:
         what["v0"] += f", one value per neuron in layers {per_neuron} (a per-neuron parameter)"
     parts = [what[kind].format(uses[kind]) for kind in ("soft_reset", "v0", "residual")
              if uses[kind]]
-    if not net.layers[-1].spiking:
+    if not net.layers[-1].spiking and net.neuron_model == "lif":
         parts.append("integrating readout: the class is read from the last layer's potential "
                      "v, which needs a state probe on the chip instead of output spikes")
     return tuple(parts)
@@ -217,10 +261,8 @@ def loihi2_fit(net: FixedNetwork | str | Path) -> Loihi2Fit:
     docstring)."""
     if not isinstance(net, FixedNetwork):
         net = read_netx(net)
-    net.require_lif("the Loihi 2 fit check", "its limits are those of LIF layers; "
-                    "inspect the file without --loihi2")
-    delays = skip_delays(net.layers)
-    layers = tuple(_layer_fit(net, i, d) for i, d in enumerate(delays))
+    delays, reach = skip_delays(net.layers), []
+    layers = tuple(_layer_fit(net, i, d, reach) for i, d in enumerate(delays))
     cores = sum(layer.cores for layer in layers)
     input_limit = Limit("graded input payload bits", str(net.input_bits),
                         f"<= {MAX_MESSAGE_BITS}", net.input_bits <= MAX_MESSAGE_BITS)

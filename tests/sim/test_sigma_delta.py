@@ -156,8 +156,8 @@ def test_counts_and_output_follow_the_messages():
 
 
 def test_what_sigma_delta_files_cannot_do_is_refused_by_name(tmp_path):
-    """The float mode, the Loihi 2 fit check and a bias on a Sigma output are refused with
-    what to do; a file mixing LIF and sigma-delta layers is refused naming the layer."""
+    """The float mode and a bias on a Sigma output are refused with what to do; a file
+    mixing LIF and sigma-delta layers is refused naming the layer."""
     import h5py
 
     net = _sdnn_network()
@@ -165,10 +165,6 @@ def test_what_sigma_delta_files_cannot_do_is_refused_by_name(tmp_path):
     x = np.zeros((1, *net.input_shape))
     with pytest.raises(ConfigError, match="mode='float'"):
         lc.simulate(path, x, 4, mode="float")
-    from lava_convert.report.loihi2 import loihi2_fit
-
-    with pytest.raises(ConfigError, match="Loihi 2 fit check"):
-        loihi2_fit(path)
     with h5py.File(path, "r+") as f:
         f["layer/6"].create_dataset("bias", data=np.zeros(3, np.int64))
     with pytest.raises(NetXFormatError, match="Sigma cannot take"):
@@ -178,3 +174,24 @@ def test_what_sigma_delta_files_cannot_do_is_refused_by_name(tmp_path):
         del f["layer/5/neuron"]  # a dense layer without neurons: NetX's LIF integrator
     with pytest.raises(NetXFormatError, match="lif neurons after sdnn"):
         lc.read_netx(path)
+
+
+def test_the_loihi2_check_holds_sigma_delta_layers_to_their_limits():
+    """lava-dl's PilotNet SDNN fits every exact limit with stock models; a bias whose
+    shift by 12 bits leaves the 24-bit state fails its limit, naming the layer; the
+    message bound grows layer by layer from the input's width."""
+    import dataclasses
+
+    from lava_convert.report.loihi2 import loihi2_fit
+
+    fit = loihi2_fit(_gts() / "network.net")
+    assert fit.ok and fit.custom == ()
+    net = _sdnn_network()
+    bad = dataclasses.replace(net.layers[3], bias=np.full(9, 3000))
+    fit = loihi2_fit(dataclasses.replace(net, layers=net.layers[:3] + (bad,) + net.layers[4:]))
+    failed = [(layer.name, limit.name) for layer in fit.layers for limit in layer.limits
+              if limit.exact and not limit.ok]
+    assert failed == [("d1", "bias mantissa (bias << 12 in 24 bits)")]
+    bounds = [int(limit.found) for layer in fit.layers for limit in layer.limits
+              if limit.name.startswith("messages")]
+    assert bounds[0] == 127 << 6  # the 8-bit signed input, with 6 fractional bits
