@@ -7,7 +7,7 @@ Networks (MNIST and Fashion-MNIST, whole test sets; 2000 calibration images):
   trained with plain ReLUs, 4 epochs (seed 0; cached in ``.data/models``): what the
   sigma-delta target converts exactly;
 * the same CNN trained with QCFS (L=8), the shipped exports' source: the sigma-delta
-  target converts its clips as ReLUs;
+  target keeps its clips (two ReLU populations each) but not its staircase;
 * the ResNet of the ``resnet`` section: refused (residual shortcuts).
 
 Sigma-delta: one conversion (``ConversionConfig.for_target("sdnn")``), simulated from rest

@@ -70,7 +70,7 @@ TARGETS: Mapping[str, Target] = MappingProxyType({
         free_bias_exponent=False, settings={"reset": "hard", "readout": "spikes"}),
     "sdnn": Target(
         name="sdnn", runs_on="stock NetX's sigma-delta neurons: Lava's Delta, SigmaDelta "
-        "(ReLU) and graded messages; no shortcuts, no clip",
+        "(ReLU) and graded messages; no shortcuts; clips as two ReLU populations",
         resets=("soft", "hard"), readouts=("potential",), initial_potential=False,
         residual=False, free_bias_exponent=False, neuron="sdnn",
         balancings=("clip", "max", "percentile"),

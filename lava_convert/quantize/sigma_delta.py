@@ -26,9 +26,13 @@ activations the resolution of the others. ``s_l[c]`` is the largest scale that k
 the output layer takes the smallest of its channels' (the classes compare their sums);
 ``FixedLayer.scale`` is its ``s / 64`` (the smallest for a hidden layer).
 
-Nothing clips a sigma-delta activation: a trained clip (``ThresholdReLU``, ``QCFS``,
-``ReLU6``) is not kept (the layers are named in a warning), nor its staircase; the
-network computes the ANN with plain ReLUs. The output layer is a ``SigmaDelta`` too
+Clips. A sigma-delta neuron computes ReLU only, so a trained clip (``ThresholdReLU``,
+``QCFS``, ``ReLU6``) becomes two populations of ReLUs (:func:`split_clips`):
+``clip(z, 0, t) = relu(z) - relu(z - t)``, the layer's channels twice (biases ``b`` and
+``b - t``) and the next layer's weights ``[W, -W]`` over them: exact, for twice the
+neurons and synapses there. A QCFS staircase is not kept (the layers are named in a
+warning): the network computes the ANN with its clips but without the steps. The output
+layer is a ``SigmaDelta`` too
 (Lava's ``Sigma`` takes no bias): its bias is raised by the same offset for every class,
 just enough that on the calibration data the largest logit of every sample stays above
 0 (times ``headroom``), so the ReLU leaves the winner's margin intact.
@@ -44,6 +48,7 @@ import numpy as np
 import torch
 
 from ..config import ConversionConfig
+from ..errors import UnsupportedModuleError
 from ..hw.loihi import (
     CONV_WEIGHT_MAX,
     SDNN_BIAS_MAX,
@@ -121,6 +126,45 @@ class LayerStatistics:
     offset: float
 
 
+def split_clips(graph: AnnGraph) -> AnnGraph:
+    """``graph`` with every clipped hidden layer as two ReLU populations: its channels
+    twice, biases ``b`` and ``b - t`` (``relu(z)`` and ``relu(z - t)``), and the next
+    layer reading them with weights ``[W, -W]``, so that it sums ``clip(z, 0, t)``
+    (a QCFS layer keeps its clip, not its steps). A layer read by a grouped convolution
+    keeps its clip unsplit: refused, naming it."""
+    layers, split = [], False
+    for i, layer in enumerate(graph.layers):
+        synapse = layer.synapse
+        if split:  # this layer reads relu(z) and relu(z - t): weights [W, -W]
+            w = np.asarray(synapse.weight, dtype=np.float64)
+            if synapse.kind == "conv":
+                if synapse.geometry.groups != 1:
+                    raise UnsupportedModuleError(
+                        f"target 'sdnn': layer {layer.name} is a grouped convolution after "
+                        f"the clipped layer {layers[-1].name}, whose clip sigma-delta neurons "
+                        "express as two populations a grouped convolution cannot read; "
+                        "replace the clip by a ReLU or use the default target")
+                w = np.concatenate([w, -w], axis=1)
+            else:
+                channels = layers[-1].out_shape[0] // 2  # before the split
+                w = w.reshape(len(w), channels, -1)
+                w = np.concatenate([w, -w], axis=1).reshape(len(w), -1)
+            synapse = dataclasses.replace(synapse, weight=w)
+            layer = dataclasses.replace(layer, synapse=synapse,
+                                        in_shape=tuple(layers[-1].out_shape))
+        split = i < len(graph.layers) - 1 and layer.activation in ("clip", "qcfs")
+        if split:
+            bias = np.asarray(layer.bias, dtype=np.float64)
+            out = tuple(layer.out_shape)
+            layer = dataclasses.replace(
+                layer, synapse=dataclasses.replace(synapse, weight=np.concatenate(
+                    [np.asarray(synapse.weight, dtype=np.float64)] * 2)),
+                bias=np.concatenate([bias, bias - float(layer.clip)]), activation="relu",
+                clip=None, levels=None, out_shape=(2 * out[0], *out[1:]))
+        layers.append(layer)
+    return dataclasses.replace(graph, layers=tuple(layers))
+
+
 def layer_statistics(graph: AnnGraph, x: np.ndarray, config: ConversionConfig
                      ) -> list[LayerStatistics]:
     """:class:`LayerStatistics` of every layer of ``graph`` with plain ReLUs, on ``x``."""
@@ -151,11 +195,12 @@ def quantize_sigma_delta(graph: AnnGraph, x: np.ndarray, config: ConversionConfi
     squared error) to the ANN's on up to ``CHOICE_SAMPLES`` of them. A narrower input
     leaves the first layer more of the message range for finer weights; a wider one
     resolves the input more finely."""
-    clipped = [layer.activation_name or layer.name for layer in graph.layers
-               if layer.activation in ("clip", "qcfs")]
-    if clipped:
-        log.warning("target 'sdnn': sigma-delta neurons compute ReLU, so the clips of %s are "
-                    "not kept (activations above them pass through)", ", ".join(clipped))
+    steps = [layer.activation_name or layer.name for layer in graph.layers
+             if layer.activation == "qcfs"]
+    if steps:
+        log.warning("target 'sdnn': the QCFS staircases of %s are not kept (their clips are): "
+                    "the network computes their activations unquantized", ", ".join(steps))
+    graph = split_clips(graph)
     x = np.asarray(x, dtype=np.float64).reshape(len(x), *graph.input_shape)
     stats = layer_statistics(graph, x, config)
     signed, amplitude = bool(x.min() < 0), float(np.abs(x).max()) or 1.0

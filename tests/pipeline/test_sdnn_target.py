@@ -73,8 +73,8 @@ def test_an_sdnn_export_runs_in_stock_netx_equal_to_the_reference(digits, digits
 
 def test_sdnn_refuses_what_it_cannot_express(digits, digits_cnn, caplog):
     """Settings its neurons have no use for, residual shortcuts, a Lava run on several
-    workers and a NIR export are refused naming what to do; trained clips are converted as
-    ReLUs, with a warning naming the layers."""
+    workers and a NIR export are refused naming what to do; a QCFS layer keeps its clip
+    (two ReLU populations) but not its staircase, with a warning naming the layers."""
     with pytest.raises(ConfigError, match="for_target"):
         ConversionConfig(target="sdnn")
     for bad in ({"bias_calibration": 64}, {"shift": "v0"}, {"channel_thresholds": True},
@@ -86,12 +86,39 @@ def test_sdnn_refuses_what_it_cannot_express(digits, digits_cnn, caplog):
     with pytest.raises(UnsupportedModuleError, match="residual shortcuts"):
         lc.convert(resnet((1, 8, 8), widths=(4, 8), act="relu"), digits.x_train[:32],
                    config=SDNN, progress=False)
+    from lava_convert.zoo.models import mlp
     from lava_convert.zoo.train import digits_mlp
 
     with caplog.at_level(logging.WARNING):
-        clipped = lc.convert(digits_mlp(), digits.x_train[:64], config=SDNN, progress=False)
-    assert "compute ReLU, so the clips of" in caplog.text
+        qcfs = lc.convert(mlp((1, 8, 8), (32,), 10, act="qcfs", levels=4), digits.x_train[:64],
+                          config=SDNN, progress=False)
+    assert "QCFS staircases of" in caplog.text
+    assert qcfs.fixed.layers[1].shape == (64,)  # its clip: two populations of 32
+    clipped = lc.convert(digits_mlp(), digits.x_train[:64], config=SDNN, progress=False)
     with pytest.raises(ConfigError, match="sample by sample"):
         lc.run_lava(clipped.fixed, digits.x_test[:2], 4, workers=2)
     with pytest.raises(ConfigError, match="no NIR form"):
         clipped.export_nir("never.nir")
+
+
+def test_a_clip_becomes_two_relu_populations_exactly(digits):
+    """``split_clips``: the clipped digits MLP (ThresholdReLU) as ReLUs only, its clipped
+    layers doubled (``relu(z) - relu(z - t)``) and read through ``[W, -W]``: the same
+    logits as the clipped graph; converted for sigma-delta neurons, it agrees with
+    PyTorch's predictions on (nearly) every test digit once every layer has heard."""
+    from lava_convert.frontend.torch_fx import trace
+    from lava_convert.quantize.sigma_delta import split_clips
+    from lava_convert.sim.ann import forward
+    from lava_convert.zoo.train import digits_mlp
+
+    model = train_classifier(digits_mlp(), digits.x_train, digits.y_train, epochs=15,
+                             progress=False)
+    graph = trace(model, (1, 8, 8))
+    split = split_clips(graph)
+    assert [layer.activation for layer in split.layers] == ["relu", "relu", None]
+    assert split.layers[0].out_shape == (256,) and split.layers[1].out_shape == (128,)
+    np.testing.assert_allclose(forward(split, digits.x_test)[-1],
+                               forward(graph, digits.x_test)[-1], rtol=1e-9, atol=1e-9)
+    snn = lc.convert(model, calibration=digits.x_train, config=SDNN, progress=False)
+    run = simulate_fixed(snn.fixed, digits.x_test, 4)
+    assert np.mean(run.predictions == ann_predictions(model, digits.x_test)) >= 0.98
