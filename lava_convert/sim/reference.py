@@ -42,7 +42,7 @@ from .inputs import (
 )
 from .kernels import check_run_size, plan_kernels
 from .neuron import NeuronState, float_step
-from .results import RunResult
+from .results import BatchRecordings, RunResult
 from .sigma_delta import simulate_sigma_delta
 from .synapse import layer_current, prepare_weight
 
@@ -79,8 +79,7 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     start = time.perf_counter()
     max_in = payload_max(net.input_bits, net.input_signed)
     kernels = plan_kernels(net, max_in, dev, allow_whole_float=whole_float)
-    outputs, steps, counts = [], [], {l.name: [] for l in net.layers}
-    trains = {l.name: [] for l in net.layers}
+    recordings = BatchRecordings(net.layer_names, record_trains)
     state_max = np.zeros((len(net.layers), 3), dtype=np.int64)  # largest |u|, |v|, -v
     batch_size = _batch_size(batch_size, dev, sum(l.size for l in net.layers))
     bar = tqdm(total=len(x), desc="reference", unit="sample", disable=not progress,
@@ -111,26 +110,17 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
             scores = _fixed_scores(net.layers[-1], n_spikes[-1],
                                    kernels[-1].voltage(states[-1]), T)
             per_step.append(torch.argmax(scores, dim=1))
-        outputs.append(scores.cpu().numpy())
-        steps.append(torch.stack(per_step).cpu().numpy())
+        recordings.add(scores.cpu().numpy(), torch.stack(per_step).cpu().numpy(),
+                       [c.reshape(B, -1).cpu().numpy().astype(np.int64) for c in n_spikes],
+                       batch_trains)
         state_max = np.maximum(state_max, torch.stack(peak).cpu().numpy())
         bar.update(B)
-        for layer, c, tr in zip(net.layers, n_spikes, batch_trains):
-            counts[layer.name].append(c.reshape(B, -1).cpu().numpy().astype(np.int64))
-            if record_trains:
-                trains[layer.name].append(np.stack(tr, axis=1))
     bar.close()
-    return RunResult(
-        backend="reference-fixed", timesteps=T, output=np.concatenate(outputs),
-        spike_counts={k: np.concatenate(v) for k, v in counts.items()},
-        spike_trains={k: np.concatenate(v) for k, v in trains.items()} if record_trains else None,
-        predictions_per_step=np.concatenate(steps, axis=1),
-        wall_time_s=time.perf_counter() - start,
-        info={"device": str(dev),
-              "state_max": {l.name: {"u": int(m[0]), "v": int(m[1]), "v_min": -int(m[2])}
-                            for l, m in zip(net.layers, state_max)}
-              if track_state else None},
-    )
+    return recordings.result(
+        "reference-fixed", T, time.perf_counter() - start,
+        {"device": str(dev),
+         "state_max": {l.name: {"u": int(m[0]), "v": int(m[1]), "v_min": -int(m[2])}
+                       for l, m in zip(net.layers, state_max)} if track_state else None})
 
 
 def float_layer_step(layer, state: NeuronState, inp: torch.Tensor, skip_inputs,
@@ -170,8 +160,7 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
                               snn.layers[i - 1].out_shape or (), dtype, dev)
                for i, l in enumerate(snn.layers)]
     biases = [torch.as_tensor(l.bias, dtype=dtype, device=dev) for l in snn.layers]
-    outputs, steps, counts = [], [], {l.name: [] for l in snn.layers}
-    all_trains = {l.name: [] for l in snn.layers}
+    recordings = BatchRecordings([l.name for l in snn.layers], record_trains)
     batch_size = _batch_size(batch_size, dev, sum(int(np.prod(l.out_shape or (1,)))
                                                   for l in snn.layers))
     for lo in range(0, len(x), batch_size):
@@ -199,20 +188,10 @@ def simulate_float(snn: SnnNetwork, x, timesteps: int, *, device=None,
                                    states[-1].v.reshape(B, -1).to(torch.float64),
                                    spiking=last.spiking, timesteps=T, vth=last.threshold)
             per_step.append(torch.argmax(score, dim=1))
-        outputs.append(score.cpu().numpy())
-        steps.append(torch.stack(per_step).cpu().numpy())
-        for layer, c, t in zip(snn.layers, n_spikes, trains):
-            counts[layer.name].append(c.reshape(B, -1).cpu().numpy())
-            if record_trains:
-                all_trains[layer.name].append(np.stack(t, axis=1))
-    return RunResult(
-        backend="reference-float", timesteps=T, output=np.concatenate(outputs),
-        spike_counts={k: np.concatenate(v) for k, v in counts.items()},
-        predictions_per_step=np.concatenate(steps, axis=1),
-        wall_time_s=time.perf_counter() - start, info={"device": str(dev)},
-        spike_trains={k: np.concatenate(v) for k, v in all_trains.items()}
-        if record_trains else None,
-    )
+        recordings.add(score.cpu().numpy(), torch.stack(per_step).cpu().numpy(),
+                       [c.reshape(B, -1).cpu().numpy() for c in n_spikes], trains)
+    return recordings.result("reference-float", T, time.perf_counter() - start,
+                             {"device": str(dev)})
 
 
 def _float_output_shapes(snn: SnnNetwork, xb: torch.Tensor, weights, biases) -> list:

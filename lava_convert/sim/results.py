@@ -64,6 +64,41 @@ class RunResult:
         return {k: float(v.sum(axis=1).mean()) for k, v in self.spike_counts.items()}
 
 
+class BatchRecordings:
+    """What a batched reference run keeps batch by batch, joined into one
+    :class:`RunResult` at the end: per batch the scores, the predictions after each step,
+    and per layer (``names``) the counts and, with ``record_trains``, every step's
+    output."""
+
+    def __init__(self, names: list[str], record_trains: bool) -> None:
+        self.names, self.record_trains = list(names), record_trains
+        self.outputs: list[np.ndarray] = []
+        self.steps: list[np.ndarray] = []
+        self.counts: dict[str, list[np.ndarray]] = {n: [] for n in self.names}
+        self.trains: dict[str, list[np.ndarray]] = {n: [] for n in self.names}
+
+    def add(self, output: np.ndarray, steps: np.ndarray, counts, trains) -> None:
+        """One batch: ``output`` ``(B, classes)``, ``steps`` ``(T, B)``, per layer its
+        ``counts`` ``(B, neurons)`` and its ``trains`` (one ``(B, neurons)`` per step;
+        ignored unless recording)."""
+        self.outputs.append(output)
+        self.steps.append(steps)
+        for name, count, train in zip(self.names, counts, trains):
+            self.counts[name].append(count)
+            if self.record_trains:
+                self.trains[name].append(np.stack(train, axis=1))
+
+    def result(self, backend: str, timesteps: int, wall_time_s: float,
+               info: dict) -> RunResult:
+        return RunResult(
+            backend=backend, timesteps=timesteps, output=np.concatenate(self.outputs),
+            spike_counts={k: np.concatenate(v) for k, v in self.counts.items()},
+            predictions_per_step=np.concatenate(self.steps, axis=1),
+            wall_time_s=wall_time_s, info=info,
+            spike_trains={k: np.concatenate(v) for k, v in self.trains.items()}
+            if self.record_trains else None)
+
+
 def spike_differences(a: RunResult, b: RunResult) -> list[str]:
     """What differs between two runs of one network on the same samples (Lava and the
     reference, or two ways of running either): per layer the spike counts, then the

@@ -43,7 +43,7 @@ from .batching import batch_size as _batch_size
 from .batching import device as _device
 from .inputs import check_input, check_input_range, check_timesteps, quantize_input
 from .kernels import check_run_size, current_bound
-from .results import RunResult
+from .results import BatchRecordings, RunResult
 from .synapse import current, prepare_weight
 
 #: Fractional bits a sigma-delta threshold and bias are shifted by.
@@ -164,9 +164,7 @@ def simulate_sigma_delta(net: FixedNetwork, x, timesteps: int, *, device=None,
     shapes = [net.input_shape] + [layer.shape for layer in net.layers[:-1]]
     layers = [SigmaDeltaLayer(layer, shape, dev) for layer, shape in zip(net.layers, shapes)]
     last = net.layers[-1]
-    outputs, steps = [], []
-    counts = {layer.name: [] for layer in net.layers}
-    trains = {layer.name: [] for layer in net.layers}
+    recordings = BatchRecordings(net.layer_names, record_trains)
     batch_size = _batch_size(batch_size, dev, 3 * sum(layer.size for layer in net.layers))
     bar = tqdm(total=len(x), desc="reference", unit="sample", disable=not progress,
                leave=False)
@@ -189,19 +187,9 @@ def simulate_sigma_delta(net: FixedNetwork, x, timesteps: int, *, device=None,
                 if record_trains:
                     batch_trains[i].append(s.reshape(B, -1).cpu().numpy())
             readout_train.append(sent[-1].reshape(B, -1).cpu().numpy())
-        scores, per_step = readout(last, np.stack(readout_train, axis=1))
-        outputs.append(scores)
-        steps.append(per_step)
+        recordings.add(*readout(last, np.stack(readout_train, axis=1)),
+                       [c.reshape(B, -1).cpu().numpy() for c in n_sent], batch_trains)
         bar.update(B)
-        for layer, c, tr in zip(net.layers, n_sent, batch_trains):
-            counts[layer.name].append(c.reshape(B, -1).cpu().numpy())
-            if record_trains:
-                trains[layer.name].append(np.stack(tr, axis=1))
     bar.close()
-    return RunResult(
-        backend="reference-fixed", timesteps=T, output=np.concatenate(outputs),
-        spike_counts={k: np.concatenate(v) for k, v in counts.items()},
-        spike_trains={k: np.concatenate(v) for k, v in trains.items()} if record_trains else None,
-        predictions_per_step=np.concatenate(steps, axis=1),
-        wall_time_s=time.perf_counter() - start,
-        info={"device": str(dev), "neurons": "sdnn", "state_max": None})
+    return recordings.result("reference-fixed", T, time.perf_counter() - start,
+                             {"device": str(dev), "neurons": "sdnn", "state_max": None})
