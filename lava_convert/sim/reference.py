@@ -66,16 +66,16 @@ def simulate_fixed(net: FixedNetwork, x, timesteps: int, *, device=None,
     slower; for comparisons). A sigma-delta network (NetX ``SDNN``) runs in
     :func:`~lava_convert.sim.sigma_delta.simulate_sigma_delta`.
     """
-    if net.neuron_model == "sdnn":
-        if track_state:
-            raise ConfigError("track_state: sigma-delta networks keep no LIF state to track")
-        return simulate_sigma_delta(net, x, timesteps, device=device, batch_size=batch_size,
-                                    record_trains=record_trains, progress=progress)
+    if net.neuron_model == "sdnn" and track_state:
+        raise ConfigError("track_state: sigma-delta networks keep no LIF state to track")
     T = check_timesteps(timesteps)
     x = check_input(x, net.input_shape, "simulate")
     check_run_size(net, T, len(x), "simulate")
     check_input_range(net, x, "simulate")
     dev = _device(device)
+    if net.neuron_model == "sdnn":
+        return simulate_sigma_delta(net, x, T, dev, batch_size=batch_size,
+                                    record_trains=record_trains, progress=progress)
     start = time.perf_counter()
     max_in = payload_max(net.input_bits, net.input_signed)
     kernels = plan_kernels(net, max_in, dev, allow_whole_float=whole_float)

@@ -40,9 +40,8 @@ from ..hw.loihi import (
 )
 from ..ir import FixedLayer, FixedNetwork
 from .batching import batch_size as _batch_size
-from .batching import device as _device
-from .inputs import check_input, check_input_range, check_timesteps, quantize_input
-from .kernels import check_run_size, current_bound
+from .inputs import quantize_input
+from .kernels import current_bound
 from .results import BatchRecordings, RunResult
 from .synapse import current, prepare_weight
 
@@ -145,21 +144,17 @@ def readout(layer: FixedLayer, trains: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return totals[:, -1] / message_unit(layer), np.argmax(totals, axis=2).T
 
 
-def simulate_sigma_delta(net: FixedNetwork, x, timesteps: int, *, device=None,
+def simulate_sigma_delta(net: FixedNetwork, x: np.ndarray, T: int, dev: torch.device, *,
                          batch_size: int | None = None, record_trains: bool = False,
                          progress: bool = False) -> RunResult:
-    """Run the sigma-delta network ``net`` on samples ``x`` for ``timesteps`` steps each,
-    from rest, exactly as Lava's fixed-point models (module docstring). ``spike_counts``
-    count each neuron's non-zero messages; with ``record_trains``, ``spike_trains`` holds
-    every message (int64, ``(samples, T, neurons)``)."""
+    """Run the sigma-delta network ``net`` on samples ``x`` (checked by
+    :func:`~lava_convert.sim.reference.simulate_fixed`, which calls this) for ``T`` steps
+    each, from rest, on ``dev``, exactly as Lava's fixed-point models (module docstring).
+    ``spike_counts`` count each neuron's non-zero messages; with ``record_trains``,
+    ``spike_trains`` holds every message (int64, ``(samples, T, neurons)``)."""
     if net.layers[0].synapse is not None:
         raise InputError(f"layer {net.layers[0].name}: a sigma-delta network starts with an "
                          "input layer (Lava's Delta), which this one lacks; add one")
-    T = check_timesteps(timesteps)
-    x = check_input(x, net.input_shape, "simulate")
-    check_run_size(net, T, len(x), "simulate")
-    check_input_range(net, x, "simulate")
-    dev = _device(device)
     start = time.perf_counter()
     shapes = [net.input_shape] + [layer.shape for layer in net.layers[:-1]]
     layers = [SigmaDeltaLayer(layer, shape, dev) for layer, shape in zip(net.layers, shapes)]
