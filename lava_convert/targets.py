@@ -73,7 +73,7 @@ TARGETS: Mapping[str, Target] = MappingProxyType({
         "(ReLU) and graded messages; no shortcuts; clips as two ReLU populations",
         resets=("soft", "hard"), readouts=("potential",), initial_potential=False,
         residual=False, free_bias_exponent=False, neuron="sdnn",
-        balancings=("clip", "max", "percentile"),
+        balancings=("max", "percentile"),
         settings={"balancing": "max", "shift": "none"},
         requires={"shift": "none", "channel_thresholds": False, "bias_calibration": 0,
                   "potential_calibration": 0, "readout_calibration": 0}),

@@ -18,7 +18,7 @@ activations the resolution of the others. ``s_l[c]`` is the largest scale that k
 * the weights within 8 signed bits (127: NetX hands conv weights to Lava unchanged, and
   dense ones of at most 127 stay exact through ``optimize_weight_bits``),
 * the messages within stock's 16 bits: the layer's activation range on the calibration
-  data (``balancing``: its maximum, a percentile, or the trained clip) times
+  data (``balancing``: its maximum or a percentile) times
   ``headroom`` at most ``2**15 - 1``,
 * the sums within the 24-bit state: the largest pre-activation magnitude times
   ``headroom``, in state units, within the 24-bit state (``V_MAX``);
@@ -78,16 +78,11 @@ CHOICE_SAMPLES = 256
 UNIT = 1 << SDNN_SPIKE_EXP
 
 
-def activation_range(values: np.ndarray, config: ConversionConfig, clip: float | None) -> float:
-    """A layer's activation range on the calibration data under ``config.balancing``:
-    its maximum, its ``config.percentile`` percentile, or (``"clip"``) the trained clip
-    where the layer has one (else the maximum)."""
-    if config.balancing == "percentile":
-        top = float(np.percentile(values, config.percentile))
-    elif config.balancing == "clip" and clip is not None:
-        top = float(clip)
-    else:
-        top = float(values.max())
+def activation_range(values: np.ndarray, config: ConversionConfig) -> float:
+    """A layer's activation range on the calibration data under ``config.balancing``: its
+    maximum, or its ``config.percentile`` percentile (its maximum where that is 0)."""
+    top = float(np.percentile(values, config.percentile)) if config.balancing == \
+        "percentile" else float(values.max())
     return top if top > 0 else float(values.max())
 
 
@@ -130,8 +125,8 @@ def split_clips(graph: AnnGraph) -> AnnGraph:
     """``graph`` with every clipped hidden layer as two ReLU populations: its channels
     twice, biases ``b`` and ``b - t`` (``relu(z)`` and ``relu(z - t)``), and the next
     layer reading them with weights ``[W, -W]``, so that it sums ``clip(z, 0, t)``
-    (a QCFS layer keeps its clip, not its steps). A layer read by a grouped convolution
-    keeps its clip unsplit: refused, naming it."""
+    (a QCFS layer keeps its clip, not its steps). A clipped layer read by a grouped
+    convolution is refused, naming both."""
     layers, split = [], False
     for i, layer in enumerate(graph.layers):
         synapse = layer.synapse
@@ -179,9 +174,8 @@ def layer_statistics(graph: AnnGraph, x: np.ndarray, config: ConversionConfig
             offset = max(0.0, -float(winners.min())) * config.headroom
             z = z + offset
         act = np.maximum(z, 0.0)
-        clip = None if last else layer.clip
         stats.append(LayerStatistics(
-            top=_per_channel(act, lambda v, clip=clip: activation_range(v, config, clip)),
+            top=_per_channel(act, lambda v: activation_range(v, config)),
             reach=_per_channel(np.abs(z), np.max), offset=offset))
         h = torch.as_tensor(act)
     return stats
