@@ -137,7 +137,7 @@ def _run_sigma_delta(net: FixedNetwork, x_int: np.ndarray, settings: RunSettings
     counts = {layer.name: np.zeros((N, layer.size), np.int64) for layer in net.layers}
     last = np.zeros((N, T, net.layers[-1].size), np.int64)
     bar = None
-    if progress if progress is not None else N * T > PROGRESS_MIN_STEPS:
+    if progress or (progress is None and N * T > PROGRESS_MIN_STEPS):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=N, desc="Lava", unit="sample")
