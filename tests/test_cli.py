@@ -342,6 +342,33 @@ def test_convert_for_stock_netx(tmp_path):
     assert not (tmp_path / "bad.net").exists()
 
 
+@pytest.mark.lava
+def test_convert_inspect_and_compare_for_sigma_delta_neurons(tmp_path):
+    """``--target sdnn`` from the command line: the file holds Delta and SigmaDelta
+    neurons (inspect names them, and stock NetX's notes say how to run it), and compare
+    finds Lava's messages equal to the reference's."""
+    model = tmp_path / "m.pt"
+    assert lava_convert("train", "--hidden", "32", "--epochs", "3", "--out", str(model),
+                        "-q").returncode == 0
+    net = tmp_path / "sdnn.net"
+    result = lava_convert("convert", str(model), "--target", "sdnn", "--timesteps", "4",
+                          "--out", str(net))
+    assert result.returncode == 0, result.stderr
+    assert "the width whose readout comes closest to the ANN's" in result.stdout
+    config = json.loads(net.with_suffix(".json").read_text())["config"]
+    assert (config["target"], config["balancing"], config["shift"]) == ("sdnn", "max", "none")
+    inspected = lava_convert("inspect", str(net), "--loihi2")
+    assert inspected.returncode == 0, inspected.stderr
+    assert "Delta" in inspected.stdout and "SigmaDelta" in inspected.stdout
+    assert "in_layer.neuron.a_in" in inspected.stdout
+    compared = lava_convert("compare", str(net), "--limit", "2")
+    assert compared.returncode == 0, compared.stderr
+    assert "message counts identical" in compared.stdout
+    bad = lava_convert("convert", str(model), "--target", "sdnn", "--shift", "v0",
+                       "--out", str(tmp_path / "bad.net"))
+    assert bad.returncode == 2 and "target='sdnn'" in bad.stderr
+
+
 def test_inspect_loihi2_for_every_shipped_export(tmp_path, capsys):
     from helpers import ROOT
 

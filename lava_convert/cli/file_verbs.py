@@ -191,13 +191,17 @@ def _compare(args: argparse.Namespace) -> int:
         result = compare_backends(args.net, x, args.timesteps, timeout_s=args.timeout,
                                   workers=args.workers, client=client, models=args.lava_models)
     if not args.quiet:
+        from ..netx.reader import read_netx
+
+        # sigma-delta neurons send graded messages: their counts are of non-zero messages
+        what = "messages" if read_netx(args.net).neuron_model == "sdnn" else "spikes"
         print(format_table(
-            ["layer", "neurons", "samples differing", "max count diff", "Lava spikes/sample",
-             "reference spikes/sample"],
+            ["layer", "neurons", "samples differing", "max count diff", f"Lava {what}/sample",
+             f"reference {what}/sample"],
             [[l.name, l.neurons, l.samples_differing, l.max_count_difference,
               l.lava_spikes_per_sample, l.reference_spikes_per_sample]
              for l in result.layers]))
-        print(f"{result.samples} samples, T={result.timesteps}: spike counts "
+        print(f"{result.samples} samples, T={result.timesteps}: {what[:-1]} counts "
               f"{'identical' if result.identical else 'DIFFERENT'}; predictions agree on "
               f"{100 * result.predictions_agree:.2f} %")
     write_json_result(args.json, result)

@@ -200,7 +200,7 @@ def _convert(args: argparse.Namespace) -> int:
         if converted.readout_fit is not None:
             print(converted.readout_fit.describe())
         if config.input_bits == "auto":
-            why = ("the width whose network agrees with the ANN most often" if
+            why = ("the width whose readout comes closest to the ANN's" if
                    converted.fixed.neuron_model == "sdnn" else
                    "the width whose first layer keeps closest to the real-valued current")
             print(f"input_bits='auto': {converted.fixed.input_bits}-bit graded input ({why})")
