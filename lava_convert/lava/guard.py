@@ -250,7 +250,11 @@ class RunGuard:
             raise exc
 
     def check(self) -> None:
-        """Raise :class:`LavaTimeoutError` if the deadline has passed."""
+        """Raise an interrupt that arrived where Python could not raise it (see
+        :func:`_guarded`), or :class:`LavaTimeoutError` if the deadline has passed."""
+        if self._pending is not None and not self._shielded:
+            exc, self._pending = self._pending, None
+            raise exc
         if self.deadline is not None and time.monotonic() > self.deadline:
             self._raise(LavaTimeoutError(
                 f"the Lava run exceeded timeout_s={self.timeout_s:g} s and was stopped: raise "
@@ -401,6 +405,18 @@ def _guarded(timeout_s: float | None):
         if timeout_s is not None:
             previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_alarm)
             signal.setitimer(signal.ITIMER_REAL, timeout_s + 0.01)
+    # Ctrl-C or SIGTERM raised inside a callback Python cannot raise from (a garbage
+    # collector callback, a __del__) would be printed as "Exception ignored" and lost: keep
+    # it for the run's next check instead
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt):
+            guard._pending = guard._pending or info.exc_value
+        else:
+            previous_hook(info)
+
+    sys.unraisablehook = unraisable
     _active += 1
     _parent_pid = os.getpid()
     # made now (multiprocessing caches it), so workers forked later know what to remove
@@ -408,6 +424,7 @@ def _guarded(timeout_s: float | None):
     try:
         yield guard
     finally:
+        sys.unraisablehook = previous_hook
         _active -= 1
         _deferred.clear()
         if main:

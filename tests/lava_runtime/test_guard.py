@@ -436,3 +436,23 @@ def test_a_dead_worker_found_while_lava_forks_is_raised_after_the_forks(monkeypa
     finally:
         signal.signal(guard.WAKE_SIGNAL, previous)
         guard._deferred.clear()
+
+
+def test_an_interrupt_python_cannot_raise_is_kept_for_the_runs_next_check(capsys):
+    """SIGTERM or Ctrl-C turned into KeyboardInterrupt inside a callback Python cannot
+    raise from (Dask's garbage-collector callback, a ``__del__``) used to be printed as
+    "Exception ignored ..." around the command line's one-line error, and lost; the
+    guarded run now keeps it and raises it at its next check."""
+    from lava_convert.lava.guard import guarded_run
+
+    class Dropper:
+        def __del__(self):
+            raise KeyboardInterrupt("stopped by SIGTERM")
+
+    with guarded_run() as guard:
+        dropper = Dropper()
+        del dropper  # raised inside __del__: Python reports it as unraisable
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            guard.check()
+        guard.check()  # once
+    assert "Exception ignored" not in capsys.readouterr().err
