@@ -323,10 +323,16 @@ def test_training_progress_bar_and_quiet(tmp_path, capsys):
     assert (tmp_path / "q.pt").is_file()
 
 
-def test_convert_for_stock_netx(tmp_path):
+def trained_model(tmp_path: Path) -> Path:
+    """A small digits MLP trained and saved from the command line."""
     model = tmp_path / "m.pt"
     assert lava_convert("train", "--hidden", "32", "--epochs", "3", "--out", str(model),
                         "-q").returncode == 0
+    return model
+
+
+def test_convert_for_stock_netx(tmp_path):
+    model = trained_model(tmp_path)
     net = tmp_path / "stock.net"
     result = lava_convert("convert", str(model), "--target", "stock-netx", "--timesteps", "8",
                           "--out", str(net))
@@ -347,9 +353,7 @@ def test_convert_inspect_and_compare_for_sigma_delta_neurons(tmp_path):
     """``--target sdnn`` from the command line: the file holds Delta and SigmaDelta
     neurons (inspect names them, and stock NetX's notes say how to run it), and compare
     finds Lava's messages equal to the reference's."""
-    model = tmp_path / "m.pt"
-    assert lava_convert("train", "--hidden", "32", "--epochs", "3", "--out", str(model),
-                        "-q").returncode == 0
+    model = trained_model(tmp_path)
     net = tmp_path / "sdnn.net"
     result = lava_convert("convert", str(model), "--target", "sdnn", "--timesteps", "4",
                           "--out", str(net))

@@ -60,6 +60,7 @@ from ..hw.loihi import (
 )
 from ..ir import AnnGraph, FixedLayer, FixedNetwork, LayerQuantization
 from ..passes.calibration_data import spread
+from ..sim.ann import logits
 from ..sim.reference import simulate_fixed
 from ..sim.synapse import layer_current, prepare_weight
 from .scale import weight_bits
@@ -201,8 +202,9 @@ def quantize_sigma_delta(graph: AnnGraph, x: np.ndarray, config: ConversionConfi
     if config.input_bits != "auto":
         return _quantize(graph, stats, config, int(config.input_bits), signed, amplitude)
     samples = x[spread(len(x), CHOICE_SAMPLES)]
-    # what the readout computes in real numbers: the logits with the offset, through ReLU
-    target = np.maximum(relu_logits(graph, samples) + stats[-1].offset, 0.0)
+    # what the readout computes in real numbers: the logits of the split graph (ReLUs
+    # only) with the offset, through ReLU
+    target = np.maximum(logits(graph, samples) + stats[-1].offset, 0.0)
     target = target.reshape(len(samples), -1)
     best, best_error = None, np.inf
     for bits in INPUT_BITS:
@@ -213,16 +215,6 @@ def quantize_sigma_delta(graph: AnnGraph, x: np.ndarray, config: ConversionConfi
         if error < best_error:
             best, best_error = net, error
     return best
-
-
-def relu_logits(graph: AnnGraph, x: np.ndarray) -> np.ndarray:
-    """The logits of ``graph`` with plain ReLUs (what sigma-delta neurons compute)."""
-    h = torch.as_tensor(x)
-    for layer in graph.layers:
-        weight = prepare_weight(layer.synapse, tuple(h.shape[1:]), torch.float64, "cpu")
-        z = layer_current(layer, h, (), weight)
-        h = z if layer is graph.layers[-1] else torch.clamp(z, min=0.0)
-    return h.numpy()
 
 
 def _quantize(graph: AnnGraph, stats: list[LayerStatistics], config: ConversionConfig,
